@@ -1,0 +1,145 @@
+package bizdyeprocessor // import "github.com/otelcol-biz/otelcol-biz/processor/bizdyeprocessor"
+
+import (
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// heldTrace is the spans and logs of one not-yet-dyed trace, waiting at most
+// `wait` for a key to turn up.
+type heldTrace struct {
+	id         pcommon.TraceID
+	since      time.Time
+	traces     ptrace.Traces
+	logs       plog.Logs
+	spans      int
+	nlogs      int
+	prev, next *heldTrace // FIFO by arrival, oldest at head
+
+	// The scope the previous item was moved to, so that the items of one
+	// incoming scope share one held resource and scope.
+	gen    uint64
+	srcRes int
+	srcSc  int
+	spanSS ptrace.ScopeSpans
+	logSL  plog.ScopeLogs
+}
+
+// holdBuffer is the bounded set of held traces, FIFO by arrival.
+type holdBuffer struct {
+	byID       map[pcommon.TraceID]*heldTrace
+	head, tail *heldTrace
+	spans      int
+	logs       int
+	gen        uint64 // bumped per incoming batch: invalidates the scope caches
+}
+
+func newHoldBuffer() *holdBuffer {
+	return &holdBuffer{byID: map[pcommon.TraceID]*heldTrace{}}
+}
+
+// entry returns the held trace of id, creating it at the FIFO tail.
+func (h *holdBuffer) entry(id pcommon.TraceID, now time.Time) *heldTrace {
+	if ht, ok := h.byID[id]; ok {
+		return ht
+	}
+	ht := &heldTrace{id: id, since: now, prev: h.tail, srcRes: -1}
+	if h.tail != nil {
+		h.tail.next = ht
+	} else {
+		h.head = ht
+	}
+	h.tail = ht
+	h.byID[id] = ht
+	return ht
+}
+
+// holdSpan moves span (of resource rs, scope ss at indices resIdx, scIdx of
+// the incoming batch) into the held trace.
+func (h *holdBuffer) holdSpan(ht *heldTrace, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, resIdx, scIdx int, span ptrace.Span) {
+	if ht.traces == (ptrace.Traces{}) {
+		ht.traces = ptrace.NewTraces()
+	}
+	if ht.gen != h.gen || ht.srcRes != resIdx || ht.srcSc != scIdx || ht.spanSS == (ptrace.ScopeSpans{}) {
+		hrs := ht.traces.ResourceSpans().AppendEmpty()
+		rs.Resource().CopyTo(hrs.Resource())
+		hrs.SetSchemaUrl(rs.SchemaUrl())
+		ht.spanSS = hrs.ScopeSpans().AppendEmpty()
+		ss.Scope().CopyTo(ht.spanSS.Scope())
+		ht.spanSS.SetSchemaUrl(ss.SchemaUrl())
+		ht.gen, ht.srcRes, ht.srcSc = h.gen, resIdx, scIdx
+		ht.logSL = plog.ScopeLogs{}
+	}
+	span.MoveTo(ht.spanSS.Spans().AppendEmpty())
+	ht.spans++
+	h.spans++
+}
+
+// holdLog moves a log record into the held trace.
+func (h *holdBuffer) holdLog(ht *heldTrace, rl plog.ResourceLogs, sl plog.ScopeLogs, resIdx, scIdx int, rec plog.LogRecord) {
+	if ht.logs == (plog.Logs{}) {
+		ht.logs = plog.NewLogs()
+	}
+	if ht.gen != h.gen || ht.srcRes != resIdx || ht.srcSc != scIdx || ht.logSL == (plog.ScopeLogs{}) {
+		hrl := ht.logs.ResourceLogs().AppendEmpty()
+		rl.Resource().CopyTo(hrl.Resource())
+		hrl.SetSchemaUrl(rl.SchemaUrl())
+		ht.logSL = hrl.ScopeLogs().AppendEmpty()
+		sl.Scope().CopyTo(ht.logSL.Scope())
+		ht.logSL.SetSchemaUrl(sl.SchemaUrl())
+		ht.gen, ht.srcRes, ht.srcSc = h.gen, resIdx, scIdx
+		ht.spanSS = ptrace.ScopeSpans{}
+	}
+	rec.MoveTo(ht.logSL.LogRecords().AppendEmpty())
+	ht.nlogs++
+	h.logs++
+}
+
+// take removes the held trace of id (if any) and returns it.
+func (h *holdBuffer) take(id pcommon.TraceID) *heldTrace {
+	ht, ok := h.byID[id]
+	if !ok {
+		return nil
+	}
+	h.remove(ht)
+	return ht
+}
+
+// oldest returns the held trace that arrived first, or nil.
+func (h *holdBuffer) oldest() *heldTrace { return h.head }
+
+func (h *holdBuffer) remove(ht *heldTrace) {
+	delete(h.byID, ht.id)
+	if ht.prev != nil {
+		ht.prev.next = ht.next
+	} else {
+		h.head = ht.next
+	}
+	if ht.next != nil {
+		ht.next.prev = ht.prev
+	} else {
+		h.tail = ht.prev
+	}
+	ht.prev, ht.next = nil, nil
+	h.spans -= ht.spans
+	h.logs -= ht.nlogs
+}
+
+// releaseInto moves the held trace's spans and logs to the outgoing batches.
+func (ht *heldTrace) releaseInto(td *ptrace.Traces, ld *plog.Logs) {
+	if ht.spans > 0 {
+		if *td == (ptrace.Traces{}) {
+			*td = ptrace.NewTraces()
+		}
+		ht.traces.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+	}
+	if ht.nlogs > 0 {
+		if *ld == (plog.Logs{}) {
+			*ld = plog.NewLogs()
+		}
+		ht.logs.ResourceLogs().MoveAndAppendTo(ld.ResourceLogs())
+	}
+}

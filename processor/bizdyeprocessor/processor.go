@@ -1,0 +1,820 @@
+package bizdyeprocessor // import "github.com/otelcol-biz/otelcol-biz/processor/bizdyeprocessor"
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"github.com/jonboulle/clockwork"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-biz/otelcol-biz/processor/bizdyeprocessor/internal/metadata"
+)
+
+const attrServiceName = "service.name"
+
+// bizDye is one biz_dye instance, shared by the traces and logs pipelines
+// that use the same component id.
+//
+// Concurrency: key extraction (the costly part) runs without a lock; one
+// mutex guards the registry, the hold buffer, the producer index and the
+// orphan tracker for the short merge/decide step of each batch. One
+// goroutine, started in Start, releases expired holds and sweeps the tables.
+type bizDye struct {
+	cfg    *Config
+	logger *zap.Logger
+	tel    *metadata.TelemetryBuilder
+	ext    *extractor
+	st     *stamper
+	keep   []keyValue // keep.when rules, values normalised as found values are
+	clock  clockwork.Clock
+	epoch  time.Time
+
+	nextTraces consumer.Traces
+	nextLogs   consumer.Logs
+
+	scratch sync.Pool // *batchScratch
+
+	mu        sync.Mutex
+	reg       *lruTable[pcommon.TraceID, traceDye]
+	hold      *holdBuffer
+	producers *simplelru.LRU[string, producerRef]
+	orphans   *orphanTracker
+	services  *serviceNames
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// Registry entry flags.
+const (
+	flagKeep     uint8 = 1 << iota // the trace matched a keep rule
+	flagReleased                   // its root arrived: later spans are late
+	flagStitched                   // link_async already ran for its entry span
+)
+
+// traceDye is a registry value: the trace's keys and flags.
+type traceDye struct {
+	dye   string
+	flags uint8
+}
+
+// producerRef is a PRODUCER or CLIENT span that carried a key value, the
+// target of async stitching.
+type producerRef struct {
+	trace   pcommon.TraceID
+	span    pcommon.SpanID
+	service uint16
+	kind    ptrace.SpanKind
+}
+
+func newBizDye(set component.TelemetrySettings, cfg *Config, clock clockwork.Clock) (*bizDye, error) {
+	tel, err := metadata.NewTelemetryBuilder(set)
+	if err != nil {
+		return nil, err
+	}
+	producers, err := simplelru.NewLRU[string, producerRef](cfg.MaxAsyncProducers, nil)
+	if err != nil {
+		return nil, err
+	}
+	p := &bizDye{
+		cfg:       cfg,
+		logger:    set.Logger,
+		tel:       tel,
+		ext:       newExtractor(cfg),
+		st:        newStamper(cfg),
+		clock:     clock,
+		epoch:     clock.Now(),
+		reg:       newLRUTable[pcommon.TraceID, traceDye](cfg.MaxTraces),
+		hold:      newHoldBuffer(),
+		producers: producers,
+		orphans:   newOrphanTracker(cfg.MaxPendingParents),
+		services:  newServiceNames(cfg.MaxServices),
+	}
+	keyIdx := map[string]uint8{}
+	for i, k := range cfg.Keys {
+		keyIdx[k.Name] = uint8(i)
+	}
+	for _, r := range cfg.Keep.When {
+		k := keyIdx[r.Key]
+		v, _ := p.ext.normalise(k, r.Equals)
+		p.keep = append(p.keep, keyValue{key: k, value: v})
+	}
+	p.scratch.New = func() any { return newBatchScratch(len(cfg.Keys)) }
+	err = errors.Join(
+		tel.RegisterProcessorBizDyeHeldSpansCallback(func(_ context.Context, o metric.Int64Observer) error {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			o.Observe(int64(p.hold.spans))
+			return nil
+		}),
+		tel.RegisterProcessorBizDyeHeldLogsCallback(func(_ context.Context, o metric.Int64Observer) error {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			o.Observe(int64(p.hold.logs))
+			return nil
+		}),
+		tel.RegisterProcessorBizDyeRegistrySizeCallback(func(_ context.Context, o metric.Int64Observer) error {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			o.Observe(int64(p.reg.len()))
+			return nil
+		}),
+	)
+	if err != nil {
+		tel.Shutdown()
+		return nil, err
+	}
+	return p, nil
+}
+
+// Start launches the release loop.
+func (p *bizDye) Start(context.Context, component.Host) error {
+	p.stop = make(chan struct{})
+	p.done = make(chan struct{})
+	interval := min(max(p.cfg.Wait/8, 10*time.Millisecond), time.Second)
+	ticker := p.clock.NewTicker(interval)
+	go func() {
+		defer close(p.done)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-p.stop:
+				return
+			case <-ticker.Chan():
+				p.releaseExpired(context.Background(), false)
+			}
+		}
+	}()
+	return nil
+}
+
+// Shutdown stops the release loop and flushes everything still held.
+func (p *bizDye) Shutdown(ctx context.Context) error {
+	if p.stop != nil {
+		close(p.stop)
+		<-p.done
+		p.stop = nil
+	}
+	p.releaseExpired(ctx, true)
+	p.tel.Shutdown()
+	return nil
+}
+
+func (p *bizDye) now() int32 { return int32(p.clock.Since(p.epoch) / time.Second) }
+
+// releaseExpired releases held traces older than wait (all of them when
+// flush is set) unchanged, and sweeps the registry and orphan tables.
+func (p *bizDye) releaseExpired(ctx context.Context, flush bool) {
+	var td ptrace.Traces
+	var ld plog.Logs
+	var orphans []uint16
+	now := p.clock.Now()
+	p.mu.Lock()
+	for ht := p.hold.oldest(); ht != nil && (flush || now.Sub(ht.since) >= p.cfg.Wait); ht = p.hold.oldest() {
+		p.hold.remove(ht) // never dyed within wait: out unchanged
+		ht.releaseInto(&td, &ld)
+	}
+	cutoff := p.now() - int32(p.cfg.TTL/time.Second)
+	p.reg.expire(cutoff, nil)
+	p.orphans.expire(cutoff, func(child uint16) { orphans = append(orphans, child) })
+	p.mu.Unlock()
+
+	for _, child := range orphans {
+		p.tel.ProcessorBizDyeOrphanSpans.Add(ctx, 1, metric.WithAttributes(
+			attribute.String("parent_service", serviceUnknown),
+			attribute.String("child_service", p.serviceName(child))))
+	}
+	p.forward(ctx, td, ld)
+}
+
+func (p *bizDye) serviceName(id uint16) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.services.name(id)
+}
+
+// forward sends released data downstream; errors are logged (the data
+// cannot be returned to its sender once held).
+func (p *bizDye) forward(ctx context.Context, td ptrace.Traces, ld plog.Logs) {
+	if td != (ptrace.Traces{}) && td.ResourceSpans().Len() > 0 && p.nextTraces != nil {
+		if err := p.nextTraces.ConsumeTraces(ctx, td); err != nil {
+			p.logger.Warn("biz_dye: next consumer refused released spans", zap.Int("spans", td.SpanCount()), zap.Error(err))
+		}
+	}
+	if ld != (plog.Logs{}) && ld.ResourceLogs().Len() > 0 && p.nextLogs != nil {
+		if err := p.nextLogs.ConsumeLogs(ctx, ld); err != nil {
+			p.logger.Warn("biz_dye: next consumer refused released logs", zap.Int("logs", ld.LogRecordCount()), zap.Error(err))
+		}
+	}
+}
+
+// action is what happens to the items of one trace in one batch.
+type action uint8
+
+const (
+	actPass  action = iota // not dyed, not held: out unchanged
+	actStamp               // dyed: out with the trace's keys
+	actHold                // not dyed yet: into the hold buffer
+)
+
+// batchTrace is what one batch says about one trace.
+type batchTrace struct {
+	id      pcommon.TraceID
+	vals    []keyValue
+	links   []pcommon.TraceID
+	lastRes int
+	items   int
+	root    bool
+
+	// link_async: the span that may start a split flow, and the best
+	// PRODUCER/CLIENT span to index.
+	entry        pcommon.SpanID
+	entryRes     int
+	producer     pcommon.SpanID
+	producerKind ptrace.SpanKind
+	producerRes  int
+
+	// decided under the lock
+	act   action
+	dye   string
+	keep  bool
+	late  bool
+	link  pcommon.SpanID // producer span the entry span links to
+	linkT pcommon.TraceID
+	linkK string
+}
+
+// itemInfo is what one span says, in batch order.
+type itemInfo struct {
+	trace  int32
+	res    int32
+	span   pcommon.SpanID
+	parent pcommon.SpanID
+}
+
+type batchScratch struct {
+	byID    map[pcommon.TraceID]int32
+	traces  []batchTrace
+	items   []itemInfo
+	resVals [][]keyValue
+	resSvc  []string
+	found   *found
+	noTrace []keyValue // logs without a trace id
+}
+
+func newBatchScratch(keys int) *batchScratch {
+	return &batchScratch{byID: map[pcommon.TraceID]int32{}, found: newFound(keys)}
+}
+
+func (sc *batchScratch) reset() {
+	clear(sc.byID)
+	for i := range sc.traces {
+		t := &sc.traces[i]
+		*t = batchTrace{vals: t.vals[:0], links: t.links[:0]}
+	}
+	sc.traces = sc.traces[:0]
+	sc.items = sc.items[:0]
+	for i := range sc.resVals {
+		sc.resVals[i] = sc.resVals[i][:0]
+	}
+	sc.resVals = sc.resVals[:0]
+	sc.resSvc = sc.resSvc[:0]
+	sc.noTrace = sc.noTrace[:0]
+}
+
+func (sc *batchScratch) trace(id pcommon.TraceID) int32 {
+	if i, ok := sc.byID[id]; ok {
+		return i
+	}
+	i := int32(len(sc.traces))
+	if cap(sc.traces) > len(sc.traces) {
+		sc.traces = sc.traces[:i+1]
+		t := &sc.traces[i]
+		*t = batchTrace{vals: t.vals[:0], links: t.links[:0]}
+	} else {
+		sc.traces = append(sc.traces, batchTrace{})
+	}
+	t := &sc.traces[i]
+	t.id, t.lastRes, t.entryRes, t.producerRes = id, -1, -1, -1
+	sc.byID[id] = i
+	return i
+}
+
+// addResource scans a resource's attributes once for the whole batch.
+func (sc *batchScratch) addResource(e *extractor, attrs pcommon.Map) (truncated int) {
+	sc.found.reset()
+	e.scanAttributes(attrs, sc.found)
+	n := len(sc.resVals)
+	if cap(sc.resVals) > n {
+		sc.resVals = sc.resVals[:n+1]
+	} else {
+		sc.resVals = append(sc.resVals, nil)
+	}
+	sc.resVals[n], truncated = sc.found.appendTo(e, sc.resVals[n][:0])
+	svc := ""
+	if v, ok := attrs.Get(attrServiceName); ok {
+		svc = v.Str()
+	}
+	sc.resSvc = append(sc.resSvc, svc)
+	return truncated
+}
+
+// addItemValues records an item's own values (and, once per resource, the
+// resource's) on its trace.
+func (sc *batchScratch) addItemValues(e *extractor, t *batchTrace, res int) (truncated int) {
+	if t.lastRes != res {
+		t.lastRes = res
+		t.vals = append(t.vals, sc.resVals[res]...)
+	}
+	t.vals, truncated = sc.found.appendTo(e, t.vals)
+	return truncated
+}
+
+// counts are the telemetry increments of one batch, added after the lock.
+type counts struct {
+	dyed, late, logsDyed, held, early, evicted, tooMany, truncated, orphanDropped int64
+	stitched                                                                     []stitchedHop
+}
+
+type stitchedHop struct{ parent, child uint16 }
+
+func (p *bizDye) record(ctx context.Context, c *counts) {
+	add := func(ctr metric.Int64Counter, n int64, opts ...metric.AddOption) {
+		if n > 0 {
+			ctr.Add(ctx, n, opts...)
+		}
+	}
+	add(p.tel.ProcessorBizDyeSpansDyed, c.dyed)
+	add(p.tel.ProcessorBizDyeLateSpansDyed, c.late)
+	add(p.tel.ProcessorBizDyeLogsDyed, c.logsDyed)
+	add(p.tel.ProcessorBizDyeSpansHeld, c.held)
+	add(p.tel.ProcessorBizDyeEarlyReleases, c.early)
+	add(p.tel.ProcessorBizDyeRegistryEvictions, c.evicted)
+	add(p.tel.ProcessorBizDyeOrphanChecksDropped, c.orphanDropped)
+	add(p.tel.ProcessorBizDyeValuesDropped, c.tooMany, metric.WithAttributes(attribute.String("reason", "too_many_values")))
+	add(p.tel.ProcessorBizDyeValuesDropped, c.truncated, metric.WithAttributes(attribute.String("reason", "truncated")))
+	if len(c.stitched) > 0 {
+		p.mu.Lock()
+		names := make([][2]string, len(c.stitched))
+		for i, h := range c.stitched {
+			names[i] = [2]string{p.services.name(h.parent), p.services.name(h.child)}
+		}
+		p.mu.Unlock()
+		for _, n := range names {
+			p.tel.ProcessorBizDyeStitchedLinks.Add(ctx, 1, metric.WithAttributes(
+				attribute.String("parent_service", n[0]), attribute.String("child_service", n[1])))
+		}
+	}
+}
+
+// decide merges one batch trace into the registry and decides its action.
+// Called with p.mu held. logs is set for a logs batch (which never releases
+// on a root span and never stitches).
+func (p *bizDye) decide(t *batchTrace, now int32, c *counts, resSvc []string) {
+	slot := p.reg.lookup(t.id)
+	var cur traceDye
+	if slot >= 0 {
+		cur = *p.reg.at(slot)
+	}
+	dye, changed := cur.dye, false
+	var dropped int
+	// keys flow over existing span links: a consumer inherits its producer's keys
+	for _, l := range t.links {
+		if li := p.reg.lookup(l); li >= 0 && l != t.id {
+			var ch bool
+			dye, ch, dropped = dyeMerge(dye, p.reg.at(li).dye, p.cfg.MaxValuesPerKey)
+			changed = changed || ch
+			c.tooMany += int64(dropped)
+		}
+	}
+	for _, kv := range t.vals {
+		var ch, drop bool
+		dye, ch, drop = dyeAdd(dye, kv, p.cfg.MaxValuesPerKey)
+		changed = changed || ch
+		if drop {
+			c.tooMany++
+		}
+	}
+	flags := cur.flags
+	if p.cfg.LinkAsync && dye != "" && !t.entry.IsEmpty() && flags&flagStitched == 0 {
+		flags |= flagStitched
+		if ref, key, ok := p.findProducer(t.id, dye); ok {
+			t.link, t.linkT, t.linkK = ref.span, ref.trace, key
+			if pi := p.reg.lookup(ref.trace); pi >= 0 {
+				dye, _, dropped = dyeMerge(dye, p.reg.at(pi).dye, p.cfg.MaxValuesPerKey)
+				c.tooMany += int64(dropped)
+			}
+			dye, _, _ = dyeAdd(dye, keyValue{key: keyLinked, value: ref.trace.String()}, p.cfg.MaxValuesPerKey)
+			changed = true
+			c.stitched = append(c.stitched, stitchedHop{parent: ref.service, child: p.services.id(svcAt(resSvc, t.entryRes))})
+		}
+	}
+	if dye == "" {
+		if t.root {
+			t.act = actPass
+		} else {
+			t.act = actHold
+		}
+		return
+	}
+	if changed {
+		for _, k := range p.keep {
+			if dyeHas(dye, k.key, k.value) {
+				flags |= flagKeep
+				break
+			}
+		}
+	}
+	if slot < 0 {
+		var evicted bool
+		slot, _, _, evicted = p.reg.insert(t.id, now)
+		if evicted {
+			c.evicted++
+		}
+	} else {
+		p.reg.touch(slot, now)
+	}
+	t.late = flags&flagReleased != 0
+	if t.root {
+		flags |= flagReleased
+	}
+	*p.reg.at(slot) = traceDye{dye: dye, flags: flags}
+	t.act, t.dye, t.keep = actStamp, dye, flags&flagKeep != 0
+	if p.cfg.LinkAsync && !t.producer.IsEmpty() {
+		p.indexProducer(t, resSvc)
+	}
+}
+
+func svcAt(resSvc []string, i int) string {
+	if i < 0 || i >= len(resSvc) {
+		return ""
+	}
+	return resSvc[i]
+}
+
+// findProducer looks for a PRODUCER or CLIENT span of another trace that
+// carried one of dye's values.
+func (p *bizDye) findProducer(self pcommon.TraceID, dye string) (producerRef, string, bool) {
+	var buf [recordHeader + 256]byte
+	for i := 0; i < len(dye); {
+		key, val, next := dyeRecord(dye, i)
+		i = next
+		if key == keyLinked {
+			continue
+		}
+		if ref, ok := p.producers.Get(producerKey(buf[:0], key, val)); ok && ref.trace != self {
+			return ref, p.cfg.Keys[key].Name, true
+		}
+	}
+	return producerRef{}, "", false
+}
+
+// indexProducer remembers the trace's PRODUCER (preferred) or CLIENT span
+// under each of its values.
+func (p *bizDye) indexProducer(t *batchTrace, resSvc []string) {
+	var buf [recordHeader + 256]byte
+	ref := producerRef{trace: t.id, span: t.producer, kind: t.producerKind, service: p.services.id(svcAt(resSvc, t.producerRes))}
+	for i := 0; i < len(t.dye); {
+		key, val, next := dyeRecord(t.dye, i)
+		i = next
+		if key == keyLinked {
+			continue
+		}
+		k := producerKey(buf[:0], key, val)
+		if old, ok := p.producers.Peek(k); ok && (old.trace == t.id || old.kind == ptrace.SpanKindProducer && ref.kind != ptrace.SpanKindProducer) {
+			continue
+		}
+		p.producers.Add(string(k), ref)
+	}
+}
+
+func producerKey(buf []byte, key uint8, val string) string {
+	buf = append(buf, key)
+	buf = append(buf, val...)
+	return string(buf)
+}
+
+// ConsumeTraces dyes, holds or passes every span of td.
+func (p *bizDye) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	sc := p.scratch.Get().(*batchScratch)
+	defer func() { sc.reset(); p.scratch.Put(sc) }()
+	var c counts
+
+	// Pass 1, no lock: find values and shape per trace.
+	rss := td.ResourceSpans()
+	for ri, rs := range rss.All() {
+		c.truncated += int64(sc.addResource(p.ext, rs.Resource().Attributes()))
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, s := range ss.Spans().All() {
+				ti := sc.trace(s.TraceID())
+				t := &sc.traces[ti]
+				t.items++
+				sc.found.reset()
+				p.ext.scanAttributes(s.Attributes(), sc.found)
+				c.truncated += int64(sc.addItemValues(p.ext, t, ri))
+				parent := s.ParentSpanID()
+				kind := s.Kind()
+				if parent.IsEmpty() {
+					if !t.root {
+						t.entry, t.entryRes = s.SpanID(), ri // a root always is the entry span
+					}
+					t.root = true
+				} else if kind == ptrace.SpanKindConsumer && t.entry.IsEmpty() {
+					t.entry, t.entryRes = s.SpanID(), ri // confirmed below if its parent is unseen
+				}
+				if (kind == ptrace.SpanKindProducer && t.producerKind != ptrace.SpanKindProducer) ||
+					(kind == ptrace.SpanKindClient && t.producer.IsEmpty()) {
+					t.producer, t.producerKind, t.producerRes = s.SpanID(), kind, ri
+				}
+				for _, l := range s.Links().All() {
+					t.links = append(t.links, l.TraceID())
+				}
+				sc.items = append(sc.items, itemInfo{trace: ti, res: int32(ri), span: s.SpanID(), parent: parent})
+			}
+		}
+	}
+
+	// Pass 2, locked: merge, decide, hold, release.
+	var releasedLogs plog.Logs
+	nowT := p.clock.Now()
+	p.mu.Lock()
+	now := p.now()
+	p.hold.gen++
+	for i := range sc.items {
+		it := &sc.items[i]
+		t := &sc.traces[it.trace]
+		if !it.parent.IsEmpty() && t.entry == it.span && !t.root {
+			// a CONSUMER span is an entry span only when its parent is unseen
+			if p.orphans.seen[p.orphans.slot(it.parent)] == it.parent {
+				t.entry = pcommon.SpanID{}
+			}
+		}
+		svc := p.services.id(sc.resSvc[it.res])
+		if p.orphans.observe(it.span, it.parent, svc, now) {
+			c.orphanDropped++
+		}
+	}
+	for i := range sc.traces {
+		p.decide(&sc.traces[i], now, &c, sc.resSvc)
+	}
+	k, batchResources := 0, rss.Len()
+	for ri := 0; ri < batchResources; ri++ {
+		rs := rss.At(ri)
+		for si, ss := range rs.ScopeSpans().All() {
+			ss.Spans().RemoveIf(func(s ptrace.Span) bool {
+				t := &sc.traces[sc.items[k].trace]
+				k++
+				if t.act != actHold {
+					return false
+				}
+				p.hold.holdSpan(p.hold.entry(t.id, nowT), rs, ss, ri, si, s)
+				c.held++
+				return true
+			})
+		}
+	}
+	// Held items of traces dyed (or rooted) by this batch go out with it.
+	for i := range sc.traces {
+		if t := &sc.traces[i]; t.act != actHold {
+			if ht := p.hold.take(t.id); ht != nil {
+				ht.releaseInto(&td, &releasedLogs)
+			}
+		}
+	}
+	for p.hold.spans > p.cfg.MaxBufferedSpans {
+		ht := p.hold.oldest()
+		p.hold.remove(ht)
+		c.early += int64(ht.spans + ht.nlogs)
+		ht.releaseInto(&td, &releasedLogs)
+	}
+	p.mu.Unlock()
+
+	// Stamp (no lock: dyes are immutable strings).
+	rss.RemoveIf(func(rs ptrace.ResourceSpans) bool {
+		rs.ScopeSpans().RemoveIf(func(ss ptrace.ScopeSpans) bool {
+			for _, s := range ss.Spans().All() {
+				ti, ok := sc.byID[s.TraceID()]
+				if !ok {
+					continue
+				}
+				t := &sc.traces[ti]
+				if t.act != actStamp {
+					continue
+				}
+				p.st.stamp(s.Attributes(), t.dye, t.keep)
+				c.dyed++
+				if t.late {
+					c.late++
+				}
+				if !t.link.IsEmpty() && s.SpanID() == t.entry {
+					l := s.Links().AppendEmpty()
+					l.SetTraceID(t.linkT)
+					l.SetSpanID(t.link)
+					l.Attributes().PutStr(p.cfg.Prefix+"link.key", t.linkK)
+				}
+			}
+			return ss.Spans().Len() == 0
+		})
+		return rs.ScopeSpans().Len() == 0
+	})
+	if releasedLogs != (plog.Logs{}) {
+		c.logsDyed += int64(p.stampLogs(releasedLogs, sc))
+	}
+	p.record(ctx, &c)
+
+	var err error
+	if rss.Len() > 0 {
+		err = p.nextTraces.ConsumeTraces(ctx, td)
+	}
+	if releasedLogs != (plog.Logs{}) && releasedLogs.ResourceLogs().Len() > 0 && p.nextLogs != nil {
+		if lerr := p.nextLogs.ConsumeLogs(ctx, releasedLogs); lerr != nil {
+			p.logger.Warn("biz_dye: next consumer refused released logs", zap.Error(lerr))
+		}
+	}
+	return err
+}
+
+// stampLogs stamps the logs of ld whose trace this batch dyed.
+func (p *bizDye) stampLogs(ld plog.Logs, sc *batchScratch) int {
+	n := 0
+	for _, rl := range ld.ResourceLogs().All() {
+		for _, sl := range rl.ScopeLogs().All() {
+			for _, r := range sl.LogRecords().All() {
+				if ti, ok := sc.byID[r.TraceID()]; ok && sc.traces[ti].act == actStamp {
+					p.st.stamp(r.Attributes(), sc.traces[ti].dye, sc.traces[ti].keep)
+					n++
+				}
+			}
+		}
+	}
+	return n
+}
+
+// ConsumeLogs dyes, holds or passes every log record of ld.
+func (p *bizDye) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	sc := p.scratch.Get().(*batchScratch)
+	defer func() { sc.reset(); p.scratch.Put(sc) }()
+	var c counts
+
+	// Pass 1: values per trace; logs without a trace are dyed by their own values.
+	rls := ld.ResourceLogs()
+	for ri, rl := range rls.All() {
+		c.truncated += int64(sc.addResource(p.ext, rl.Resource().Attributes()))
+		for _, sl := range rl.ScopeLogs().All() {
+			for _, r := range sl.LogRecords().All() {
+				sc.found.reset()
+				p.ext.scanAttributes(r.Attributes(), sc.found)
+				if len(p.ext.body) > 0 && r.Body().Type() == pcommon.ValueTypeStr {
+					p.ext.scanBody(r.Body().Str(), sc.found)
+				}
+				id := r.TraceID()
+				if id.IsEmpty() {
+					continue
+				}
+				t := &sc.traces[sc.trace(id)]
+				t.items++
+				c.truncated += int64(sc.addItemValues(p.ext, t, ri))
+			}
+		}
+	}
+
+	var releasedTraces ptrace.Traces
+	var releasedLogs plog.Logs
+	nowT := p.clock.Now()
+	p.mu.Lock()
+	now := p.now()
+	p.hold.gen++
+	for i := range sc.traces {
+		t := &sc.traces[i]
+		p.decide(t, now, &c, sc.resSvc)
+		if t.act != actHold {
+			if ht := p.hold.take(t.id); ht != nil {
+				ht.releaseInto(&releasedTraces, &releasedLogs)
+			}
+		}
+	}
+	for ri, rl := range rls.All() {
+		for si, sl := range rl.ScopeLogs().All() {
+			sl.LogRecords().RemoveIf(func(r plog.LogRecord) bool {
+				ti, ok := sc.byID[r.TraceID()]
+				if !ok || sc.traces[ti].act != actHold {
+					return false
+				}
+				p.hold.holdLog(p.hold.entry(sc.traces[ti].id, nowT), rl, sl, ri, si, r)
+				return true
+			})
+		}
+	}
+	for p.hold.logs > p.cfg.MaxBufferedLogs || p.hold.spans > p.cfg.MaxBufferedSpans {
+		ht := p.hold.oldest()
+		p.hold.remove(ht)
+		c.early += int64(ht.spans + ht.nlogs)
+		ht.releaseInto(&releasedTraces, &releasedLogs)
+	}
+	p.mu.Unlock()
+
+	// Stamp: by the trace's dye, else (no trace id) by the record's own values.
+	if releasedLogs != (plog.Logs{}) {
+		releasedLogs.ResourceLogs().MoveAndAppendTo(rls)
+	}
+	for _, rl := range rls.All() {
+		rl.ScopeLogs().RemoveIf(func(sl plog.ScopeLogs) bool { return sl.LogRecords().Len() == 0 })
+	}
+	rls.RemoveIf(func(rl plog.ResourceLogs) bool { return rl.ScopeLogs().Len() == 0 })
+	c.logsDyed += int64(p.stampOwnOrTrace(rls, sc, &c))
+	if releasedTraces != (ptrace.Traces{}) {
+		for _, rs := range releasedTraces.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				for _, s := range ss.Spans().All() {
+					if ti, ok := sc.byID[s.TraceID()]; ok && sc.traces[ti].act == actStamp {
+						p.st.stamp(s.Attributes(), sc.traces[ti].dye, sc.traces[ti].keep)
+						c.dyed++
+					}
+				}
+			}
+		}
+	}
+	p.record(ctx, &c)
+
+	var err error
+	if rls.Len() > 0 {
+		err = p.nextLogs.ConsumeLogs(ctx, ld)
+	}
+	if releasedTraces != (ptrace.Traces{}) && releasedTraces.ResourceSpans().Len() > 0 && p.nextTraces != nil {
+		if terr := p.nextTraces.ConsumeTraces(ctx, releasedTraces); terr != nil {
+			p.logger.Warn("biz_dye: next consumer refused released spans", zap.Error(terr))
+		}
+	}
+	return err
+}
+
+// stampOwnOrTrace stamps each record with its trace's dye, or, without a
+// trace id, with the values found on the record itself.
+func (p *bizDye) stampOwnOrTrace(rls plog.ResourceLogsSlice, sc *batchScratch, c *counts) int {
+	n := 0
+	for _, rl := range rls.All() {
+		var resVals []keyValue
+		resScanned := false
+		for _, sl := range rl.ScopeLogs().All() {
+			for _, r := range sl.LogRecords().All() {
+				if ti, ok := sc.byID[r.TraceID()]; ok {
+					if t := &sc.traces[ti]; t.act == actStamp {
+						p.st.stamp(r.Attributes(), t.dye, t.keep)
+						n++
+					}
+					continue
+				}
+				if !r.TraceID().IsEmpty() {
+					continue // a released log of a trace not in this batch
+				}
+				if !resScanned {
+					sc.found.reset()
+					p.ext.scanAttributes(rl.Resource().Attributes(), sc.found)
+					resVals, _ = sc.found.appendTo(p.ext, nil)
+					resScanned = true
+				}
+				sc.found.reset()
+				p.ext.scanAttributes(r.Attributes(), sc.found)
+				if len(p.ext.body) > 0 && r.Body().Type() == pcommon.ValueTypeStr {
+					p.ext.scanBody(r.Body().Str(), sc.found)
+				}
+				own, _ := sc.found.appendTo(p.ext, sc.noTrace[:0])
+				own = append(own, resVals...)
+				sc.noTrace = own
+				if len(own) == 0 {
+					continue
+				}
+				dye := ""
+				for _, kv := range own {
+					var drop bool
+					dye, _, drop = dyeAdd(dye, kv, p.cfg.MaxValuesPerKey)
+					if drop {
+						c.tooMany++
+					}
+				}
+				keep := false
+				for _, k := range p.keep {
+					keep = keep || dyeHas(dye, k.key, k.value)
+				}
+				p.st.stamp(r.Attributes(), dye, keep)
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// Capabilities: biz_dye adds attributes and links, and moves items.
+func (p *bizDye) Capabilities() consumer.Capabilities {
+	return consumer.Capabilities{MutatesData: true}
+}
