@@ -122,7 +122,9 @@ type found struct {
 
 func newFound(keys int) *found {
 	f := &found{order: make([]uint8, keys), value: make([]string, keys)}
-	f.reset()
+	for i := range f.order {
+		f.order[i] = 255
+	}
 	return f
 }
 
@@ -245,9 +247,12 @@ func (r *attrRule) apply(s string) string {
 	}
 }
 
-// normalise truncates v to max_value_length (on a rune boundary) and hashes
-// it when the key asks for it.
+// normalise hashes v when the key asks for it, else truncates it to
+// max_value_length (on a rune boundary).
 func (e *extractor) normalise(key uint8, v string) (string, bool) {
+	if e.hash[key] {
+		return hashValue(e.salt, v), false // the whole value; the digest has a fixed length
+	}
 	cut := false
 	if len(v) > e.maxLen {
 		n := e.maxLen
@@ -255,9 +260,6 @@ func (e *extractor) normalise(key uint8, v string) (string, bool) {
 			n--
 		}
 		v, cut = v[:n], true
-	}
-	if e.hash[key] {
-		v = hashValue(e.salt, v)
 	}
 	return v, cut
 }
