@@ -7,9 +7,9 @@ package bizdyeprocessor // import "github.com/otelcol-biz/otelcol-biz/processor/
 // pending-parent table. Not safe for concurrent use.
 //
 // Written by hand rather than with golang-lru/v2, whose per-entry node (two
-// pointers, the list pointer, a time.Time) plus a map of pointers cost about
-// 70 bytes more per trace (BenchmarkRegistryMemory): the registry's bar is
-// 120 bytes per remembered trace.
+// pointers, the list pointer, a time.Time) plus a map of pointers cost 53
+// bytes more per trace: 167.8 against 114.8 B with 1M traces
+// (BenchmarkRegistryMemory), and the registry's bar is 120 B per trace.
 type lruTable[K comparable, V any] struct {
 	index      map[K]int32
 	nodes      []lruNode[K, V] // slab; free slots are chained through next

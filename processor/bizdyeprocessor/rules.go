@@ -27,6 +27,7 @@ type attrRule struct {
 	kind     ruleKind
 	member   string         // ruleBaggage
 	template []string       // ruleURLPath
+	tplLit   string         // ruleURLPath: the template's literal leading segments, "/api/orders/"
 	re       *regexp.Regexp // ruleRegex
 	reValue  int
 	rePrefix string
@@ -50,14 +51,13 @@ type keyValue struct {
 // extractor finds business-key values in attributes and log bodies. It is
 // immutable after construction and safe for concurrent use.
 type extractor struct {
-	keyNames  []string
-	hash      []bool
-	salt      string
-	maxLen    int
-	byAttr    map[string][]attrRule
-	lenFilter [256]bool // lenFilter[len(name)]: some rule reads an attribute of that length
-	longAttrs bool      // some rule reads an attribute name of 256+ bytes
-	body      []bodyRule
+	keyNames []string
+	hash     []bool
+	salt     string
+	maxLen   int
+	byAttr   map[string][]attrRule
+	nameBits [nameFilterBits / 64]uint64 // nameFilter: attribute names no rule reads skip the map lookup
+	body     []bodyRule
 }
 
 const (
@@ -72,11 +72,8 @@ func newExtractor(cfg *Config) *extractor {
 	e := &extractor{byAttr: map[string][]attrRule{}, salt: string(cfg.HashSalt), maxLen: cfg.MaxValueLength}
 	add := func(attr string, r attrRule) {
 		e.byAttr[attr] = append(e.byAttr[attr], r)
-		if len(attr) < len(e.lenFilter) {
-			e.lenFilter[len(attr)] = true
-		} else {
-			e.longAttrs = true
-		}
+		h := nameFilterHash(attr)
+		e.nameBits[h/64] |= 1 << (h % 64)
 	}
 	for i, k := range cfg.Keys {
 		key := uint8(i)
@@ -95,8 +92,15 @@ func newExtractor(cfg *Config) *extractor {
 				add(attrHeaderBaggage, r)
 			case src.URLPath != "":
 				segs, _ := parseURLTemplate(src.URLPath) // validated
+				lit := "/"
+				for _, seg := range segs {
+					if seg == "*" || strings.HasPrefix(seg, "{") {
+						break
+					}
+					lit += seg + "/"
+				}
 				for _, a := range urlAttrs {
-					add(a, attrRule{key: key, order: order, kind: ruleURLPath, template: segs})
+					add(a, attrRule{key: key, order: order, kind: ruleURLPath, template: segs, tplLit: lit})
 				}
 			case src.Regex != nil:
 				re := regexp.MustCompile(src.Regex.Pattern) // validated
@@ -169,14 +173,22 @@ func (f *found) appendTo(e *extractor, dst []keyValue) ([]keyValue, int) {
 	return dst, truncated
 }
 
+const nameFilterBits = 4096
+
+// nameFilterHash is a cheap fingerprint of an attribute name (length, first
+// and last byte): most attribute names of a span are ruled out with it
+// before hashing the whole name for the map lookup.
+func nameFilterHash(name string) uint32 {
+	if name == "" {
+		return 0
+	}
+	return (uint32(len(name))*961 + uint32(name[0])*31 + uint32(name[len(name)-1])) % nameFilterBits
+}
+
 // scanAttributes offers every value the rules find in attrs.
 func (e *extractor) scanAttributes(attrs pcommon.Map, f *found) {
 	for name, v := range attrs.All() {
-		if len(name) < len(e.lenFilter) {
-			if !e.lenFilter[len(name)] {
-				continue
-			}
-		} else if !e.longAttrs {
+		if h := nameFilterHash(name); e.nameBits[h/64]&(1<<(h%64)) == 0 {
 			continue
 		}
 		rules, ok := e.byAttr[name]
@@ -233,6 +245,9 @@ func (r *attrRule) apply(s string) string {
 	case ruleBaggage:
 		return baggageMember(s, r.member)
 	case ruleURLPath:
+		if !strings.Contains(s, r.tplLit) { // cheap reject; absolute http.target URLs contain it too
+			return ""
+		}
 		return matchURLTemplate(r.template, s)
 	case ruleRegex:
 		if r.rePrefix != "" && !strings.Contains(s, r.rePrefix) {
