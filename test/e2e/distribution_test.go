@@ -249,6 +249,18 @@ processors:
 			wantErr:    []string{"memory_limiter", "check_interval"},
 		},
 		{
+			name:       "biz_dye regex without value group",
+			processors: "  biz_dye:\n    keys:\n      - name: order_id\n        from: [{regex: {attribute: k, pattern: 'ORD-[0-9]+'}}]\n",
+			pipeline:   "biz_dye",
+			wantErr:    []string{"biz_dye", "'keys[0].from[0]' (order_id): 'regex.pattern'", "(?P<value>...)"},
+		},
+		{
+			name:       "biz_dye zero bound",
+			processors: "  biz_dye:\n    keys: [{name: order_id, from: [{attribute: order_id}]}]\n    max_traces: 0\n",
+			pipeline:   "biz_dye",
+			wantErr:    []string{"biz_dye", "'max_traces' must be greater than 0"},
+		},
+		{
 			name:       "undefined component in pipeline",
 			processors: "  batch:\n",
 			pipeline:   "batch, tail_sampling/missing",
