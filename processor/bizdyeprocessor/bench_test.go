@@ -131,18 +131,12 @@ func BenchmarkFastPath(b *testing.B) {
 	reportPerSpan(b, spans)
 }
 
-// BenchmarkHoldPath: no span has a key; every span is held, then released
-// by the release loop after wait.
-func BenchmarkHoldPath(b *testing.B) {
-	cfg := testConfig()
-	h := newBenchProcessor(b, cfg)
+// runBatches consumes wire copies of srcs (64 at a time, refilled with the
+// timer stopped) and reports per-span figures; between refills it calls
+// between (if set) with the timer stopped, after every batch during (if set).
+func runBatches(b *testing.B, h *harness, srcs []ptrace.Traces, during, between func()) {
 	ctx := context.Background()
-	const pool = 64
-	srcs := make([]ptrace.Traces, pool)
-	for i := range srcs {
-		srcs[i] = benchTraces(i, false, false)
-	}
-	batches := make([]ptrace.Traces, pool)
+	batches := make([]ptrace.Traces, len(srcs))
 	refill := func() {
 		for j, s := range srcs {
 			batches[j] = wireCopy(s)
@@ -153,21 +147,45 @@ func BenchmarkHoldPath(b *testing.B) {
 	b.ReportAllocs()
 	spans, i := 0, 0
 	for b.Loop() {
-		if i == pool {
+		if i == len(batches) {
 			b.StopTimer()
 			refill()
 			i = 0
+			if between != nil {
+				between()
+			}
 			b.StartTimer()
 		}
 		_ = h.p.ConsumeTraces(ctx, batches[i])
 		i++
 		spans += benchBatch
-		if i%8 == 0 {
-			h.clock.Advance(cfg.Wait)
-			h.p.releaseExpired(ctx, false)
+		if during != nil {
+			during()
 		}
 	}
 	reportPerSpan(b, spans)
+}
+
+func benchSources(withKeys, withRoots bool) []ptrace.Traces {
+	srcs := make([]ptrace.Traces, 64)
+	for i := range srcs {
+		srcs[i] = benchTraces(i, withKeys, withRoots)
+	}
+	return srcs
+}
+
+// BenchmarkHoldPath: no span has a key; every span is held, then released
+// by the release loop after wait (every 8 batches).
+func BenchmarkHoldPath(b *testing.B) {
+	cfg := testConfig()
+	h := newBenchProcessor(b, cfg)
+	n := 0
+	runBatches(b, h, benchSources(false, false), func() {
+		if n++; n%8 == 0 {
+			h.clock.Advance(cfg.Wait)
+			h.p.releaseExpired(context.Background(), false)
+		}
+	}, nil)
 }
 
 // BenchmarkThroughput: the whole processor on a realistic stream: new
@@ -175,38 +193,11 @@ func BenchmarkHoldPath(b *testing.B) {
 // same batch, so most spans are dyed within their batch and some are held.
 // Bar: >= 1M spans/s on one core for batches of 512 spans.
 func BenchmarkThroughput(b *testing.B) {
-	cfg := testConfig()
-	h := newBenchProcessor(b, cfg)
-	ctx := context.Background()
-	const pool = 64
-	srcs := make([]ptrace.Traces, pool)
-	for i := range srcs {
-		srcs[i] = benchTraces(i, true, true)
-	}
-	batches := make([]ptrace.Traces, pool)
-	refill := func() {
-		for j, s := range srcs {
-			batches[j] = wireCopy(s)
-		}
-		runtime.GC()
-	}
-	refill()
-	b.ReportAllocs()
-	spans, i := 0, 0
-	for b.Loop() {
-		if i == pool {
-			b.StopTimer()
-			refill()
-			i = 0
-			h.clock.Advance(time.Second)
-			h.p.releaseExpired(ctx, false)
-			b.StartTimer()
-		}
-		_ = h.p.ConsumeTraces(ctx, batches[i])
-		i++
-		spans += benchBatch
-	}
-	reportPerSpan(b, spans)
+	h := newBenchProcessor(b, testConfig())
+	runBatches(b, h, benchSources(true, true), nil, func() {
+		h.clock.Advance(time.Second)
+		h.p.releaseExpired(context.Background(), false)
+	})
 }
 
 // BenchmarkParallel: ConsumeTraces from several goroutines (the receivers'
