@@ -94,7 +94,7 @@ func isAlnum(c byte) bool {
 
 // findTraceparent finds a W3C traceparent "vv-<32 hex>-<16 hex>-ff": only
 // the positions of '-' are candidates, each checked in O(1) before decoding.
-func findTraceparent(s string, bad *invalidReason) (match, bool) {
+func findTraceparent(s string) (m match, ok bool, bad invalidReason) {
 	for i := 0; i+51 < len(s); {
 		j := strings.IndexByte(s[i:], '-')
 		if j < 0 {
@@ -112,20 +112,20 @@ func findTraceparent(s string, bad *invalidReason) (match, bool) {
 		if !isHex(version) || !isHex(flags) || version == "ff" || version == "FF" {
 			continue
 		}
-		m := match{start: j - 2, end: j + 53, hasSpan: true, hasFlags: true}
+		m = match{start: j - 2, end: j + 53, hasSpan: true, hasFlags: true}
 		var r invalidReason
 		if m.traceID, r = decodeTraceID(s[j+1 : j+33]); r != validID {
-			*bad = r
+			bad = r
 			continue
 		}
 		if m.spanID, r = decodeSpanID(s[j+34 : j+50]); r != validID {
-			*bad = r
+			bad = r
 			continue
 		}
 		m.flags = uint32(hexVal[flags[0]]<<4 | hexVal[flags[1]])
-		return m, true
+		return m, true, bad
 	}
-	return match{}, false
+	return match{}, false, bad
 }
 
 // findKeyed finds `<key>[_.-]?<suffix> <sep> <value>`, e.g. key "trace"
@@ -203,7 +203,7 @@ func findKeyed(s, key, suffix string, quoted bool) (value string, start, end int
 
 // findKeyedIDs finds the first valid trace id written as a key, then the
 // span id.
-func findKeyedIDs(s string, quoted bool, bad *invalidReason) (match, bool) {
+func findKeyedIDs(s string, quoted bool) (m match, ok bool, bad invalidReason) {
 	for off := 0; off < len(s); {
 		v, start, end, ok := findKeyed(s[off:], "trace", "id", quoted)
 		if !ok {
@@ -213,23 +213,23 @@ func findKeyedIDs(s string, quoted bool, bad *invalidReason) (match, bool) {
 		off = end
 		tid, r := decodeTraceID(v)
 		if r != validID {
-			*bad = r
+			bad = r
 			continue
 		}
-		m := match{traceID: tid, start: start, end: end}
+		m = match{traceID: tid, start: start, end: end}
 		if sv, _, _, sok := findKeyed(s, "span", "id", quoted); sok {
 			if sid, sr := decodeSpanID(sv); sr == validID {
 				m.spanID, m.hasSpan = sid, true
 			} else {
-				*bad = sr
+				bad = sr
 			}
 		}
 		if fv, _, _, fok := findKeyed(s, "trace", "flags", quoted); fok {
 			m.flags, m.hasFlags = parseFlags(fv)
 		}
-		return m, true
+		return m, true, bad
 	}
-	return match{}, false
+	return match{}, false, bad
 }
 
 // parseFlags reads trace flags written as two hex digits ("01") or one
@@ -248,7 +248,7 @@ func parseFlags(v string) (uint32, bool) {
 // print them: "[4bf92f...]", "[app,4bf92f...,00f067...]", "[4bf92f...-00f067...]".
 // Tokens are separated by ',', ' ', '-', '/' or ':'; the first 32-hex (or
 // 16-hex) token is the trace id, a following 16-hex token the span id.
-func findMDC(s string, bad *invalidReason) (match, bool) {
+func findMDC(s string) (m match, ok bool, bad invalidReason) {
 	for i := 0; i < len(s); {
 		open := strings.IndexByte(s[i:], '[')
 		if open < 0 {
@@ -264,7 +264,7 @@ func findMDC(s string, bad *invalidReason) (match, bool) {
 		if closing-open > 160 {
 			continue
 		}
-		m := match{start: open, end: closing + 1}
+		m = match{start: open, end: closing + 1}
 		found := false
 		for t := open + 1; t < closing; {
 			e := t
@@ -277,7 +277,7 @@ func findMDC(s string, bad *invalidReason) (match, bool) {
 				if (len(tok) == 32 || len(tok) == 16) && isHex(tok) {
 					tid, r := decodeTraceID(tok)
 					if r != validID {
-						*bad = r
+						bad = r
 						break
 					}
 					m.traceID, found = tid, true
@@ -288,16 +288,16 @@ func findMDC(s string, bad *invalidReason) (match, bool) {
 				if sid, r := decodeSpanID(tok); r == validID {
 					m.spanID, m.hasSpan = sid, true
 				} else {
-					*bad = r
+					bad = r
 				}
 			}
 			break
 		}
 		if found {
-			return m, true
+			return m, true, bad
 		}
 	}
-	return match{}, false
+	return match{}, false, bad
 }
 
 func isMDCSep(c byte) bool {

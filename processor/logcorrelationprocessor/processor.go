@@ -32,13 +32,13 @@ var sourceNames = [numSources]string{"attribute", "traceparent", "key_value", "j
 // bodyExtractor finds ids in a string body.
 type bodyExtractor struct {
 	src  source
-	find func(s string, bad *invalidReason) (match, bool)
+	find func(s string) (match, bool, invalidReason)
 }
 
 var builtins = map[ExtractorType]bodyExtractor{
 	ExtractorTypeTraceparent: {src: sourceTraceparent, find: findTraceparent},
-	ExtractorTypeKeyValue:    {src: sourceKeyValue, find: func(s string, bad *invalidReason) (match, bool) { return findKeyedIDs(s, false, bad) }},
-	ExtractorTypeJSON:        {src: sourceJSON, find: func(s string, bad *invalidReason) (match, bool) { return findKeyedIDs(s, true, bad) }},
+	ExtractorTypeKeyValue:    {src: sourceKeyValue, find: func(s string) (match, bool, invalidReason) { return findKeyedIDs(s, false) }},
+	ExtractorTypeJSON:        {src: sourceJSON, find: func(s string) (match, bool, invalidReason) { return findKeyedIDs(s, true) }},
 	ExtractorTypeMDC:         {src: sourceMDC, find: findMDC},
 }
 
@@ -175,8 +175,7 @@ func (c *correlator) correlate(r plog.LogRecord, n *counts) {
 
 func (c *correlator) fromString(s string, n *counts) (match, source, bool) {
 	for _, e := range c.extractors {
-		bad := validID
-		m, ok := e.find(s, &bad)
+		m, ok, bad := e.find(s)
 		n.invalid(bad)
 		if ok {
 			return m, e.src, true
