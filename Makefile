@@ -7,9 +7,10 @@ BIN        := bin/otelcol-biz
 DIST_DIR   := cmd/otelcol-biz
 GENERATED  := components.go main.go main_others.go main_windows.go
 CONFIGS    := $(wildcard config/*.yaml)
+OVERLAYS   := $(wildcard config/overlays/*.yaml)
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build generate check-generated mdatagen test unit-test validate vet lint fmt run clean
+.PHONY: all build generate check-generated mdatagen test unit-test validate vet lint fmt run clean backends
 
 all: build
 
@@ -48,14 +49,21 @@ vet:
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-## validate: `otelcol-biz validate` on every file in config/
+## validate: `otelcol-biz validate` on every file in config/, and each overlay on gateway.yaml
 validate: build
 	@for c in $(CONFIGS); do \
 		echo "validate $$c"; ./$(BIN) validate --config=$$c || exit 1; \
 	done
+	@for o in $(OVERLAYS); do \
+		echo "validate config/gateway.yaml + $$o"; ./$(BIN) validate --config=config/gateway.yaml --config=$$o || exit 1; \
+	done
 
-## unit-test: go test -race ./... (the e2e tests use the binary from `make build`)
-unit-test: build
+## backends: real peers for the end-to-end tests, built into .cache/bin (pinned, idempotent)
+backends:
+	bash scripts/install-loki.sh
+
+## unit-test: go test -race ./... (the e2e tests use the binary from `make build` and .cache/bin backends)
+unit-test: build backends
 	OTELCOL_BIZ_BIN=$(CURDIR)/$(BIN) $(GO) test $(GOTEST_FLAGS) ./...
 
 ## test: everything CI runs

@@ -20,6 +20,7 @@ import (
 	tailsamplingprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/tailsamplingprocessor"
 	transformprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor"
 	kafkareceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/kafkareceiver"
+	lokiexporter "github.com/otelcol-biz/otelcol-biz/exporter/lokiexporter"
 	bizdyeprocessor "github.com/otelcol-biz/otelcol-biz/processor/bizdyeprocessor"
 	logcorrelationprocessor "github.com/otelcol-biz/otelcol-biz/processor/logcorrelationprocessor"
 	"go.opentelemetry.io/collector/component"
@@ -97,6 +98,7 @@ func components() (otelcol.Factories, error) {
 		fileexporter.NewFactory(),
 		prometheusexporter.NewFactory(),
 		kafkaexporter.NewFactory(),
+		lokiexporter.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -108,6 +110,7 @@ func components() (otelcol.Factories, error) {
 		fileexporter.NewFactory().Type():       "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/fileexporter v0.155.0",
 		prometheusexporter.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusexporter v0.155.0",
 		kafkaexporter.NewFactory().Type():      "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/kafkaexporter v0.155.0",
+		lokiexporter.NewFactory().Type():       "github.com/otelcol-biz/otelcol-biz v0.0.0",
 	})
 
 	factories.Processors, err = otelcol.MakeFactoryMap[processor.Factory](

@@ -81,20 +81,26 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// collector is one running otelcol-biz process.
+// collector is one running process under test (otelcol-biz or a backend).
 type collector struct {
+	name   string
 	cmd    *exec.Cmd
 	output *syncBuffer
 	done   chan error
 }
 
-// startCollector starts the binary in dir with args and extra env vars. The
-// process is stopped by its PID when the test ends: SIGTERM, then SIGKILL
-// after 15 s.
+// startCollector starts otelcol-biz in dir with args and extra env vars.
 func startCollector(t *testing.T, dir string, env []string, args ...string) *collector {
 	t.Helper()
-	c := &collector{output: &syncBuffer{}, done: make(chan error, 1)}
-	c.cmd = exec.Command(binaryPath(t), args...)
+	return startProcess(t, "otelcol-biz", dir, env, binaryPath(t), args...)
+}
+
+// startProcess starts bin in dir. The process is stopped by its PID when the
+// test ends: SIGTERM, then SIGKILL after 15 s.
+func startProcess(t *testing.T, name, dir string, env []string, bin string, args ...string) *collector {
+	t.Helper()
+	c := &collector{name: name, output: &syncBuffer{}, done: make(chan error, 1)}
+	c.cmd = exec.Command(bin, args...)
 	c.cmd.Dir = dir
 	c.cmd.Env = append(os.Environ(), env...)
 	c.cmd.Stdout = c.output
@@ -111,23 +117,27 @@ func startCollector(t *testing.T, dir string, env []string, args ...string) *col
 			<-c.done
 		}
 		if t.Failed() {
-			t.Logf("otelcol-biz output:\n%s", c.output.String())
+			out := c.output.String()
+			if len(out) > 8000 {
+				out = "..." + out[len(out)-8000:]
+			}
+			t.Logf("%s output:\n%s", name, out)
 		}
 	})
 	return c
 }
 
-// waitHealthy polls the health check until it answers 200 (bounded: 60 s).
+// waitHealthy polls url until it answers 200 (bounded: 90 s).
 func (c *collector) waitHealthy(t *testing.T, url string) {
 	t.Helper()
 	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-c.done:
-			t.Fatalf("collector exited before it was healthy: %v\n%s", err, c.output.String())
+			t.Fatalf("%s exited before it was healthy: %v\n%s", c.name, err, c.output.String())
 		case <-tick.C:
 		}
 		resp, err := client.Get(url)
@@ -139,7 +149,7 @@ func (c *collector) waitHealthy(t *testing.T, url string) {
 			return
 		}
 	}
-	t.Fatalf("health check %s did not answer 200 within 60s\n%s", url, c.output.String())
+	t.Fatalf("%s: %s did not answer 200 within 90s\n%s", c.name, url, c.output.String())
 }
 
 // runBinary runs the binary to completion (bounded: 60 s).
