@@ -99,4 +99,3 @@ func (e *lokiExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	e.set.Logger.Warn("Loki refused entries; they are not retried", zap.Int("entries", entries), zap.Error(err))
 	return consumererror.NewPermanent(err)
 }
-
