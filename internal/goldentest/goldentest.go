@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"sigs.k8s.io/yaml"
 )
@@ -69,4 +70,22 @@ func writeYAML(path string, jsonBytes []byte) error {
 		return err
 	}
 	return os.WriteFile(path, y, 0o600)
+}
+
+// ReadMetrics reads a metrics golden file.
+func ReadMetrics(path string) (pmetric.Metrics, error) {
+	b, err := readJSON(path)
+	if err != nil {
+		return pmetric.Metrics{}, err
+	}
+	return (&pmetric.JSONUnmarshaler{}).UnmarshalMetrics(b)
+}
+
+// WriteMetrics writes a metrics golden file.
+func WriteMetrics(path string, md pmetric.Metrics) error {
+	b, err := (&pmetric.JSONMarshaler{}).MarshalMetrics(md)
+	if err != nil {
+		return err
+	}
+	return writeYAML(path, b)
 }

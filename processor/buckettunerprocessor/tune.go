@@ -23,18 +23,28 @@ func newSketch() *ddsketch.DDSketch {
 	return s
 }
 
-// learn adds a histogram metric's points to the sketch, each bucket's count
-// at the bucket's midpoint (geometric for exponential buckets).
+// learnSpread is how many points each source bucket's count is spread over
+// when learning, so that the learned distribution is smooth within buckets
+// instead of point masses at bucket midpoints.
+const learnSpread = 8
+
+// learn adds a histogram metric's points to the sketch: each bucket's count
+// spread evenly over the bucket (log-uniformly for exponential buckets, as
+// Prometheus interpolates native buckets; uniformly for explicit ones).
 func learn(s *ddsketch.DDSketch, m pmetric.Metric) {
 	add := func(b srcBucket, geometric bool) {
 		if b.count == 0 {
 			return
 		}
-		v := (b.lo + b.hi) / 2
-		if geometric && b.lo > 0 {
-			v = math.Sqrt(b.lo * b.hi)
+		w := float64(b.count) / learnSpread
+		for j := range learnSpread {
+			f := (float64(j) + 0.5) / learnSpread
+			v := b.lo + (b.hi-b.lo)*f
+			if geometric && b.lo > 0 {
+				v = b.lo * math.Pow(b.hi/b.lo, f)
+			}
+			_ = s.AddWithCount(v, w) // only fails on NaN/negative counts, which pdata cannot hold
 		}
-		_ = s.AddWithCount(v, float64(b.count)) // only fails on NaN/negative counts, which pdata cannot hold
 	}
 	switch m.Type() {
 	case pmetric.MetricTypeExponentialHistogram:
