@@ -22,6 +22,7 @@ import (
 	kafkareceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/kafkareceiver"
 	lokiexporter "github.com/otelcol-biz/otelcol-biz/exporter/lokiexporter"
 	bizdyeprocessor "github.com/otelcol-biz/otelcol-biz/processor/bizdyeprocessor"
+	buckettunerprocessor "github.com/otelcol-biz/otelcol-biz/processor/buckettunerprocessor"
 	logcorrelationprocessor "github.com/otelcol-biz/otelcol-biz/processor/logcorrelationprocessor"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/connector"
@@ -126,6 +127,7 @@ func components() (otelcol.Factories, error) {
 		groupbytraceprocessor.NewFactory(),
 		bizdyeprocessor.NewFactory(),
 		logcorrelationprocessor.NewFactory(),
+		buckettunerprocessor.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -143,6 +145,7 @@ func components() (otelcol.Factories, error) {
 		groupbytraceprocessor.NewFactory().Type():      "github.com/open-telemetry/opentelemetry-collector-contrib/processor/groupbytraceprocessor v0.155.0",
 		bizdyeprocessor.NewFactory().Type():            "github.com/otelcol-biz/otelcol-biz v0.0.0",
 		logcorrelationprocessor.NewFactory().Type():    "github.com/otelcol-biz/otelcol-biz v0.0.0",
+		buckettunerprocessor.NewFactory().Type():       "github.com/otelcol-biz/otelcol-biz v0.0.0",
 	})
 
 	factories.Connectors, err = otelcol.MakeFactoryMap[connector.Factory](

@@ -70,22 +70,35 @@ func (s *spreader) add(b srcBucket) {
 
 // counts returns the integer target counts summing to total: the whole
 // parts plus the remaining units, one at a time, to the largest remainders.
+// Beyond 2^53 the float shares are inexact; the difference then settles on
+// the largest bucket (uint64 arithmetic wraps like the total's own sum), so
+// the counts still sum to the total and the loop stays bounded.
 func (s *spreader) counts(total uint64, dst []uint64) []uint64 {
 	dst = append(dst[:0], s.whole...)
 	var assigned uint64
 	for _, w := range dst {
 		assigned += w
 	}
-	for ; assigned < total; assigned++ {
-		best := 0
-		for j := range s.frac {
-			if s.frac[j] > s.frac[best] {
-				best = j
+	if assigned <= total && total-assigned <= uint64(len(dst)) {
+		for ; assigned < total; assigned++ {
+			best := 0
+			for j := range s.frac {
+				if s.frac[j] > s.frac[best] {
+					best = j
+				}
 			}
+			dst[best]++
+			s.frac[best]-- // that remainder is used up
 		}
-		dst[best]++
-		s.frac[best]-- // that remainder is used up
+		return dst
 	}
+	big := 0
+	for j := range dst {
+		if dst[j] > dst[big] {
+			big = j
+		}
+	}
+	dst[big] += total - assigned
 	return dst
 }
 
@@ -200,7 +213,12 @@ func convertExponential(m pmetric.Metric, bounds []float64, sp *spreader, scratc
 // convertExplicit re-buckets an explicit histogram metric onto bounds, in place.
 func convertExplicit(m pmetric.Metric, bounds []float64, sp *spreader, scratch *[]uint64) {
 	for _, dp := range m.Histogram().DataPoints().All() {
-		if sameBounds(dp.ExplicitBounds().AsRaw(), bounds) {
+		if dp.BucketCounts().Len() == len(bounds)+1 && sameBounds(dp.ExplicitBounds().AsRaw(), bounds) {
+			var sum uint64
+			for _, c := range dp.BucketCounts().All() {
+				sum += c
+			}
+			dp.SetCount(sum) // already on the bounds: only the count must agree with the buckets
 			continue
 		}
 		sp.reset()

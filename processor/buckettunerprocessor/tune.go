@@ -37,13 +37,18 @@ func learn(s *ddsketch.DDSketch, m pmetric.Metric) {
 			return
 		}
 		w := float64(b.count) / learnSpread
-		for j := range learnSpread {
-			f := (float64(j) + 0.5) / learnSpread
-			v := b.lo + (b.hi-b.lo)*f
-			if geometric && b.lo > 0 {
-				v = b.lo * math.Pow(b.hi/b.lo, f)
+		if geometric && b.lo > 0 {
+			ratio := math.Pow(b.hi/b.lo, 1.0/learnSpread)
+			v := b.lo * math.Sqrt(ratio)
+			for range learnSpread {
+				_ = s.AddWithCount(v, w) // only fails on NaN/negative counts, which pdata cannot hold
+				v *= ratio
 			}
-			_ = s.AddWithCount(v, w) // only fails on NaN/negative counts, which pdata cannot hold
+			return
+		}
+		step := (b.hi - b.lo) / learnSpread
+		for j := range learnSpread {
+			_ = s.AddWithCount(b.lo+step*(float64(j)+0.5), w)
 		}
 	}
 	switch m.Type() {
