@@ -55,12 +55,14 @@ validate: build
 		echo "validate $$c"; ./$(BIN) validate --config=$$c || exit 1; \
 	done
 	@for o in $(OVERLAYS); do \
-		echo "validate config/gateway.yaml + $$o"; ./$(BIN) validate --config=config/gateway.yaml --config=$$o || exit 1; \
+		base=config/gateway.yaml; case $$o in *agent-*) base=config/agent.yaml;; esac; \
+		echo "validate $$base + $$o"; ./$(BIN) validate --config=$$base --config=$$o || exit 1; \
 	done
 
 ## backends: real peers for the end-to-end tests, built into .cache/bin (pinned, idempotent)
 backends:
 	bash scripts/install-loki.sh
+	bash scripts/install-jaeger.sh
 
 ## unit-test: go test -race ./... (the e2e tests use the binary from `make build` and .cache/bin backends)
 unit-test: build backends

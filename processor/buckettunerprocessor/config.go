@@ -62,7 +62,12 @@ type RuleConfig struct {
 	// RetuneWhenErrorAbove: relative quantile error that makes auto mode
 	// choose new boundaries (a new version). Default: 0.05.
 	RetuneWhenErrorAbove float64 `mapstructure:"retune_when_error_above"`
-	// Boundaries for static mode, strictly increasing.
+	// Boundaries, strictly increasing: static mode's boundaries; in auto
+	// mode, optional provisional boundaries used until the first learned set
+	// (instead of passing points through), so that a series keeps one type:
+	// an exporter that sees a series switch from exponential to explicit
+	// (the Prometheus exporter) reports duplicates until the old one expires.
+	// Default: none.
 	Boundaries []float64 `mapstructure:"boundaries"`
 
 	_ struct{}
@@ -91,17 +96,7 @@ func (cfg *Config) Validate() error {
 			if len(r.Boundaries) == 0 {
 				errs = errors.Join(errs, fmt.Errorf("'%s.boundaries' must be set for mode static", key))
 			}
-			for j, b := range r.Boundaries {
-				if math.IsNaN(b) || math.IsInf(b, 0) {
-					errs = errors.Join(errs, fmt.Errorf("'%s.boundaries[%d]' must be finite", key, j))
-				} else if j > 0 && b <= r.Boundaries[j-1] {
-					errs = errors.Join(errs, fmt.Errorf("'%s.boundaries' must be strictly increasing (%v after %v)", key, b, r.Boundaries[j-1]))
-				}
-			}
 		case ModeTypeAuto:
-			if len(r.Boundaries) > 0 {
-				errs = errors.Join(errs, fmt.Errorf("'%s.boundaries' is for mode static; mode auto chooses them", key))
-			}
 			if r.MaxBuckets < 2 || r.MaxBuckets > 200 {
 				errs = errors.Join(errs, fmt.Errorf("'%s.max_buckets' must be between 2 and 200", key))
 			}
@@ -124,6 +119,13 @@ func (cfg *Config) Validate() error {
 			}
 		default:
 			errs = errors.Join(errs, fmt.Errorf("'%s.mode' must be auto or static", key))
+		}
+		for j, b := range r.Boundaries {
+			if math.IsNaN(b) || math.IsInf(b, 0) {
+				errs = errors.Join(errs, fmt.Errorf("'%s.boundaries[%d]' must be finite", key, j))
+			} else if j > 0 && b <= r.Boundaries[j-1] {
+				errs = errors.Join(errs, fmt.Errorf("'%s.boundaries' must be strictly increasing (%v after %v)", key, b, r.Boundaries[j-1]))
+			}
 		}
 	}
 	return errs

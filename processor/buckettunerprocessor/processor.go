@@ -74,7 +74,7 @@ func newTuner(set processor.Settings, cfg *Config, clock clockwork.Clock) (*tune
 	for _, rc := range cfg.Rules {
 		r := &rule{cfg: rc, re: regexp.MustCompile(rc.Match)} // validated
 		t.rules = append(t.rules, r)
-		if rc.Mode == ModeTypeStatic {
+		if len(rc.Boundaries) > 0 { // static boundaries, or auto mode's provisional ones
 			t.static[r] = newSpreader(rc.Boundaries)
 		}
 	}
@@ -222,6 +222,9 @@ func (t *tuner) process(ctx context.Context, m pmetric.Metric, now time.Time, c 
 	}
 	if st.bounds == nil {
 		c.learning += int64(n)
+		if len(r.cfg.Boundaries) > 0 {
+			t.convert(m, r.cfg.Boundaries, t.static[r], 0) // provisional boundaries while learning
+		}
 		return
 	}
 	t.convert(m, st.bounds, st.sp, st.version)

@@ -275,3 +275,27 @@ func TestStartFailsOnMissingStorage(t *testing.T) {
 	require.ErrorContains(t, p.Start(context.Background(), componenttest.NewNopHost()), `'storage' extension "file_storage" is not configured`)
 	require.NoError(t, p.Shutdown(context.Background()))
 }
+
+// TestAutoProvisionalBoundaries: with boundaries in auto mode, points are
+// converted onto them while learning instead of passing through, so the
+// series never changes type.
+func TestAutoProvisionalBoundaries(t *testing.T) {
+	cfg := &Config{MaxMetrics: 10, Rules: []RuleConfig{{Match: "^duration$", Boundaries: staticBounds}}}
+	ruleDefaults(cfg)
+	require.NoError(t, cfg.Validate())
+	clock := clockwork.NewFakeClock()
+	tu, err := newTuner(processortest.NewNopSettings(metadata.Type), cfg, clock)
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(5, 6))
+	out, err := tu.processMetrics(context.Background(), lognormalPoint(rng, 1000, 0.05))
+	require.NoError(t, err)
+	m := out.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0)
+	require.Equal(t, pmetric.MetricTypeHistogram, m.Type())
+	assert.Equal(t, staticBounds, m.Histogram().DataPoints().At(0).ExplicitBounds().AsRaw())
+	clock.Advance(5 * time.Minute)
+	out, err = tu.processMetrics(context.Background(), lognormalPoint(rng, 1000, 0.05))
+	require.NoError(t, err)
+	m = out.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0)
+	require.Equal(t, pmetric.MetricTypeHistogram, m.Type())
+	assert.NotEqual(t, staticBounds, m.Histogram().DataPoints().At(0).ExplicitBounds().AsRaw(), "learned boundaries replace the provisional ones")
+}

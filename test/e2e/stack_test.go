@@ -1,0 +1,253 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploggrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	otellog "go.opentelemetry.io/otel/log"
+	sdklog "go.opentelemetry.io/otel/sdk/log"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// startKafka runs an in-process Kafka-protocol cluster (franz-go's kfake)
+// on a free loopback port with the agent's topics, 3 partitions each.
+func startKafka(t *testing.T) string {
+	t.Helper()
+	addr := freeAddr(t)
+	var port int
+	_, err := fmt.Sscan(portOf(addr), &port)
+	require.NoError(t, err)
+	c, err := kfake.NewCluster(kfake.Ports(port), kfake.SeedTopics(3, "otelcol_biz_spans", "otelcol_biz_logs", "otelcol_biz_metrics"))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()[0]
+}
+
+// startJaeger runs Jaeger v2 (memory storage) on free loopback ports and
+// returns its OTLP gRPC address and query API base URL.
+func startJaeger(t *testing.T) (otlpGRPC, query string) {
+	t.Helper()
+	bin := backendBinary(t, "jaeger", "JAEGER_BIN")
+	otlpGRPC, queryAddr, health := freeAddr(t), freeAddr(t), freeAddr(t)
+	p := startProcess(t, "jaeger", t.TempDir(), []string{
+		"JAEGER_OTLP_GRPC_ENDPOINT=" + otlpGRPC,
+		"JAEGER_OTLP_HTTP_ENDPOINT=" + freeAddr(t),
+		"JAEGER_QUERY_HTTP_ENDPOINT=" + queryAddr,
+		"JAEGER_QUERY_GRPC_ENDPOINT=" + freeAddr(t),
+		"JAEGER_HEALTH_ENDPOINT=" + health,
+		"JAEGER_METRICS_PORT=" + portOf(freeAddr(t)),
+	}, bin, "--config", filepath.Join(repoRoot(), "scripts", "backends", "jaeger", "jaeger-local.yaml"))
+	p.waitHealthy(t, "http://"+health+"/status")
+	return otlpGRPC, "http://" + queryAddr
+}
+
+type jaegerTrace struct {
+	TraceID string `json:"traceID"`
+	Spans   []struct {
+		TraceID       string `json:"traceID"`
+		SpanID        string `json:"spanID"`
+		OperationName string `json:"operationName"`
+		ProcessID     string `json:"processID"`
+		References    []struct {
+			RefType string `json:"refType"`
+			TraceID string `json:"traceID"`
+			SpanID  string `json:"spanID"`
+		} `json:"references"`
+		Tags []struct {
+			Key   string `json:"key"`
+			Value any    `json:"value"`
+		} `json:"tags"`
+	} `json:"spans"`
+	Processes map[string]struct {
+		ServiceName string `json:"serviceName"`
+	} `json:"processes"`
+}
+
+// jaegerSearch queries Jaeger's HTTP API for traces of service with tags.
+func jaegerSearch(t *testing.T, base, service string, tags map[string]string) []jaegerTrace {
+	t.Helper()
+	tagJSON, err := json.Marshal(tags)
+	require.NoError(t, err)
+	q := url.Values{"service": {service}, "tags": {string(tagJSON)}, "lookback": {"1h"}, "limit": {"20"}}
+	resp, err := http.Get(base + "/api/traces?" + q.Encode())
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return nil // e.g. the service is not known yet
+	}
+	var r struct {
+		Data []jaegerTrace `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal(body, &r), "%s", body)
+	return r.Data
+}
+
+// TestAgentGatewayStack runs the two roles from config/ as DESIGN.md lays
+// them out: apps -> agent (config/agent.yaml + the agent-local overlay) ->
+// Kafka partitioned by trace id (kfake) -> gateway (config/gateway.yaml) ->
+// Jaeger and Loki, all real processes on loopback. One canary order flow is
+// split by a lost Kafka header; the test then finds, through the backends'
+// own APIs, both traces by biz.order_id in Jaeger (the consumer trace linked
+// back to the producer span) and the payment log in Loki by trace id with
+// the order key as structured metadata.
+func TestAgentGatewayStack(t *testing.T) {
+	jaegerOTLP, jaegerQuery := startJaeger(t)
+	loki := startLoki(t)
+	kafka := startKafka(t)
+
+	gwHealth := freeAddr(t)
+	gateway := startCollector(t, t.TempDir(), []string{
+		"BIZ_KAFKA_BROKERS=" + kafka,
+		"BIZ_KAFKA_INITIAL_OFFSET=earliest",
+		"BIZ_JAEGER_OTLP_ENDPOINT=" + jaegerOTLP,
+		"BIZ_LOKI_OTLP_ENDPOINT=" + loki + "/otlp",
+		"BIZ_OTLP_GRPC_ENDPOINT=" + freeAddr(t),
+		"BIZ_OTLP_HTTP_ENDPOINT=" + freeAddr(t),
+		"BIZ_PROMETHEUS_ENDPOINT=" + freeAddr(t),
+		"BIZ_HEALTH_ENDPOINT=" + gwHealth,
+		"BIZ_PPROF_ENDPOINT=" + freeAddr(t),
+		"BIZ_TELEMETRY_PORT=" + portOf(freeAddr(t)),
+		"BIZ_TAIL_DECISION_WAIT=2s",
+		"BIZ_DYE_WAIT=500ms",
+		"BIZ_SAMPLING_PERCENT=0", // only the policies keep traces: biz.keep (canary), errors, slow
+	}, "--config="+filepath.Join(repoRoot(), "config", "gateway.yaml"))
+	gateway.waitHealthy(t, "http://"+gwHealth+"/")
+
+	agentGRPC, agentHealth := freeAddr(t), freeAddr(t)
+	agentDir := t.TempDir()
+	agent := startCollector(t, agentDir, []string{
+		"BIZ_KAFKA_BROKERS=" + kafka,
+		"BIZ_OTLP_GRPC_ENDPOINT=" + agentGRPC,
+		"BIZ_OTLP_HTTP_ENDPOINT=" + freeAddr(t),
+		"BIZ_HEALTH_ENDPOINT=" + agentHealth,
+		"BIZ_PPROF_ENDPOINT=" + freeAddr(t),
+		"BIZ_TELEMETRY_PORT=" + portOf(freeAddr(t)),
+		"BIZ_QUEUE_DIR=" + filepath.Join(agentDir, "queue"),
+	}, "--config="+filepath.Join(repoRoot(), "config", "agent.yaml"), "--config="+filepath.Join(repoRoot(), "config", "overlays", "agent-local.yaml"))
+	agent.waitHealthy(t, "http://"+agentHealth+"/")
+
+	orderID, producer, logLine := sendOrder(t, agentGRPC)
+	// Jaeger: the order's flow by its business key. The consumer runs after
+	// the order was published, as in the shop: it is sent once the gateway has
+	// the producer trace (Kafka partitions are consumed independently, so a
+	// consumer trace reaching the gateway first would find nothing to link).
+	var orderTraces, fulfilmentTraces []jaegerTrace
+	require.Eventually(t, func() bool {
+		orderTraces = jaegerSearch(t, jaegerQuery, "order", map[string]string{"biz.order_id": orderID})
+		return len(orderTraces) == 1
+	}, 90*time.Second, time.Second, "Jaeger search by biz.order_id=%s in service order", orderID)
+	consumer := sendLostHeaderConsumer(t, agentGRPC, orderID)
+	require.Eventually(t, func() bool {
+		fulfilmentTraces = jaegerSearch(t, jaegerQuery, "fulfilment", map[string]string{"biz.order_id": orderID})
+		return len(fulfilmentTraces) == 1
+	}, 90*time.Second, time.Second, "Jaeger search by biz.order_id=%s in service fulfilment", orderID)
+	assert.Equal(t, producer.TraceID().String(), orderTraces[0].TraceID)
+	assert.Len(t, orderTraces[0].Spans, 3, "gateway, order and the Kafka publish span")
+	split := fulfilmentTraces[0]
+	assert.Equal(t, consumer.TraceID().String(), split.TraceID)
+	linked := false
+	for _, s := range split.Spans {
+		for _, ref := range s.References {
+			if ref.TraceID == producer.TraceID().String() && ref.SpanID == producer.SpanID().String() {
+				linked = true
+			}
+		}
+	}
+	assert.True(t, linked, "the consumer trace split off by the lost header links back to the producer span")
+
+	// Loki: the payment log, found by its trace id, with the order key
+	query := fmt.Sprintf(`{service_name="payment"} | trace_id=%q`, producer.TraceID().String())
+	var streams []lokiStream
+	require.Eventually(t, func() bool {
+		streams = lokiQuery(t, loki, query)
+		return len(streams) > 0
+	}, 60*time.Second, time.Second, "Loki query %s", query)
+	assert.Equal(t, []string{logLine}, streams[0].Lines)
+	assert.Equal(t, orderID, streams[0].Labels["biz_order_id"])
+}
+
+func agentClients(t *testing.T, ctx context.Context, agentGRPC string) (sdktrace.SpanExporter, sdklog.Exporter) {
+	t.Helper()
+	spanExp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint(agentGRPC), otlptracegrpc.WithInsecure())
+	require.NoError(t, err)
+	logExp, err := otlploggrpc.New(ctx, otlploggrpc.WithEndpoint(agentGRPC), otlploggrpc.WithInsecure())
+	require.NoError(t, err)
+	return spanExp, logExp
+}
+
+func tracerProvider(exp sdktrace.SpanExporter, svc string) *sdktrace.TracerProvider {
+	return sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp),
+		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", svc))))
+}
+
+// sendOrder sends one canary order through the agent: gateway -> order
+// (order_id) -> Kafka publish, and a payment log written with the trace ids
+// in its text.
+func sendOrder(t *testing.T, agentGRPC string) (orderID string, producer trace.SpanContext, logLine string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	orderID = fmt.Sprintf("ORD-%d", time.Now().UnixNano()%1_000_000)
+	spanExp, logExp := agentClients(t, ctx, agentGRPC)
+	gw, order := tracerProvider(spanExp, "gateway"), tracerProvider(spanExp, "order")
+
+	rootCtx, root := gw.Tracer("shop").Start(ctx, "POST /api/checkout", trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.Bool("canary", true)))
+	orderCtx, orderSpan := order.Tracer("shop").Start(rootCtx, "createOrder", trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("order_id", orderID)))
+	_, publish := order.Tracer("shop").Start(orderCtx, "orders publish", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.String("messaging.kafka.message.key", orderID)))
+	producer = publish.SpanContext()
+	publish.End()
+
+	lp := sdklog.NewLoggerProvider(sdklog.WithProcessor(sdklog.NewSimpleProcessor(logExp)),
+		sdklog.WithResource(resource.NewSchemaless(attribute.String("service.name", "payment"))))
+	logLine = fmt.Sprintf("12:00:01.123 [http-nio-8080-exec-3] [payment,%s,%s] INFO c.e.shop.PaymentService - charged", producer.TraceID(), orderSpan.SpanContext().SpanID())
+	var rec otellog.Record
+	rec.SetBody(otellog.StringValue(logLine))
+	rec.SetSeverity(otellog.SeverityInfo)
+	rec.SetTimestamp(time.Now())
+	lp.Logger("logback").Emit(context.Background(), rec)
+
+	orderSpan.End()
+	root.End()
+	for _, tp := range []*sdktrace.TracerProvider{gw, order} {
+		require.NoError(t, tp.Shutdown(ctx))
+	}
+	require.NoError(t, lp.Shutdown(ctx))
+	return orderID, producer, logLine
+}
+
+// sendLostHeaderConsumer sends the fulfilment consumer of that order whose
+// Kafka headers were lost: a new trace carrying the same message key.
+func sendLostHeaderConsumer(t *testing.T, agentGRPC, orderID string) trace.SpanContext {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	spanExp, logExp := agentClients(t, ctx, agentGRPC)
+	require.NoError(t, logExp.Shutdown(ctx)) // this service only sends spans
+	fulfilment := tracerProvider(spanExp, "fulfilment")
+	consCtx, cons := fulfilment.Tracer("shop").Start(context.Background(), "orders process", trace.WithNewRoot(),
+		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attribute.String("messaging.kafka.message.key", orderID)))
+	_, ship := fulfilment.Tracer("shop").Start(consCtx, "ship")
+	ship.End()
+	cons.End()
+	require.NoError(t, fulfilment.Shutdown(ctx))
+	return cons.SpanContext()
+}
