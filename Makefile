@@ -63,6 +63,7 @@ validate: build
 backends:
 	bash scripts/install-loki.sh
 	bash scripts/install-jaeger.sh
+	bash scripts/install-prometheus.sh
 
 ## unit-test: go test -race ./... (the e2e tests use the binary from `make build` and .cache/bin backends)
 unit-test: build backends

@@ -105,3 +105,53 @@ func lokiLabelNames(t *testing.T, base string) []string {
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&r))
 	return r.Data
 }
+
+// startPrometheus runs Prometheus (Debian's 2.42 binary from
+// scripts/install-prometheus.sh) on a free loopback port, scraping target
+// every second, and returns its base URL once it is ready.
+func startPrometheus(t *testing.T, target string) string {
+	t.Helper()
+	bin := backendBinary(t, "prometheus", "PROMETHEUS_BIN")
+	dir := t.TempDir()
+	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: otelcol-biz\n    static_configs:\n      - targets: [%q]\n", target)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o600))
+	addr := freeAddr(t)
+	p := startProcess(t, "prometheus", dir, nil, bin,
+		"--config.file="+filepath.Join(dir, "prometheus.yml"),
+		"--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr,
+		"--enable-feature=native-histograms")
+	base := "http://" + addr
+	p.waitHealthy(t, base+"/-/ready")
+	return base
+}
+
+// promQuery runs an instant PromQL query and returns the sample values.
+func promQuery(t *testing.T, base, query string) []float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/api/v1/query?" + url.Values{"query": {query}}.Encode())
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var r struct {
+		Status string `json:"status"`
+		Data   struct {
+			Result []struct {
+				Value []any `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&r))
+	require.Equal(t, "success", r.Status, query)
+	var out []float64
+	for _, res := range r.Data.Result {
+		if len(res.Value) == 2 {
+			if s, ok := res.Value[1].(string); ok {
+				var v float64
+				if _, err := fmt.Sscan(s, &v); err == nil {
+					out = append(out, v)
+				}
+			}
+		}
+	}
+	return out
+}

@@ -101,7 +101,7 @@ func jaegerSearch(t *testing.T, base, service string, tags map[string]string) []
 // TestAgentGatewayStack runs the two roles from config/ as DESIGN.md lays
 // them out: apps -> agent (config/agent.yaml + the agent-local overlay) ->
 // Kafka partitioned by trace id (kfake) -> gateway (config/gateway.yaml) ->
-// Jaeger and Loki, all real processes on loopback. One canary order flow is
+// Jaeger, Loki and Prometheus, all real processes on loopback. One canary order flow is
 // split by a lost Kafka header; the test then finds, through the backends'
 // own APIs, both traces by biz.order_id in Jaeger (the consumer trace linked
 // back to the producer span) and the payment log in Loki by trace id with
@@ -111,7 +111,8 @@ func TestAgentGatewayStack(t *testing.T) {
 	loki := startLoki(t)
 	kafka := startKafka(t)
 
-	gwHealth := freeAddr(t)
+	gwHealth, gwProm := freeAddr(t), freeAddr(t)
+	prom := startPrometheus(t, gwProm)
 	gateway := startCollector(t, t.TempDir(), []string{
 		"BIZ_KAFKA_BROKERS=" + kafka,
 		"BIZ_KAFKA_INITIAL_OFFSET=earliest",
@@ -119,8 +120,9 @@ func TestAgentGatewayStack(t *testing.T) {
 		"BIZ_LOKI_OTLP_ENDPOINT=" + loki + "/otlp",
 		"BIZ_OTLP_GRPC_ENDPOINT=" + freeAddr(t),
 		"BIZ_OTLP_HTTP_ENDPOINT=" + freeAddr(t),
-		"BIZ_PROMETHEUS_ENDPOINT=" + freeAddr(t),
+		"BIZ_PROMETHEUS_ENDPOINT=" + gwProm,
 		"BIZ_HEALTH_ENDPOINT=" + gwHealth,
+		"BIZ_SPANMETRICS_FLUSH_INTERVAL=1s",
 		"BIZ_PPROF_ENDPOINT=" + freeAddr(t),
 		"BIZ_TELEMETRY_PORT=" + portOf(freeAddr(t)),
 		"BIZ_TAIL_DECISION_WAIT=2s",
@@ -180,6 +182,14 @@ func TestAgentGatewayStack(t *testing.T) {
 	}, 60*time.Second, time.Second, "Loki query %s", query)
 	assert.Equal(t, []string{logLine}, streams[0].Lines)
 	assert.Equal(t, orderID, streams[0].Labels["biz_order_id"])
+
+	// Prometheus: the gateway's span metrics, scraped from its prometheus
+	// exporter (span_metrics -> bucket_tuner), answer a latency query
+	q := `histogram_quantile(0.99, sum by (le) (traces_span_metrics_duration_seconds_bucket{service_name="order"}))`
+	require.Eventually(t, func() bool {
+		v := promQuery(t, prom, q)
+		return len(v) == 1 && v[0] > 0
+	}, 60*time.Second, time.Second, "Prometheus: %s", q)
 }
 
 func agentClients(t *testing.T, ctx context.Context, agentGRPC string) (sdktrace.SpanExporter, sdklog.Exporter) {
