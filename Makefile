@@ -10,7 +10,7 @@ CONFIGS    := $(wildcard config/*.yaml)
 OVERLAYS   := $(wildcard config/overlays/*.yaml)
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build generate check-generated mdatagen test unit-test validate vet lint fmt run clean backends
+.PHONY: all build generate check-generated mdatagen test unit-test validate vet lint fmt run clean backends demo e2e
 
 all: build
 
@@ -71,6 +71,14 @@ unit-test: build backends
 
 ## test: everything CI runs
 test: check-generated lint validate unit-test
+
+## demo: backends + agent + gateway + the demo shop under load, on loopback (Ctrl-C stops all)
+demo: build backends
+	bash scripts/demo.sh
+
+## e2e: the end-to-end tests only (real backends, agent and gateway from config/)
+e2e: build backends
+	OTELCOL_BIZ_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m -v ./test/e2e/
 
 ## run: build, then start the collector on its embedded default (config/local.yaml)
 run: build

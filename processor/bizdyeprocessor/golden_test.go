@@ -142,6 +142,23 @@ var goldenCases = []struct {
 		},
 	},
 	{
+		// the same split, but the consumer's trace reaches the processor
+		// first (Kafka partitions are consumed independently): it is held up
+		// to wait, the producer's trace arrives, and the link is made when
+		// the consumer's trace is released.
+		name: "async_split_consumer_first",
+		steps: []step{
+			{traces: traces(
+				sp{svc: "fulfilment", trace: "tF", span: "cons", name: "orders process", kind: ptraceConsumer, attrs: map[string]any{"messaging.kafka.message.key": "ORD-79"}},
+				sp{svc: "fulfilment", trace: "tF", span: "ship", parent: "cons", name: "ship", kind: ptraceInternal},
+			), advance: 500 * time.Millisecond},
+			{traces: traces(
+				sp{svc: "order", trace: "tE", span: "root", name: "POST /orders", kind: ptraceServer, attrs: map[string]any{"order_id": "ORD-79", "canary": true}},
+				sp{svc: "order", trace: "tE", span: "pub", parent: "root", name: "orders publish", kind: ptraceProducer, attrs: map[string]any{"messaging.kafka.message.key": "ORD-79"}},
+			), advance: 2 * time.Second},
+		},
+	},
+	{
 		// keys flow over an existing span link (a consumer linking its producer).
 		name: "span_link_inherit",
 		cfg:  func(c *Config) { c.LinkAsync = false },

@@ -19,6 +19,10 @@ type heldTrace struct {
 	nlogs      int
 	prev, next *heldTrace // FIFO by arrival, oldest at head
 
+	// a CONSUMER root awaiting its producer trace (link_async)
+	awaitEntry pcommon.SpanID
+	awaitSvc   uint16
+
 	// The scope the previous item was moved to, so that the items of one
 	// incoming scope share one held resource and scope.
 	gen    uint64
@@ -141,5 +145,25 @@ func (ht *heldTrace) releaseInto(td *ptrace.Traces, ld *plog.Logs) {
 			*ld = plog.NewLogs()
 		}
 		ht.logs.ResourceLogs().MoveAndAppendTo(ld.ResourceLogs())
+	}
+}
+
+// link adds a span link from the held span entry to the producer span.
+func (ht *heldTrace) link(entry pcommon.SpanID, ref producerRef, attr, key string) {
+	if ht.spans == 0 || entry.IsEmpty() {
+		return
+	}
+	for _, rs := range ht.traces.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, s := range ss.Spans().All() {
+				if s.SpanID() == entry {
+					l := s.Links().AppendEmpty()
+					l.SetTraceID(ref.trace)
+					l.SetSpanID(ref.span)
+					l.Attributes().PutStr(attr, key)
+					return
+				}
+			}
+		}
 	}
 }

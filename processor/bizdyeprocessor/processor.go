@@ -61,6 +61,7 @@ const (
 	flagKeep     uint8 = 1 << iota // the trace matched a keep rule
 	flagReleased                   // its root arrived: later spans are late
 	flagStitched                   // link_async already ran for its entry span
+	flagAwaiting                   // a CONSUMER root found no producer yet: held up to wait for it
 )
 
 // traceEntry is a registry value: a flags byte, then the trace's dye.
@@ -200,10 +201,12 @@ func (p *bizDye) releaseExpired(ctx context.Context, flush bool) {
 	var td ptrace.Traces
 	var ld plog.Logs
 	var orphans []uint16
+	var c counts
 	now := p.clock.Now()
 	p.mu.Lock()
 	for ht := p.hold.oldest(); ht != nil && (flush || now.Sub(ht.since) >= p.cfg.Wait); ht = p.hold.oldest() {
-		p.hold.remove(ht) // never dyed within wait: out unchanged
+		p.hold.remove(ht)
+		p.finishHeld(ht, &c) // never dyed within wait: out unchanged
 		ht.releaseInto(&td, &ld)
 	}
 	cutoff := p.now() - int32(p.cfg.TTL/time.Second)
@@ -211,6 +214,7 @@ func (p *bizDye) releaseExpired(ctx context.Context, flush bool) {
 	p.orphans.expire(cutoff, func(child uint16) { orphans = append(orphans, child) })
 	p.mu.Unlock()
 
+	p.record(ctx, &c)
 	for _, child := range orphans {
 		p.tel.ProcessorBizDyeOrphanSpans.Add(ctx, 1, metric.WithAttributes(
 			attribute.String("parent_service", serviceUnknown),
@@ -262,12 +266,14 @@ type batchTrace struct {
 	// PRODUCER/CLIENT span to index.
 	entry        pcommon.SpanID
 	entryRes     int
+	entryKind    ptrace.SpanKind
 	producer     pcommon.SpanID
 	producerKind ptrace.SpanKind
 	producerRes  int
 
 	// decided under the lock
 	act   action
+	await bool // held for its producer (flagAwaiting)
 	dye   string
 	keep  bool
 	late  bool
@@ -445,17 +451,20 @@ func (p *bizDye) decide(t *batchTrace, now int32, c *counts, resSvc []string) {
 		}
 	}
 	flags := cur.flags()
-	if p.cfg.LinkAsync && dye != "" && !t.entry.IsEmpty() && flags&flagStitched == 0 {
-		flags |= flagStitched
+	if p.cfg.LinkAsync && dye != "" && !t.entry.IsEmpty() && flags&(flagStitched|flagAwaiting) == 0 {
 		if ref, key, ok := p.findProducer(t.id, dye); ok {
+			flags |= flagStitched
 			t.link, t.linkT, t.linkK = ref.span, ref.trace, key
-			if pi := p.reg.lookup(ref.trace); pi >= 0 {
-				dye, _, dropped = dyeMerge(dye, p.reg.at(pi).dye(), p.cfg.MaxValuesPerKey)
-				c.tooMany += int64(dropped)
-			}
-			dye, _, _ = dyeAdd(dye, keyValue{key: keyLinked, value: ref.trace.String()}, p.cfg.MaxValuesPerKey)
+			dye = p.stitch(dye, ref, c, p.services.id(svcAt(resSvc, t.entryRes)))
 			changed = true
-			c.stitched = append(c.stitched, stitchedHop{parent: ref.service, child: p.services.id(svcAt(resSvc, t.entryRes))})
+		} else if t.root && t.entryKind == ptrace.SpanKindConsumer {
+			// Behind Kafka the producer's trace may reach this replica after
+			// the consumer's (partitions are consumed independently): hold the
+			// consumer trace up to wait and look again when it is released.
+			flags |= flagAwaiting
+			t.await = true
+		} else {
+			flags |= flagStitched
 		}
 	}
 	if dye == "" {
@@ -491,8 +500,73 @@ func (p *bizDye) decide(t *batchTrace, now int32, c *counts, resSvc []string) {
 		*p.reg.at(slot) = newTraceEntry(flags, dye)
 	}
 	t.act, t.dye, t.keep = actStamp, dye, flags&flagKeep != 0
+	if flags&flagAwaiting != 0 {
+		t.act = actHold // stamped when released (finishHeld)
+	}
 	if p.cfg.LinkAsync && !t.producer.IsEmpty() {
 		p.indexProducer(t, resSvc)
+	}
+}
+
+// stitch adds a producer trace's keys and id to dye and counts the hop.
+func (p *bizDye) stitch(dye string, ref producerRef, c *counts, child uint16) string {
+	var dropped int
+	if pi := p.reg.lookup(ref.trace); pi >= 0 {
+		dye, _, dropped = dyeMerge(dye, p.reg.at(pi).dye(), p.cfg.MaxValuesPerKey)
+		c.tooMany += int64(dropped)
+	}
+	dye, _, _ = dyeAdd(dye, keyValue{key: keyLinked, value: ref.trace.String()}, p.cfg.MaxValuesPerKey)
+	c.stitched = append(c.stitched, stitchedHop{parent: ref.service, child: child})
+	return dye
+}
+
+// finishHeld prepares a held trace for release: a trace that was awaiting
+// its producer looks for it once more (and links its entry span when found);
+// a dyed trace is stamped. Called with p.mu held.
+func (p *bizDye) finishHeld(ht *heldTrace, c *counts) {
+	slot := p.reg.lookup(ht.id)
+	if slot < 0 {
+		return // never dyed: out unchanged
+	}
+	e := *p.reg.at(slot)
+	flags, dye := e.flags(), e.dye()
+	if flags&flagAwaiting != 0 {
+		flags = flags&^flagAwaiting | flagStitched
+		if ref, key, ok := p.findProducer(ht.id, dye); ok {
+			dye = p.stitch(dye, ref, c, ht.awaitSvc)
+			for _, k := range p.keep {
+				if dyeHas(dye, k.key, k.value) {
+					flags |= flagKeep
+				}
+			}
+			ht.link(ht.awaitEntry, ref, p.cfg.Prefix+"link.key", key)
+		}
+		*p.reg.at(slot) = newTraceEntry(flags, dye)
+	}
+	p.stampHeld(ht, dye, flags&flagKeep != 0, c)
+}
+
+// stampHeld stamps every span and log of a held trace.
+func (p *bizDye) stampHeld(ht *heldTrace, dye string, keep bool, c *counts) {
+	if ht.spans > 0 {
+		for _, rs := range ht.traces.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				for _, s := range ss.Spans().All() {
+					p.st.stamp(s.Attributes(), dye, keep)
+					c.dyed++
+				}
+			}
+		}
+	}
+	if ht.nlogs > 0 {
+		for _, rl := range ht.logs.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, r := range sl.LogRecords().All() {
+					p.st.stamp(r.Attributes(), dye, keep)
+					c.logsDyed++
+				}
+			}
+		}
 	}
 }
 
@@ -567,11 +641,11 @@ func (p *bizDye) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 				kind := s.Kind()
 				if parent.IsEmpty() {
 					if !t.root {
-						t.entry, t.entryRes = s.SpanID(), ri // a root always is the entry span
+						t.entry, t.entryRes, t.entryKind = s.SpanID(), ri, kind // a root always is the entry span
 					}
 					t.root = true
 				} else if kind == ptrace.SpanKindConsumer && t.entry.IsEmpty() {
-					t.entry, t.entryRes = s.SpanID(), ri // confirmed below if its parent is unseen
+					t.entry, t.entryRes, t.entryKind = s.SpanID(), ri, kind // confirmed below if its parent is unseen
 				}
 				if (kind == ptrace.SpanKindProducer && t.producerKind != ptrace.SpanKindProducer) ||
 					(kind == ptrace.SpanKindClient && t.producer.IsEmpty()) {
@@ -623,7 +697,11 @@ func (p *bizDye) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 				if t.act != actHold {
 					return false
 				}
-				p.hold.holdSpan(p.hold.entry(t.id, nowT), rs, ss, ri, si, s)
+				ht := p.hold.entry(t.id, nowT)
+				if t.await && s.SpanID() == t.entry {
+					ht.awaitEntry, ht.awaitSvc = t.entry, sc.resSvcID[ri]
+				}
+				p.hold.holdSpan(ht, rs, ss, ri, si, s)
 				c.held++
 				return true
 			})
@@ -645,6 +723,7 @@ func (p *bizDye) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 		ht := p.hold.oldest()
 		p.hold.remove(ht)
 		c.early += int64(ht.spans + ht.nlogs)
+		p.finishHeld(ht, c)
 		ht.releaseInto(&td, &releasedLogs)
 		reshaped = true
 	}
@@ -799,6 +878,7 @@ func (p *bizDye) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 		ht := p.hold.oldest()
 		p.hold.remove(ht)
 		c.early += int64(ht.spans + ht.nlogs)
+		p.finishHeld(ht, c)
 		ht.releaseInto(&releasedTraces, &releasedLogs)
 	}
 	p.mu.Unlock()

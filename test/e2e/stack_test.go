@@ -126,7 +126,7 @@ func TestAgentGatewayStack(t *testing.T) {
 		"BIZ_PPROF_ENDPOINT=" + freeAddr(t),
 		"BIZ_TELEMETRY_PORT=" + portOf(freeAddr(t)),
 		"BIZ_TAIL_DECISION_WAIT=2s",
-		"BIZ_DYE_WAIT=500ms",
+		"BIZ_DYE_WAIT=2s",
 		"BIZ_SAMPLING_PERCENT=0", // only the policies keep traces: biz.keep (canary), errors, slow
 	}, "--config="+filepath.Join(repoRoot(), "config", "gateway.yaml"))
 	gateway.waitHealthy(t, "http://"+gwHealth+"/")
@@ -163,15 +163,19 @@ func TestAgentGatewayStack(t *testing.T) {
 	assert.Len(t, orderTraces[0].Spans, 3, "gateway, order and the Kafka publish span")
 	split := fulfilmentTraces[0]
 	assert.Equal(t, consumer.TraceID().String(), split.TraceID)
-	linked := false
-	for _, s := range split.Spans {
-		for _, ref := range s.References {
-			if ref.TraceID == producer.TraceID().String() && ref.SpanID == producer.SpanID().String() {
-				linked = true
-			}
-		}
-	}
-	assert.True(t, linked, "the consumer trace split off by the lost header links back to the producer span")
+	assert.True(t, linksTo(split, producer), "the consumer trace split off by the lost header links back to the producer span")
+
+	// The same split, but the consumer's trace is sent first: biz_dye holds
+	// it up to wait until the producer's trace reaches the gateway.
+	orderID2 := orderID + "-B"
+	consumer2 := sendLostHeaderConsumer(t, agentGRPC, orderID2)
+	producer2 := sendOrderWithID(t, agentGRPC, orderID2)
+	require.Eventually(t, func() bool {
+		fulfilmentTraces = jaegerSearch(t, jaegerQuery, "fulfilment", map[string]string{"biz.order_id": orderID2})
+		return len(fulfilmentTraces) == 1
+	}, 90*time.Second, time.Second, "Jaeger search by biz.order_id=%s in service fulfilment", orderID2)
+	assert.Equal(t, consumer2.TraceID().String(), fulfilmentTraces[0].TraceID)
+	assert.True(t, linksTo(fulfilmentTraces[0], producer2), "consumer sent before its producer is still linked back")
 
 	// Loki: the payment log, found by its trace id, with the order key
 	query := fmt.Sprintf(`{service_name="payment"} | trace_id=%q`, producer.TraceID().String())
@@ -206,14 +210,39 @@ func tracerProvider(exp sdktrace.SpanExporter, svc string) *sdktrace.TracerProvi
 		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", svc))))
 }
 
+// linksTo reports whether a span of tr links (references) span sc.
+func linksTo(tr jaegerTrace, sc trace.SpanContext) bool {
+	for _, s := range tr.Spans {
+		for _, ref := range s.References {
+			if ref.TraceID == sc.TraceID().String() && ref.SpanID == sc.SpanID().String() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // sendOrder sends one canary order through the agent: gateway -> order
 // (order_id) -> Kafka publish, and a payment log written with the trace ids
 // in its text.
 func sendOrder(t *testing.T, agentGRPC string) (orderID string, producer trace.SpanContext, logLine string) {
 	t.Helper()
+	orderID = fmt.Sprintf("ORD-%d", time.Now().UnixNano()%1_000_000)
+	producer, logLine = sendOrderFlow(t, agentGRPC, orderID)
+	return orderID, producer, logLine
+}
+
+// sendOrderWithID sends the order flow for a given order id.
+func sendOrderWithID(t *testing.T, agentGRPC, orderID string) trace.SpanContext {
+	t.Helper()
+	producer, _ := sendOrderFlow(t, agentGRPC, orderID)
+	return producer
+}
+
+func sendOrderFlow(t *testing.T, agentGRPC, orderID string) (producer trace.SpanContext, logLine string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	orderID = fmt.Sprintf("ORD-%d", time.Now().UnixNano()%1_000_000)
 	spanExp, logExp := agentClients(t, ctx, agentGRPC)
 	gw, order := tracerProvider(spanExp, "gateway"), tracerProvider(spanExp, "order")
 
@@ -241,7 +270,7 @@ func sendOrder(t *testing.T, agentGRPC string) (orderID string, producer trace.S
 		require.NoError(t, tp.Shutdown(ctx))
 	}
 	require.NoError(t, lp.Shutdown(ctx))
-	return orderID, producer, logLine
+	return producer, logLine
 }
 
 // sendLostHeaderConsumer sends the fulfilment consumer of that order whose
