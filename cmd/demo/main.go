@@ -89,7 +89,7 @@ func run() error {
 // until ctx ends), and waits for the ones in flight.
 func load(ctx context.Context, gateway string, n int, rate float64, r *rng, out io.Writer) {
 	client := &http.Client{Timeout: 10 * time.Second} // the shopper's browser: not instrumented
-	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	tick := time.NewTicker(max(time.Duration(float64(time.Second)/rate), time.Microsecond))
 	defer tick.Stop()
 	var (
 		wg       sync.WaitGroup

@@ -97,6 +97,7 @@ func newTelemetry(ctx context.Context, endpoint, service string) (*telemetry, er
 
 // shutdown flushes and stops the providers so nothing buffered is lost.
 func (t *telemetry) shutdown(ctx context.Context) error {
+	t.http.CloseIdleConnections()
 	return errors.Join(
 		t.tp.ForceFlush(ctx), t.lp.ForceFlush(ctx), t.mp.ForceFlush(ctx),
 		t.tp.Shutdown(ctx), t.lp.Shutdown(ctx), t.mp.Shutdown(ctx),

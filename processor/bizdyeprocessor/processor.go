@@ -49,6 +49,9 @@ type bizDye struct {
 	reg       *lruTable[pcommon.TraceID, traceEntry]
 	hold      *holdBuffer
 	producers *simplelru.LRU[string, producerRef]
+	// per key: values indexed, and values found shared by unrelated flows;
+	// a key whose values are often shared (a tier, a sku) never links
+	keyIndexed, keyShared []int64
 	orphans   *orphanTracker
 	services  *serviceNames
 
@@ -98,6 +101,10 @@ type producerRef struct {
 	span    pcommon.SpanID
 	service uint16
 	kind    ptrace.SpanKind
+	// ambiguous: PRODUCER/CLIENT spans of unrelated traces carried this
+	// value (user_tier=gold, a popular sku): it does not identify one flow,
+	// so it never links.
+	ambiguous bool
 }
 
 func newBizDye(set component.TelemetrySettings, cfg *Config, clock clockwork.Clock) (*bizDye, error) {
@@ -123,6 +130,8 @@ func newBizDye(set component.TelemetrySettings, cfg *Config, clock clockwork.Clo
 		orphans:   newOrphanTracker(cfg.MaxPendingParents),
 		services:  newServiceNames(cfg.MaxServices),
 	}
+	p.keyIndexed = make([]int64, len(cfg.Keys))
+	p.keyShared = make([]int64, len(cfg.Keys))
 	keyIdx := map[string]uint8{}
 	for i, k := range cfg.Keys {
 		keyIdx[k.Name] = uint8(i)
@@ -452,7 +461,7 @@ func (p *bizDye) decide(t *batchTrace, now int32, c *counts, resSvc []string) {
 	}
 	flags := cur.flags()
 	if p.cfg.LinkAsync && dye != "" && !t.entry.IsEmpty() && flags&(flagStitched|flagAwaiting) == 0 {
-		if ref, key, ok := p.findProducer(t.id, dye); ok {
+		if ref, key, ok := p.findProducer(t.id, dye, t.entryKind); ok {
 			flags |= flagStitched
 			t.link, t.linkT, t.linkK = ref.span, ref.trace, key
 			dye = p.stitch(dye, ref, c, p.services.id(svcAt(resSvc, t.entryRes)))
@@ -532,7 +541,7 @@ func (p *bizDye) finishHeld(ht *heldTrace, c *counts) {
 	flags, dye := e.flags(), e.dye()
 	if flags&flagAwaiting != 0 {
 		flags = flags&^flagAwaiting | flagStitched
-		if ref, key, ok := p.findProducer(ht.id, dye); ok {
+		if ref, key, ok := p.findProducer(ht.id, dye, ptrace.SpanKindConsumer); ok {
 			dye = p.stitch(dye, ref, c, ht.awaitSvc)
 			for _, k := range p.keep {
 				if dyeHas(dye, k.key, k.value) {
@@ -577,25 +586,36 @@ func svcAt(resSvc []string, i int) string {
 	return resSvc[i]
 }
 
-// findProducer looks for a PRODUCER or CLIENT span of another trace that
-// carried one of dye's values.
-func (p *bizDye) findProducer(self pcommon.TraceID, dye string) (producerRef, string, bool) {
+// findProducer looks for the PRODUCER or CLIENT span of another trace that
+// carried one of dye's values, pairing kinds as hops do: a CONSUMER entry
+// span with a PRODUCER span (a lost message header), a SERVER entry span
+// with a CLIENT span (an HTTP client without propagator), any other root (a
+// goroutine started without ctx) with either. Values shared by unrelated
+// flows, and keys whose values often are, never link.
+func (p *bizDye) findProducer(self pcommon.TraceID, dye string, entryKind ptrace.SpanKind) (producerRef, string, bool) {
 	var buf [recordHeader + 256]byte
 	for i := 0; i < len(dye); {
 		key, val, next := dyeRecord(dye, i)
 		i = next
-		if key == keyLinked {
+		if key == keyLinked || p.keyShared[key]*4 > p.keyIndexed[key] {
 			continue
 		}
-		if ref, ok := p.producers.Get(producerKey(buf[:0], key, val)); ok && ref.trace != self {
-			return ref, p.cfg.Keys[key].Name, true
+		ref, ok := p.producers.Get(producerKey(buf[:0], key, val))
+		if !ok || ref.trace == self || ref.ambiguous {
+			continue
 		}
+		if entryKind == ptrace.SpanKindConsumer && ref.kind != ptrace.SpanKindProducer ||
+			entryKind == ptrace.SpanKindServer && ref.kind != ptrace.SpanKindClient {
+			continue
+		}
+		return ref, p.cfg.Keys[key].Name, true
 	}
 	return producerRef{}, "", false
 }
 
 // indexProducer remembers the trace's PRODUCER (preferred) or CLIENT span
-// under each of its values.
+// under each of its values; a value that unrelated traces also carry on
+// their PRODUCER/CLIENT spans becomes ambiguous and never links.
 func (p *bizDye) indexProducer(t *batchTrace, resSvc []string) {
 	var buf [recordHeader + 256]byte
 	ref := producerRef{trace: t.id, span: t.producer, kind: t.producerKind, service: p.services.id(svcAt(resSvc, t.producerRes))}
@@ -606,10 +626,23 @@ func (p *bizDye) indexProducer(t *batchTrace, resSvc []string) {
 			continue
 		}
 		k := producerKey(buf[:0], key, val)
-		if old, ok := p.producers.Peek(k); ok && (old.trace == t.id || old.kind == ptrace.SpanKindProducer && ref.kind != ptrace.SpanKindProducer) {
-			continue
+		old, ok := p.producers.Peek(k)
+		switch {
+		case !ok:
+			p.producers.Add(k, ref)
+			p.keyIndexed[key]++
+		case old.ambiguous:
+		case old.trace == t.id:
+			if old.kind != ptrace.SpanKindProducer && ref.kind == ptrace.SpanKindProducer {
+				p.producers.Add(k, ref) // a trace's PRODUCER span is preferred over its CLIENT span
+			}
+		case dyeHas(t.dye, keyLinked, old.trace.String()):
+			p.producers.Add(k, ref) // the next async hop of the same flow: link to the newest producer
+		default:
+			old.ambiguous = true // another flow with the same value
+			p.producers.Add(k, old)
+			p.keyShared[key]++
 		}
-		p.producers.Add(string(k), ref)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -182,4 +183,41 @@ func TestConcurrentConsumers(t *testing.T) {
 	require.NoError(t, lp.Shutdown(context.Background()))
 	assert.Equal(t, workers*batches*2, tsink.SpanCount())
 	assert.Equal(t, workers*batches, lsink.LogRecordCount())
+}
+
+// TestStitchingIgnoresSharedValues: values that several unrelated flows carry
+// on their producer spans (a user tier, a popular sku) never link traces;
+// the order id, carried by one flow only, does.
+func TestStitchingIgnoresSharedValues(t *testing.T) {
+	h := newHarness(t, testConfig(), component.TelemetrySettings{})
+	ctx := context.Background()
+	for i, tr := range []string{"A", "B"} {
+		require.NoError(t, h.p.ConsumeTraces(ctx, traces(
+			sp{svc: "order", trace: tr, span: "root", kind: ptrace.SpanKindServer, attrs: map[string]any{"order_id": fmt.Sprintf("ORD-%d", i), "sku": "SKU-POPULAR"}},
+			sp{svc: "order", trace: tr, span: "pub", parent: "root", kind: ptrace.SpanKindProducer, attrs: map[string]any{"sku": "SKU-POPULAR", "baggage": "user_tier=gold"}},
+		)))
+	}
+	// a consumer root sharing only the popular sku and the tier: no link
+	require.NoError(t, h.p.ConsumeTraces(ctx, traces(
+		sp{svc: "fulfilment", trace: "C", span: "c", kind: ptrace.SpanKindConsumer, attrs: map[string]any{"sku": "SKU-POPULAR", "baggage": "user_tier=gold"}},
+	)))
+	// a consumer root carrying order A's id: linked to A
+	require.NoError(t, h.p.ConsumeTraces(ctx, traces(
+		sp{svc: "fulfilment", trace: "D", span: "d", kind: ptrace.SpanKindConsumer, attrs: map[string]any{"order_id": "ORD-0", "sku": "SKU-POPULAR"}},
+	)))
+	h.advance(3 * time.Second)
+	links := map[string]int{}
+	for _, td := range h.traces.AllTraces() {
+		for _, rs := range td.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				for _, s := range ss.Spans().All() {
+					for _, l := range s.Links().All() {
+						assert.Equal(t, tid("A"), l.TraceID())
+						links[s.SpanID().String()]++
+					}
+				}
+			}
+		}
+	}
+	assert.Equal(t, map[string]int{sid("d").String(): 1}, links)
 }
