@@ -52,8 +52,8 @@ type bizDye struct {
 	// per key: values indexed, and values found shared by unrelated flows;
 	// a key whose values are often shared (a tier, a sku) never links
 	keyIndexed, keyShared []int64
-	orphans   *orphanTracker
-	services  *serviceNames
+	orphans               *orphanTracker
+	services              *serviceNames
 
 	stop chan struct{}
 	done chan struct{}
