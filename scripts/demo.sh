@@ -13,10 +13,18 @@ BIN="$ROOT/.cache/bin"
 mkdir -p "$RUN"
 pids=()
 cleanup() {
+	trap - EXIT INT TERM
 	echo
 	echo "demo: stopping ${#pids[@]} processes"
+	# newest first (the shop flushes into the agent, the agent into Kafka...)
 	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null || true; done
-	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+	for _ in $(seq 1 20); do # bounded: 10 s, then SIGKILL
+		alive=0
+		for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+		[[ $alive == 0 ]] && return
+		sleep 0.5
+	done
+	for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
 }
 trap cleanup EXIT INT TERM
 
@@ -29,10 +37,16 @@ start() {
 	echo "demo: started $name (pid $!, log $RUN/$name.log)"
 }
 
-# wait_http NAME URL: bounded wait (60 s) for URL to answer 200
+# wait_http NAME URL: bounded wait (60 s) for URL to answer 200, failing at
+# once if the process started last has died
 wait_http() {
 	for _ in $(seq 1 120); do
 		if curl -fs -o /dev/null "$2"; then return 0; fi
+		if ! kill -0 "${pids[-1]}" 2>/dev/null; then
+			echo "demo: $1 exited; see $RUN/$1.log" >&2
+			tail -5 "$RUN/$1.log" >&2
+			exit 1
+		fi
 		sleep 0.5
 	done
 	echo "demo: $1 did not come up ($2); see $RUN/$1.log" >&2
@@ -51,7 +65,7 @@ scrape_configs:
   - job_name: otelcol-biz-exporter
     static_configs: [{targets: ["127.0.0.1:8889"]}]
   - job_name: otelcol-biz-internal
-    static_configs: [{targets: ["127.0.0.1:8888", "127.0.0.1:18888"]}]
+    static_configs: [{targets: ["127.0.0.1:8888", "127.0.0.1:28888"]}]
 PROM
 start prometheus "$BIN/prometheus" --config.file="$RUN/prometheus.yml" --storage.tsdb.path="$RUN/prometheus" \
 	--web.listen-address=127.0.0.1:9090 --enable-feature=native-histograms
@@ -68,7 +82,7 @@ pids+=("$!")
 echo "demo: started gateway (pid $!, log $RUN/gateway.log)"
 wait_http gateway http://127.0.0.1:13134/
 
-(cd "$RUN" && BIZ_KAFKA_BROKERS=127.0.0.1:9092 BIZ_HEALTH_ENDPOINT=127.0.0.1:13135 BIZ_TELEMETRY_PORT=18888 \
+(cd "$RUN" && BIZ_KAFKA_BROKERS=127.0.0.1:9092 BIZ_HEALTH_ENDPOINT=127.0.0.1:13135 BIZ_TELEMETRY_PORT=28888 \
 	BIZ_PPROF_ENDPOINT=127.0.0.1:1779 BIZ_QUEUE_DIR="$RUN/agent-queue" \
 	exec "$ROOT/bin/otelcol-biz" --config="$ROOT/config/agent.yaml" --config="$ROOT/config/overlays/agent-local.yaml") >"$RUN/agent.log" 2>&1 &
 pids+=("$!")
