@@ -98,22 +98,25 @@ func jaegerSearch(t *testing.T, base, service string, tags map[string]string) []
 	return r.Data
 }
 
-// TestAgentGatewayStack runs the two roles from config/ as DESIGN.md lays
-// them out: apps -> agent (config/agent.yaml + the agent-local overlay) ->
-// Kafka partitioned by trace id (kfake) -> gateway (config/gateway.yaml) ->
-// Jaeger, Loki and Prometheus, all real processes on loopback. One canary order flow is
-// split by a lost Kafka header; the test then finds, through the backends'
-// own APIs, both traces by biz.order_id in Jaeger (the consumer trace linked
-// back to the producer span) and the payment log in Loki by trace id with
-// the order key as structured metadata.
-func TestAgentGatewayStack(t *testing.T) {
+// stack is otelcol-biz's two roles from config/ with every backend, as
+// DESIGN.md lays them out: apps -> agent (config/agent.yaml + the
+// agent-local overlay) -> Kafka partitioned by trace id (kfake) -> gateway
+// (config/gateway.yaml) -> Jaeger, Loki and Prometheus, all real processes
+// on loopback, stopped by PID when the test ends.
+type stack struct {
+	agentGRPC, jaegerQuery, loki, prometheus string
+}
+
+// startStack starts the stack; gatewayEnv adds or overrides gateway env vars.
+func startStack(t *testing.T, gatewayEnv ...string) stack {
+	t.Helper()
 	jaegerOTLP, jaegerQuery := startJaeger(t)
 	loki := startLoki(t)
 	kafka := startKafka(t)
 
 	gwHealth, gwProm := freeAddr(t), freeAddr(t)
 	prom := startPrometheus(t, gwProm)
-	gateway := startCollector(t, t.TempDir(), []string{
+	gateway := startCollector(t, t.TempDir(), append([]string{
 		"BIZ_KAFKA_BROKERS=" + kafka,
 		"BIZ_KAFKA_INITIAL_OFFSET=earliest",
 		"BIZ_JAEGER_OTLP_ENDPOINT=" + jaegerOTLP,
@@ -125,10 +128,10 @@ func TestAgentGatewayStack(t *testing.T) {
 		"BIZ_SPANMETRICS_FLUSH_INTERVAL=1s",
 		"BIZ_PPROF_ENDPOINT=" + freeAddr(t),
 		"BIZ_TELEMETRY_PORT=" + portOf(freeAddr(t)),
+		"BIZ_STATE_DIR=" + t.TempDir(),
 		"BIZ_TAIL_DECISION_WAIT=2s",
 		"BIZ_DYE_WAIT=2s",
-		"BIZ_SAMPLING_PERCENT=0", // only the policies keep traces: biz.keep (canary), errors, slow
-	}, "--config="+filepath.Join(repoRoot(), "config", "gateway.yaml"))
+	}, gatewayEnv...), "--config="+filepath.Join(repoRoot(), "config", "gateway.yaml"))
 	gateway.waitHealthy(t, "http://"+gwHealth+"/")
 
 	agentGRPC, agentHealth := freeAddr(t), freeAddr(t)
@@ -143,6 +146,17 @@ func TestAgentGatewayStack(t *testing.T) {
 		"BIZ_QUEUE_DIR=" + filepath.Join(agentDir, "queue"),
 	}, "--config="+filepath.Join(repoRoot(), "config", "agent.yaml"), "--config="+filepath.Join(repoRoot(), "config", "overlays", "agent-local.yaml"))
 	agent.waitHealthy(t, "http://"+agentHealth+"/")
+	return stack{agentGRPC: agentGRPC, jaegerQuery: jaegerQuery, loki: loki, prometheus: prom}
+}
+
+// TestAgentGatewayStack: one canary order flow split by a lost Kafka header
+// (and a second one whose consumer is sent before its producer); through the
+// backends' own APIs, both traces are found by biz.order_id in Jaeger (the
+// consumer trace linked back to the producer span), the payment log in Loki
+// by trace id with the order key, and the span metrics in Prometheus.
+func TestAgentGatewayStack(t *testing.T) {
+	st := startStack(t, "BIZ_SAMPLING_PERCENT=0") // only the policies keep traces: biz.keep (canary), errors, slow
+	agentGRPC, jaegerQuery, loki, prom := st.agentGRPC, st.jaegerQuery, st.loki, st.prometheus
 
 	orderID, producer, logLine := sendOrder(t, agentGRPC)
 	// Jaeger: the order's flow by its business key. The consumer runs after
