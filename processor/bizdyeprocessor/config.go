@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/confmap"
 )
@@ -49,6 +50,10 @@ type Config struct {
 	MaxServices int `mapstructure:"max_services"`
 	// Keep flags traces for tail sampling.
 	Keep KeepConfig `mapstructure:"keep"`
+	// Storage is a storage extension (file_storage) where the registry is
+	// saved at shutdown and loaded at start, so a restart keeps the keys of
+	// recent traces. Default: none (state is lost on restart).
+	Storage *component.ID `mapstructure:"storage"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}

@@ -62,7 +62,7 @@ func createDefaultConfig() component.Config {
 
 func shared(set processor.Settings, cfg component.Config) (*sharedcomponent.Component[*bizDye], error) {
 	return instances.LoadOrStore(set.ID, func() (*bizDye, error) {
-		return newBizDye(set.TelemetrySettings, cfg.(*Config), clockwork.NewRealClock())
+		return newBizDye(set.ID, set.TelemetrySettings, cfg.(*Config), clockwork.NewRealClock())
 	})
 }
 

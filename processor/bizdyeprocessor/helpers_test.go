@@ -56,7 +56,7 @@ func newHarness(t testing.TB, cfg *Config, set component.TelemetrySettings) *har
 	if set.MeterProvider == nil {
 		set = componenttest.NewNopTelemetrySettings()
 	}
-	p, err := newBizDye(set, cfg, h.clock)
+	p, err := newBizDye(component.MustNewID("biz_dye"), set, cfg, h.clock)
 	require.NoError(t, err)
 	p.nextTraces, p.nextLogs = h.traces, h.logs
 	h.p = p

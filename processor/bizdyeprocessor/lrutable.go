@@ -129,3 +129,10 @@ func (t *lruTable[K, V]) unlink(i int32) {
 	}
 	n.prev, n.next = -1, -1
 }
+
+// each calls fn with every entry, least recently touched first.
+func (t *lruTable[K, V]) each(fn func(key K, val *V, stamp int32)) {
+	for i := t.tail; i >= 0; i = t.nodes[i].prev {
+		fn(t.nodes[i].key, &t.nodes[i].val, t.nodes[i].stamp)
+	}
+}

@@ -2,7 +2,9 @@ package bizdyeprocessor // import "github.com/otelcol-biz/otelcol-biz/processor/
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -18,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-biz/otelcol-biz/internal/storageclient"
 	"github.com/otelcol-biz/otelcol-biz/processor/bizdyeprocessor/internal/metadata"
 )
 
@@ -54,6 +58,9 @@ type bizDye struct {
 	keyIndexed, keyShared []int64
 	orphans               *orphanTracker
 	services              *serviceNames
+
+	id     component.ID
+	client storage.Client // registry persistence, when `storage` is set
 
 	stop chan struct{}
 	done chan struct{}
@@ -107,7 +114,7 @@ type producerRef struct {
 	ambiguous bool
 }
 
-func newBizDye(set component.TelemetrySettings, cfg *Config, clock clockwork.Clock) (*bizDye, error) {
+func newBizDye(id component.ID, set component.TelemetrySettings, cfg *Config, clock clockwork.Clock) (*bizDye, error) {
 	tel, err := metadata.NewTelemetryBuilder(set)
 	if err != nil {
 		return nil, err
@@ -117,6 +124,7 @@ func newBizDye(set component.TelemetrySettings, cfg *Config, clock clockwork.Clo
 		return nil, err
 	}
 	p := &bizDye{
+		id:        id,
 		cfg:       cfg,
 		logger:    set.Logger,
 		tel:       tel,
@@ -169,8 +177,16 @@ func newBizDye(set component.TelemetrySettings, cfg *Config, clock clockwork.Clo
 	return p, nil
 }
 
-// Start launches the release loop.
-func (p *bizDye) Start(context.Context, component.Host) error {
+// Start loads the saved registry (with `storage`) and launches the release loop.
+func (p *bizDye) Start(ctx context.Context, host component.Host) error {
+	if p.cfg.Storage != nil {
+		client, err := storageclient.Get(ctx, host, *p.cfg.Storage, component.KindProcessor, p.id)
+		if err != nil {
+			return fmt.Errorf("biz_dye: %w", err)
+		}
+		p.client = client
+		p.loadRegistry(ctx)
+	}
 	p.stop = make(chan struct{})
 	p.done = make(chan struct{})
 	interval := min(max(p.cfg.Wait/8, 10*time.Millisecond), time.Second)
@@ -198,8 +214,79 @@ func (p *bizDye) Shutdown(ctx context.Context) error {
 		p.stop = nil
 	}
 	p.releaseExpired(ctx, true)
+	var err error
+	if p.client != nil {
+		err = errors.Join(p.saveRegistry(ctx), p.client.Close(ctx))
+		p.client = nil
+	}
 	p.tel.Shutdown()
+	return err
+}
+
+// registryKey is the storage key of the registry snapshot.
+const registryKey = "registry"
+
+// saveRegistry writes the registry, least recently seen first, as records
+// [16-byte trace id][uvarint age in seconds][uvarint length][entry].
+func (p *bizDye) saveRegistry(ctx context.Context) error {
+	p.mu.Lock()
+	now := p.now()
+	buf := make([]byte, 0, p.reg.len()*40)
+	p.reg.each(func(id pcommon.TraceID, e *traceEntry, stamp int32) {
+		buf = append(buf, id[:]...)
+		buf = binary.AppendUvarint(buf, uint64(max(now-stamp, 0)))
+		buf = binary.AppendUvarint(buf, uint64(len(*e)))
+		buf = append(buf, *e...)
+	})
+	n := p.reg.len()
+	p.mu.Unlock()
+	if err := p.client.Set(ctx, registryKey, buf); err != nil {
+		return fmt.Errorf("biz_dye: saving the registry (%d traces): %w", n, err)
+	}
 	return nil
+}
+
+// loadRegistry restores a saved registry; entries older than ttl are
+// skipped, a damaged snapshot is ignored from the damage on (logged).
+func (p *bizDye) loadRegistry(ctx context.Context) {
+	buf, err := p.client.Get(ctx, registryKey)
+	if err != nil || len(buf) == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now, ttl := p.now(), int64(p.cfg.TTL/time.Second)
+	loaded := 0
+	for len(buf) > 0 {
+		if len(buf) < 16 {
+			break
+		}
+		var id pcommon.TraceID
+		copy(id[:], buf[:16])
+		age, n1 := binary.Uvarint(buf[16:])
+		if n1 <= 0 {
+			break
+		}
+		size, n2 := binary.Uvarint(buf[16+n1:])
+		start := 16 + n1 + n2
+		if n2 <= 0 || size == 0 || uint64(len(buf)-start) < size {
+			break
+		}
+		entry := traceEntry(buf[start : start+int(size)])
+		buf = buf[start+int(size):]
+		if int64(age) > ttl {
+			continue
+		}
+		slot := p.reg.lookup(id)
+		if slot < 0 {
+			slot, _, _, _ = p.reg.insert(id, now-int32(age))
+		}
+		*p.reg.at(slot) = traceEntry(strings.Clone(string(entry)))
+		loaded++
+	}
+	if len(buf) > 0 {
+		p.logger.Warn("biz_dye: the saved registry is damaged; loaded what precedes the damage", zap.Int("traces", loaded))
+	}
 }
 
 func (p *bizDye) now() int32 { return int32(p.clock.Since(p.epoch) / time.Second) }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/storagetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
@@ -220,4 +221,37 @@ func TestStitchingIgnoresSharedValues(t *testing.T) {
 		}
 	}
 	assert.Equal(t, map[string]int{sid("d").String(): 1}, links)
+}
+
+// TestRegistrySurvivesRestart: with `storage`, the registry is saved at
+// shutdown and loaded at start, so a late span arriving after a restart is
+// still dyed with its trace's keys.
+func TestRegistrySurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	ext := storagetest.NewFileBackedStorageExtension("dye", t.TempDir())
+	host := storagetest.NewStorageHost().WithExtension(ext.ID, ext)
+	run := func(storage bool, td ptrace.Traces) *consumertest.TracesSink {
+		cfg := testConfig()
+		if storage {
+			cfg.Storage = &ext.ID
+		}
+		sink := &consumertest.TracesSink{}
+		tp, err := NewFactory().CreateTraces(ctx, processortest.NewNopSettings(metadata.Type), cfg, sink)
+		require.NoError(t, err)
+		require.NoError(t, tp.Start(ctx, host))
+		require.NoError(t, tp.ConsumeTraces(ctx, td))
+		require.NoError(t, tp.Shutdown(ctx))
+		return sink
+	}
+	orderOf := func(sink *consumertest.TracesSink) string {
+		s := sink.AllTraces()[0].ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+		if v, ok := s.Attributes().Get("biz.order_id"); ok {
+			return v.AsString()
+		}
+		return ""
+	}
+	run(true, traces(sp{svc: "order", trace: "r1", span: "root", attrs: map[string]any{"order_id": "ORD-R"}}))
+	late := func() ptrace.Traces { return traces(sp{svc: "notify", trace: "r1", span: "late", parent: "root"}) }
+	assert.Equal(t, "ORD-R", orderOf(run(true, late())), "dyed from the restored registry")
+	assert.Empty(t, orderOf(run(false, late())), "without storage a restart forgets")
 }

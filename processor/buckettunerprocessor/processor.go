@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-biz/otelcol-biz/internal/storageclient"
 	"github.com/otelcol-biz/otelcol-biz/processor/buckettunerprocessor/internal/metadata"
 )
 
@@ -99,17 +100,9 @@ func (t *tuner) start(ctx context.Context, host component.Host) error {
 	if t.cfg.Storage == nil {
 		return nil
 	}
-	ext, ok := host.GetExtensions()[*t.cfg.Storage]
-	if !ok {
-		return fmt.Errorf("bucket_tuner: 'storage' extension %q is not configured", t.cfg.Storage)
-	}
-	se, ok := ext.(storage.Extension)
-	if !ok {
-		return fmt.Errorf("bucket_tuner: 'storage' extension %q is not a storage extension", t.cfg.Storage)
-	}
-	client, err := se.GetClient(ctx, component.KindProcessor, t.id, "")
+	client, err := storageclient.Get(ctx, host, *t.cfg.Storage, component.KindProcessor, t.id)
 	if err != nil {
-		return fmt.Errorf("bucket_tuner: storage client: %w", err)
+		return fmt.Errorf("bucket_tuner: %w", err)
 	}
 	t.client = client
 	return nil
