@@ -30,16 +30,9 @@ import (
 //     producer span and carries the order's keys.
 func TestBizDye(t *testing.T) {
 	dir := t.TempDir()
-	grpcAddr, healthAddr := freeAddr(t), freeAddr(t)
-	col := startCollector(t, dir, []string{
-		"BIZ_OTLP_GRPC_ENDPOINT=" + grpcAddr,
-		"BIZ_OTLP_HTTP_ENDPOINT=" + freeAddr(t),
-		"BIZ_HEALTH_ENDPOINT=" + healthAddr,
-		"BIZ_PROMETHEUS_ENDPOINT=" + freeAddr(t),
-		"BIZ_TELEMETRY_PORT=" + portOf(freeAddr(t)),
-		"BIZ_DYE_SALT=e2e",
-		"BIZ_DYE_WAIT=500ms",
-	})
+	ep, env := localEnv(t, "BIZ_DYE_SALT=e2e", "BIZ_DYE_WAIT=500ms")
+	grpcAddr, healthAddr := ep.grpc, ep.health
+	col := startCollector(t, dir, env)
 	col.waitHealthy(t, "http://"+healthAddr+"/")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -31,17 +31,9 @@ var spanMetricsDefault = []float64{0.002, 0.004, 0.006, 0.008, 0.01, 0.05, 0.1, 
 // defaults, at most 16 finite bounds, counts adding up.
 func TestBucketTuner(t *testing.T) {
 	dir := t.TempDir()
-	grpcAddr, healthAddr, promAddr := freeAddr(t), freeAddr(t), freeAddr(t)
-	col := startCollector(t, dir, []string{
-		"BIZ_OTLP_GRPC_ENDPOINT=" + grpcAddr,
-		"BIZ_OTLP_HTTP_ENDPOINT=" + freeAddr(t),
-		"BIZ_HEALTH_ENDPOINT=" + healthAddr,
-		"BIZ_PROMETHEUS_ENDPOINT=" + promAddr,
-		"BIZ_TELEMETRY_PORT=" + portOf(freeAddr(t)),
-		"BIZ_SPANMETRICS_FLUSH_INTERVAL=500ms",
-		"BIZ_BUCKET_TUNER_LEARN_FOR=1s",
-		"BIZ_DYE_WAIT=100ms",
-	})
+	ep, env := localEnv(t, "BIZ_SPANMETRICS_FLUSH_INTERVAL=500ms", "BIZ_BUCKET_TUNER_LEARN_FOR=1s", "BIZ_DYE_WAIT=100ms")
+	grpcAddr, healthAddr, promAddr := ep.grpc, ep.health, ep.prometheus
+	col := startCollector(t, dir, env)
 	col.waitHealthy(t, "http://"+healthAddr+"/")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

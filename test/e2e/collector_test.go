@@ -162,3 +162,25 @@ func runBinary(t *testing.T, args ...string) (string, error) {
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
+
+// endpoints are the loopback addresses of a collector run on the embedded
+// default configuration.
+type endpoints struct {
+	grpc, http, health, prometheus string
+}
+
+// localEnv moves every endpoint of config/local.yaml to a free loopback port
+// (so tests never clash with each other or a developer's collector) and adds
+// extra env vars.
+func localEnv(t *testing.T, extra ...string) (endpoints, []string) {
+	t.Helper()
+	ep := endpoints{grpc: freeAddr(t), http: freeAddr(t), health: freeAddr(t), prometheus: freeAddr(t)}
+	env := append([]string{
+		"BIZ_OTLP_GRPC_ENDPOINT=" + ep.grpc,
+		"BIZ_OTLP_HTTP_ENDPOINT=" + ep.http,
+		"BIZ_HEALTH_ENDPOINT=" + ep.health,
+		"BIZ_PROMETHEUS_ENDPOINT=" + ep.prometheus,
+		"BIZ_TELEMETRY_PORT=" + portOf(freeAddr(t)),
+	}, extra...)
+	return ep, env
+}

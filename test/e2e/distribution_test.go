@@ -47,14 +47,9 @@ func TestMain(m *testing.M) {
 // Go SDK exporters, and finds all four in the file exporter's output.
 func TestDefaultConfigRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	grpcAddr, httpAddr, healthAddr := freeAddr(t), freeAddr(t), freeAddr(t)
-	col := startCollector(t, dir, []string{
-		"BIZ_OTLP_GRPC_ENDPOINT=" + grpcAddr,
-		"BIZ_OTLP_HTTP_ENDPOINT=" + httpAddr,
-		"BIZ_HEALTH_ENDPOINT=" + healthAddr,
-		"BIZ_PROMETHEUS_ENDPOINT=" + freeAddr(t),
-		"BIZ_TELEMETRY_PORT=" + portOf(freeAddr(t)),
-	})
+	ep, env := localEnv(t)
+	grpcAddr, httpAddr, healthAddr := ep.grpc, ep.http, ep.health
+	col := startCollector(t, dir, env)
 	col.waitHealthy(t, "http://"+healthAddr+"/")
 	assert.Contains(t, col.output.String(), "running the embedded default")
 

@@ -25,15 +25,9 @@ import (
 // order key of the trace's span (biz_dye).
 func TestLogCorrelation(t *testing.T) {
 	dir := t.TempDir()
-	httpAddr, healthAddr := freeAddr(t), freeAddr(t)
-	col := startCollector(t, dir, []string{
-		"BIZ_OTLP_GRPC_ENDPOINT=" + freeAddr(t),
-		"BIZ_OTLP_HTTP_ENDPOINT=" + httpAddr,
-		"BIZ_HEALTH_ENDPOINT=" + healthAddr,
-		"BIZ_PROMETHEUS_ENDPOINT=" + freeAddr(t),
-		"BIZ_TELEMETRY_PORT=" + portOf(freeAddr(t)),
-		"BIZ_DYE_WAIT=500ms",
-	})
+	ep, env := localEnv(t, "BIZ_DYE_WAIT=500ms")
+	httpAddr, healthAddr := ep.http, ep.health
+	col := startCollector(t, dir, env)
 	col.waitHealthy(t, "http://"+healthAddr+"/")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
