@@ -1,0 +1,38 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"go.uber.org/goleak"
+
+	"github.com/otelcol-biz/otelcol-biz/internal/nezha"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestRankOf(t *testing.T) {
+	cands := []candidateScore{{"a", 9}, {"b", 5}, {"c", 5}, {"d", 1}}
+	assert.Equal(t, 1, rankOf("a", cands))
+	assert.Equal(t, 3, rankOf("b", cands), "ties count at the worst rank")
+	assert.Equal(t, 3, rankOf("c", cands))
+	assert.Equal(t, 4, rankOf("d", cands))
+	assert.Equal(t, 0, rankOf("x", cands), "missing from the ranking: a miss")
+}
+
+func TestScore(t *testing.T) {
+	rs := []caseResult{
+		{Fault: nezha.Fault{Type: "cpu_contention"}, Rank: 1},
+		{Fault: nezha.Fault{Type: "cpu_contention"}, Rank: 3},
+		{Fault: nezha.Fault{Type: "exception"}, Rank: 0},
+		{Fault: nezha.Fault{Type: "exception"}, Rank: 5},
+	}
+	s := score(rs)
+	assert.Equal(t, 4, s.Cases)
+	assert.InDelta(t, 0.25, s.AC1, 1e-9)
+	assert.InDelta(t, 0.5, s.AC3, 1e-9)
+	// AC@1..5 = .25 .25 .5 .5 .75 -> mean .45
+	assert.InDelta(t, 0.45, s.Avg5, 1e-9)
+	assert.InDelta(t, 0.5, s.ByFault["cpu_contention"].AC1, 1e-9)
+	assert.InDelta(t, 0.0, s.ByFault["exception"].AC3, 1e-9)
+}
