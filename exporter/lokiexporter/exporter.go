@@ -79,7 +79,10 @@ func (e *lokiExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	if err != nil {
 		return fmt.Errorf("loki: push: %w", err) // network errors are retryable
 	}
-	defer resp.Body.Close()
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // drained: the connection is reused
+		resp.Body.Close()
+	}()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		e.tel.ExporterLokiStreamsPushed.Add(ctx, int64(len(req.Streams)))
