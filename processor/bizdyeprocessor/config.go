@@ -177,6 +177,9 @@ func (cfg *Config) Validate() error {
 	if cfg.MaxValuesPerKey > 64 {
 		errs = errors.Join(errs, errors.New("'max_values_per_key' must be at most 64"))
 	}
+	if cfg.MaxPendingParents > 1_000_000 {
+		errs = errors.Join(errs, errors.New("'max_pending_parents' must be at most 1000000 (its seen-span table is 8 slots of 8 bytes per pending parent)"))
+	}
 	if cfg.MaxTraces > 1<<30 {
 		errs = errors.Join(errs, errors.New("'max_traces' must be at most 1073741824"))
 	}

@@ -226,12 +226,39 @@ func (p *bizDye) Shutdown(ctx context.Context) error {
 // registryKey is the storage key of the registry snapshot.
 const registryKey = "registry"
 
-// saveRegistry writes the registry, least recently seen first, as records
-// [16-byte trace id][uvarint age in seconds][uvarint length][entry].
+// snapshotHeader identifies a registry snapshot and the key list its dyes
+// index into: a snapshot of another key list is not loaded.
+func (p *bizDye) snapshotHeader() string {
+	names := make([]string, len(p.cfg.Keys))
+	for i, k := range p.cfg.Keys {
+		names[i] = k.Name
+	}
+	return "biz_dye registry v1\x00" + strings.Join(names, "\x00") + "\n"
+}
+
+// validDye reports whether d is a well-formed dye of this key list.
+func (p *bizDye) validDye(d string) bool {
+	for i := 0; i < len(d); {
+		if len(d)-i < recordHeader {
+			return false
+		}
+		key, n := d[i], int(d[i+1])<<8|int(d[i+2])
+		if int(key) >= len(p.cfg.Keys) && key != keyLinked || n == 0 || len(d)-i-recordHeader < n {
+			return false
+		}
+		i += recordHeader + n
+	}
+	return true
+}
+
+// saveRegistry writes the header, then the registry, least recently seen
+// first, as records [16-byte trace id][uvarint age in seconds][uvarint
+// length][entry].
 func (p *bizDye) saveRegistry(ctx context.Context) error {
 	p.mu.Lock()
 	now := p.now()
 	buf := make([]byte, 0, p.reg.len()*40)
+	buf = append(buf, p.snapshotHeader()...)
 	p.reg.each(func(id pcommon.TraceID, e *traceEntry, stamp int32) {
 		buf = append(buf, id[:]...)
 		buf = binary.AppendUvarint(buf, uint64(max(now-stamp, 0)))
@@ -253,6 +280,12 @@ func (p *bizDye) loadRegistry(ctx context.Context) {
 	if err != nil || len(buf) == 0 {
 		return
 	}
+	header := p.snapshotHeader()
+	if !strings.HasPrefix(string(buf), header) {
+		p.logger.Warn("biz_dye: the saved registry was written for another key list; not loaded")
+		return
+	}
+	buf = buf[len(header):]
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now, ttl := p.now(), int64(p.cfg.TTL/time.Second)
@@ -274,7 +307,7 @@ func (p *bizDye) loadRegistry(ctx context.Context) {
 		}
 		entry := traceEntry(buf[start : start+int(size)])
 		buf = buf[start+int(size):]
-		if int64(age) > ttl {
+		if int64(age) > ttl || !p.validDye(entry.dye()) {
 			continue
 		}
 		slot := p.reg.lookup(id)
@@ -306,7 +339,17 @@ func (p *bizDye) releaseExpired(ctx context.Context, flush bool) {
 		ht.releaseInto(&td, &ld)
 	}
 	cutoff := p.now() - int32(p.cfg.TTL/time.Second)
-	p.reg.expire(cutoff, nil)
+	var awaiting []pcommon.TraceID
+	var awaitingEntries []traceEntry
+	p.reg.expire(cutoff, func(id pcommon.TraceID, e *traceEntry) {
+		if e.flags()&flagAwaiting != 0 { // still held for its producer: finishHeld needs it
+			awaiting, awaitingEntries = append(awaiting, id), append(awaitingEntries, *e)
+		}
+	})
+	for i, id := range awaiting {
+		slot, _, _, _ := p.reg.insert(id, p.now())
+		*p.reg.at(slot) = awaitingEntries[i]
+	}
 	p.orphans.expire(cutoff, func(child uint16) { orphans = append(orphans, child) })
 	p.mu.Unlock()
 
@@ -384,6 +427,32 @@ type itemInfo struct {
 	res    int32
 	span   pcommon.SpanID
 	parent pcommon.SpanID
+}
+
+// anonTrace marks an item without a trace id (never merged, held or registered).
+const anonTrace = -1
+
+// stampAnonymous dyes a span without a trace id by its own (and its
+// resource's) values, and returns how many values were truncated.
+func (p *bizDye) stampAnonymous(attrs, resAttrs pcommon.Map, sc *batchScratch) int {
+	sc.found.reset()
+	p.ext.scanAttributes(resAttrs, sc.found)
+	p.ext.scanAttributes(attrs, sc.found)
+	own, truncated := sc.found.appendTo(p.ext, sc.noTrace[:0])
+	sc.noTrace = own
+	if len(own) == 0 {
+		return truncated
+	}
+	dye := ""
+	for _, kv := range own {
+		dye, _, _ = dyeAdd(dye, kv, p.cfg.MaxValuesPerKey)
+	}
+	keep := false
+	for _, k := range p.keep {
+		keep = keep || dyeHas(dye, k.key, k.value)
+	}
+	p.st.stamp(attrs, dye, keep)
+	return truncated
 }
 
 type batchScratch struct {
@@ -751,6 +820,12 @@ func (p *bizDye) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 		c.truncated += int64(sc.addResource(p.ext, rs.Resource().Attributes()))
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, s := range ss.Spans().All() {
+				if s.TraceID().IsEmpty() {
+					// no trace to share keys with: dyed by its own values, never held
+					c.truncated += int64(p.stampAnonymous(s.Attributes(), rs.Resource().Attributes(), sc))
+					sc.items = append(sc.items, itemInfo{trace: anonTrace})
+					continue
+				}
 				ti := sc.trace(s.TraceID())
 				t := &sc.traces[ti]
 				t.items++
@@ -772,7 +847,9 @@ func (p *bizDye) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 					t.producer, t.producerKind, t.producerRes = s.SpanID(), kind, ri
 				}
 				for _, l := range s.Links().All() {
-					t.links = append(t.links, l.TraceID())
+					if !l.TraceID().IsEmpty() {
+						t.links = append(t.links, l.TraceID())
+					}
 				}
 				sc.items = append(sc.items, itemInfo{trace: ti, res: int32(ri), span: s.SpanID(), parent: parent})
 			}
@@ -789,8 +866,19 @@ func (p *bizDye) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	for _, name := range sc.resSvc {
 		sc.resSvcID = append(sc.resSvcID, p.services.id(name))
 	}
+	// every span of the batch counts as seen before entry spans are
+	// confirmed: a CONSUMER span whose parent comes later in the same batch
+	// is not an entry span
+	for i := range sc.items {
+		if it := &sc.items[i]; it.trace != anonTrace && !it.span.IsEmpty() {
+			p.orphans.seen[p.orphans.slot(it.span)] = it.span
+		}
+	}
 	for i := range sc.items {
 		it := &sc.items[i]
+		if it.trace == anonTrace {
+			continue
+		}
 		t := &sc.traces[it.trace]
 		if !it.parent.IsEmpty() && t.entry == it.span && !t.root {
 			// a CONSUMER span is an entry span only when its parent is unseen
@@ -812,8 +900,12 @@ func (p *bizDye) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 		rs := rss.At(ri)
 		for si, ss := range rs.ScopeSpans().All() {
 			ss.Spans().RemoveIf(func(s ptrace.Span) bool {
-				t := &sc.traces[sc.items[k].trace]
+				ti := sc.items[k].trace
 				k++
+				if ti == anonTrace {
+					return false
+				}
+				t := &sc.traces[ti]
 				if t.act != actHold {
 					return false
 				}
@@ -894,8 +986,8 @@ func (p *bizDye) stampInOrder(rss ptrace.ResourceSpansSlice, sc *batchScratch, c
 	for _, rs := range rss.All() {
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, s := range ss.Spans().All() {
-				if t := &sc.traces[sc.items[k].trace]; t.act == actStamp {
-					p.stampSpan(s, t, c)
+				if ti := sc.items[k].trace; ti != anonTrace && sc.traces[ti].act == actStamp {
+					p.stampSpan(s, &sc.traces[ti], c)
 				}
 				k++
 			}

@@ -168,6 +168,9 @@ func (f *found) appendTo(e *extractor, dst []keyValue) ([]keyValue, int) {
 		if cut {
 			truncated++
 		}
+		if v == "" {
+			continue // truncation left nothing (no rune start in the first max_value_length bytes)
+		}
 		dst = append(dst, keyValue{key: uint8(k), value: v})
 	}
 	return dst, truncated

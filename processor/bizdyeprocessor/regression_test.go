@@ -1,0 +1,124 @@
+package bizdyeprocessor
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/storagetest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor/processortest"
+
+	"github.com/otelcol-biz/otelcol-biz/processor/bizdyeprocessor/internal/metadata"
+)
+
+func attrOf(td ptrace.Traces, span string) (string, bool) {
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, s := range ss.Spans().All() {
+				if s.SpanID() == sid(span) {
+					v, ok := s.Attributes().Get("biz.order_id")
+					if !ok {
+						return "", false
+					}
+					return v.AsString(), ok
+				}
+			}
+		}
+	}
+	return "<missing span>", false
+}
+
+// A restart with storage after a key was removed from the config does not
+// load the old snapshot (its dyes index the old key list): no panic.
+func TestRestartWithAnotherKeyListDoesNotLoad(t *testing.T) {
+	ctx := context.Background()
+	ext := storagetest.NewFileBackedStorageExtension("dye", t.TempDir())
+	host := storagetest.NewStorageHost().WithExtension(ext.ID, ext)
+	run := func(cfg *Config, td ptrace.Traces) {
+		cfg.Storage = &ext.ID
+		tp, err := NewFactory().CreateTraces(ctx, processortest.NewNopSettings(metadata.Type), cfg, &consumertest.TracesSink{})
+		require.NoError(t, err)
+		require.NoError(t, tp.Start(ctx, host))
+		defer func() { require.NoError(t, tp.Shutdown(ctx)) }()
+		require.NoError(t, tp.ConsumeTraces(ctx, td))
+	}
+	run(testConfig(), traces(sp{svc: "order", trace: "r1", span: "root", attrs: map[string]any{"canary": "true"}}))
+	fewer := testConfig()
+	fewer.Keys = fewer.Keys[:1]
+	fewer.Keep.When = nil
+	assert.NotPanics(t, func() {
+		run(fewer, traces(sp{svc: "notify", trace: "r1", span: "late", parent: "root"}))
+	})
+}
+
+// Truncation that leaves nothing yields no value (nothing is stamped).
+func TestTruncationToEmptyIsNotAValue(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxValueLength = 1
+	h := newHarness(t, cfg, componenttest.NewNopTelemetrySettings())
+	require.NoError(t, h.p.ConsumeTraces(context.Background(), traces(
+		sp{svc: "order", trace: "t1", span: "r", attrs: map[string]any{"order_id": "é42"}})))
+	v, ok := attrOf(h.allTraces(), "r")
+	assert.False(t, ok, "stamped biz.order_id=%q", v)
+}
+
+// A CONSUMER span whose parent comes later in the same batch is not taken as
+// an entry span (no link to an unrelated trace).
+func TestConsumerWithParentLaterInBatchIsNotEntry(t *testing.T) {
+	h := newHarness(t, testConfig(), componenttest.NewNopTelemetrySettings())
+	ctx := context.Background()
+	require.NoError(t, h.p.ConsumeTraces(ctx, traces(
+		sp{svc: "order", trace: "p1", span: "proot", attrs: map[string]any{"order_id": "ORD-7"}},
+		sp{svc: "order", trace: "p1", span: "prod", parent: "proot", kind: ptrace.SpanKindProducer, attrs: map[string]any{"order_id": "ORD-7"}},
+	)))
+	// trace t2 propagated context fine: consumer c's parent pr is in the batch, after c
+	require.NoError(t, h.p.ConsumeTraces(ctx, traces(
+		sp{svc: "ship", trace: "t2", span: "c", parent: "pr", kind: ptrace.SpanKindConsumer, attrs: map[string]any{"order_id": "ORD-7"}},
+		sp{svc: "pay", trace: "t2", span: "pr", parent: "x", kind: ptrace.SpanKindProducer},
+	)))
+	links := 0
+	for _, rs := range h.allTraces().ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, s := range ss.Spans().All() {
+				links += s.Links().Len()
+			}
+		}
+	}
+	assert.Equal(t, 0, links, "span c has its parent in the batch: not an entry span")
+}
+
+// ttl < wait: an awaiting CONSUMER root is still released stamped.
+func TestAwaitingTraceOutlivesTTL(t *testing.T) {
+	cfg := testConfig()
+	cfg.TTL = 500 * time.Millisecond
+	cfg.Wait = 2 * time.Second
+	h := newHarness(t, cfg, componenttest.NewNopTelemetrySettings())
+	require.NoError(t, h.p.ConsumeTraces(context.Background(), traces(
+		sp{svc: "ship", trace: "t1", span: "c", kind: ptrace.SpanKindConsumer, attrs: map[string]any{"order_id": "ORD-9"}})))
+	for i := 0; i < 8; i++ {
+		h.advance(250 * time.Millisecond)
+	}
+	v, ok := attrOf(h.allTraces(), "c")
+	assert.True(t, ok, "got %q", v)
+}
+
+// Spans with an all-zero trace id are dyed by their own values, never merged.
+func TestZeroTraceIDSpansAreNotMerged(t *testing.T) {
+	h := newHarness(t, testConfig(), componenttest.NewNopTelemetrySettings())
+	ctx := context.Background()
+	mk := func(order string) ptrace.Traces {
+		td := traces(sp{svc: "a", trace: "x", span: "s" + order, attrs: map[string]any{"order_id": order}})
+		td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).SetTraceID([16]byte{})
+		return td
+	}
+	require.NoError(t, h.p.ConsumeTraces(ctx, mk("A")))
+	require.NoError(t, h.p.ConsumeTraces(ctx, mk("B")))
+	s := h.traces.AllTraces()[1].ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+	v, _ := s.Attributes().Get("biz.order_id")
+	assert.Equal(t, "B", v.AsString())
+}
