@@ -90,9 +90,12 @@ func (e *lokiExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	}
 	err = fmt.Errorf("loki: push of %d entries in %d streams answered %s: %s", entries, len(req.Streams), resp.Status, bytes.TrimSpace(msg))
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
-		if s := resp.Header.Get("Retry-After"); s != "" {
+		if s := resp.Header.Get("Retry-After"); s != "" { // seconds or an HTTP date
 			if secs, perr := strconv.Atoi(s); perr == nil {
 				return exporterhelper.NewThrottleRetry(err, time.Duration(secs)*time.Second)
+			}
+			if at, perr := http.ParseTime(s); perr == nil {
+				return exporterhelper.NewThrottleRetry(err, time.Until(at))
 			}
 		}
 		return err

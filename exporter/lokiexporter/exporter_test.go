@@ -242,3 +242,20 @@ func TestPushJSON(t *testing.T) {
 	assert.Equal(t, "charged card", second[1])
 	assert.Equal(t, "ORD-42", second[2].(map[string]any)["biz_order_id"])
 }
+
+// TestRetryAfterDate: a Retry-After given as an HTTP date throttles too.
+func TestRetryAfterDate(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Retry-After", time.Now().Add(30*time.Second).UTC().Format(http.TimeFormat))
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(srv.Close)
+	e, err := newExporter(testConfig(srv.URL+"/loki/api/v1/push"), exportertest.NewNopSettings(metadata.Type))
+	require.NoError(t, err)
+	require.NoError(t, e.start(context.Background(), componenttest.NewNopHost()))
+	defer func() { require.NoError(t, e.shutdown(context.Background())) }()
+	err = e.pushLogs(context.Background(), shopLogs())
+	require.Error(t, err)
+	assert.False(t, consumererror.IsPermanent(err))
+	assert.Contains(t, err.Error(), "Throttle")
+}

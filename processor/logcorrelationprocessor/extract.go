@@ -22,7 +22,7 @@ type match struct {
 	flags      uint32
 	hasSpan    bool
 	hasFlags   bool
-	start, end int // the text that carried the ids (for remove_from_body)
+	start, end int // the text that carried the trace id (for remove_from_body)
 }
 
 // hexVal maps a byte to its hex value, or 0xFF.
@@ -113,6 +113,12 @@ func findTraceparent(s string) (m match, ok bool, bad invalidReason) {
 			continue
 		}
 		m = match{start: j - 2, end: j + 53, hasSpan: true, hasFlags: true}
+		for _, prefix := range [...]string{"traceparent=", "traceparent: ", "traceparent:"} {
+			if strings.HasSuffix(s[:m.start], prefix) {
+				m.start -= len(prefix)
+				break
+			}
+		}
 		var r invalidReason
 		if m.traceID, r = decodeTraceID(s[j+1 : j+33]); r != validID {
 			bad = r
@@ -151,6 +157,9 @@ func findKeyed(s, key, suffix string, quoted bool) (value string, start, end int
 		if k > 0 && isAlnum(s[k-1]) {
 			continue // e.g. "subtrace"
 		}
+		if key == "span" && k > 0 && (s[k-1] == '_' || s[k-1] == '.') {
+			continue // parent_span_id, parent.span.id
+		}
 		if quoted != (k > 0 && s[k-1] == '"') {
 			continue
 		}
@@ -174,8 +183,9 @@ func findKeyed(s, key, suffix string, quoted bool) (value string, start, end int
 		if q >= len(s) || !(s[q] == ':' || !quoted && s[q] == '=') {
 			continue
 		}
+		sep := s[q]
 		q++
-		for q < len(s) && s[q] == ' ' {
+		for sep == ':' && q < len(s) && s[q] == ' ' { // "key: value"; "key= " is an empty value
 			q++
 		}
 		if q < len(s) && (s[q] == '"' || s[q] == '\'') {
@@ -193,8 +203,11 @@ func findKeyed(s, key, suffix string, quoted bool) (value string, start, end int
 			end++
 		}
 		start = k
+		for start > 0 && (isAlnum(s[start-1]) || s[start-1] == '_' || s[start-1] == '.' || s[start-1] == '-') {
+			start-- // the whole key token: X-B3-TraceId, uber-trace-id
+		}
 		if quoted {
-			start = k - 1
+			start--
 		}
 		return s[v:q], start, end, true
 	}
@@ -256,14 +269,12 @@ func findMDC(s string) (m match, ok bool, bad invalidReason) {
 		}
 		open += i
 		i = open + 1
-		closing := strings.IndexByte(s[open:], ']')
+		// groups longer than 160 bytes are not MDC: look no further (linear time)
+		closing := strings.IndexByte(s[open:min(len(s), open+162)], ']')
 		if closing < 0 {
-			break
-		}
-		closing += open
-		if closing-open > 160 {
 			continue
 		}
+		closing += open
 		m = match{start: open, end: closing + 1}
 		found := false
 		for t := open + 1; t < closing; {
@@ -273,6 +284,9 @@ func findMDC(s string) (m match, ok bool, bad invalidReason) {
 			}
 			tok := s[t:e]
 			t = e + 1
+			if tok == "" {
+				continue // ", " separators
+			}
 			if !found {
 				if (len(tok) == 32 || len(tok) == 16) && isHex(tok) {
 					tid, r := decodeTraceID(tok)

@@ -3,6 +3,7 @@ package logcorrelationprocessor // import "github.com/otelcol-biz/otelcol-biz/pr
 import (
 	"context"
 	"regexp"
+	"slices"
 	"strings"
 
 	"go.opentelemetry.io/collector/component"
@@ -161,15 +162,12 @@ func (c *correlator) correlate(r plog.LogRecord, n *counts) {
 		return
 	}
 	r.SetTraceID(m.traceID)
-	if m.hasSpan {
-		r.SetSpanID(m.spanID)
-	}
-	if m.hasFlags {
-		r.SetFlags(plog.LogRecordFlags(m.flags))
-	}
+	// the span id and flags go with the trace id: never keep another trace's
+	r.SetSpanID(m.spanID)
+	r.SetFlags(plog.LogRecordFlags(m.flags))
 	n.correlated[src]++
 	if c.cfg.RemoveFromBody && fromString {
-		body.SetStr(cut(body.Str(), m.start, m.end))
+		body.SetStr(removeRanges(body.Str(), idRanges(body.Str(), m, src), src == sourceJSON))
 	}
 }
 
@@ -295,8 +293,52 @@ func idKey(k string) byte {
 	return 0
 }
 
-// cut removes s[start:end] and the blank it leaves.
-func cut(s string, start, end int) string {
+// idRanges is the text that carried the ids: the trace id's, and for the
+// key/value and JSON forms the span id and flags pairs too (found again
+// here, off the hot path: only remove_from_body needs them).
+func idRanges(s string, m match, src source) [][2]int {
+	ranges := [][2]int{{m.start, m.end}}
+	if src != sourceKeyValue && src != sourceJSON {
+		return ranges
+	}
+	quoted := src == sourceJSON
+	if m.hasSpan {
+		if _, st, en, ok := findKeyed(s, "span", "id", quoted); ok {
+			ranges = append(ranges, [2]int{st, en})
+		}
+	}
+	if m.hasFlags {
+		if _, st, en, ok := findKeyed(s, "trace", "flags", quoted); ok {
+			ranges = append(ranges, [2]int{st, en})
+		}
+	}
+	return ranges
+}
+
+// removeRanges deletes the given ranges of s (the text that carried ids)
+// and the blank each leaves; in a JSON line it also drops one neighbouring
+// comma so the object stays valid.
+func removeRanges(s string, ranges [][2]int, json bool) string {
+	slices.SortFunc(ranges, func(a, b [2]int) int { return b[0] - a[0] }) // last first: offsets stay valid
+	for i, r := range ranges {
+		if i > 0 && r[1] > ranges[i-1][0] {
+			continue // overlaps the one removed before
+		}
+		s = cut(s, r[0], r[1], json)
+	}
+	return s
+}
+
+// cut removes s[start:end] and the blank (or, in JSON, the comma) it leaves.
+func cut(s string, start, end int, json bool) string {
+	if json {
+		after := strings.TrimLeft(s[end:], " \t")
+		if strings.HasPrefix(after, ",") {
+			return s[:start] + strings.TrimLeft(after[1:], " \t")
+		}
+		before := strings.TrimRight(s[:start], " \t")
+		return strings.TrimSuffix(before, ",") + s[end:]
+	}
 	left, right := strings.TrimRight(s[:start], " \t"), strings.TrimLeft(s[end:], " \t")
 	if left != "" && right != "" {
 		return left + " " + right
