@@ -368,8 +368,9 @@ func (p *bizDye) serviceName(id uint16) string {
 	return p.services.name(id)
 }
 
-// forward sends released data downstream; errors are logged (the data
-// cannot be returned to its sender once held).
+// forward sends released data downstream (from the release loop, or the
+// other signal's data a consume call released); errors are logged: the data
+// cannot be returned to its sender once held.
 func (p *bizDye) forward(ctx context.Context, td ptrace.Traces, ld plog.Logs) {
 	if td != (ptrace.Traces{}) && td.ResourceSpans().Len() > 0 && p.nextTraces != nil {
 		if err := p.nextTraces.ConsumeTraces(ctx, td); err != nil {
@@ -443,16 +444,31 @@ func (p *bizDye) stampAnonymous(attrs, resAttrs pcommon.Map, sc *batchScratch) i
 	if len(own) == 0 {
 		return truncated
 	}
-	dye := ""
-	for _, kv := range own {
-		dye, _, _ = dyeAdd(dye, kv, p.cfg.MaxValuesPerKey)
-	}
-	keep := false
-	for _, k := range p.keep {
-		keep = keep || dyeHas(dye, k.key, k.value)
-	}
-	p.st.stamp(attrs, dye, keep)
+	p.stampOwn(attrs, own, &sc.counts)
 	return truncated
+}
+
+// stampOwn dyes an item that has no trace to share keys with by its own
+// values (vals not empty).
+func (p *bizDye) stampOwn(attrs pcommon.Map, vals []keyValue, c *counts) {
+	dye := ""
+	for _, kv := range vals {
+		var drop bool
+		if dye, _, drop = dyeAdd(dye, kv, p.cfg.MaxValuesPerKey); drop {
+			c.tooMany++
+		}
+	}
+	p.st.stamp(attrs, dye, p.keeps(dye))
+}
+
+// keeps reports whether dye matches a keep.when rule.
+func (p *bizDye) keeps(dye string) bool {
+	for _, k := range p.keep {
+		if dyeHas(dye, k.key, k.value) {
+			return true
+		}
+	}
+	return false
 }
 
 type batchScratch struct {
@@ -640,13 +656,8 @@ func (p *bizDye) decide(t *batchTrace, now int32, c *counts, resSvc []string) {
 		}
 		return
 	}
-	if changed {
-		for _, k := range p.keep {
-			if dyeHas(dye, k.key, k.value) {
-				flags |= flagKeep
-				break
-			}
-		}
+	if changed && p.keeps(dye) {
+		flags |= flagKeep
 	}
 	if slot < 0 {
 		var evicted bool
@@ -699,10 +710,8 @@ func (p *bizDye) finishHeld(ht *heldTrace, c *counts) {
 		flags = flags&^flagAwaiting | flagStitched
 		if ref, key, ok := p.findProducer(ht.id, dye, ptrace.SpanKindConsumer); ok {
 			dye = p.stitch(dye, ref, c, ht.awaitSvc)
-			for _, k := range p.keep {
-				if dyeHas(dye, k.key, k.value) {
-					flags |= flagKeep
-				}
+			if p.keeps(dye) {
+				flags |= flagKeep
 			}
 			ht.link(ht.awaitEntry, ref, p.cfg.Prefix+"link.key", key)
 		}
@@ -956,11 +965,7 @@ func (p *bizDye) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	if rss.Len() > 0 {
 		err = p.nextTraces.ConsumeTraces(ctx, td)
 	}
-	if releasedLogs != (plog.Logs{}) && releasedLogs.ResourceLogs().Len() > 0 && p.nextLogs != nil {
-		if lerr := p.nextLogs.ConsumeLogs(ctx, releasedLogs); lerr != nil {
-			p.logger.Warn("biz_dye: next consumer refused released logs", zap.Error(lerr))
-		}
-	}
+	p.forward(ctx, ptrace.Traces{}, releasedLogs)
 	return err
 }
 
@@ -1122,11 +1127,7 @@ func (p *bizDye) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	if rls.Len() > 0 {
 		err = p.nextLogs.ConsumeLogs(ctx, ld)
 	}
-	if releasedTraces != (ptrace.Traces{}) && releasedTraces.ResourceSpans().Len() > 0 && p.nextTraces != nil {
-		if terr := p.nextTraces.ConsumeTraces(ctx, releasedTraces); terr != nil {
-			p.logger.Warn("biz_dye: next consumer refused released spans", zap.Error(terr))
-		}
-	}
+	p.forward(ctx, releasedTraces, plog.Logs{})
 	return err
 }
 
@@ -1166,19 +1167,7 @@ func (p *bizDye) stampOwnOrTrace(rls plog.ResourceLogsSlice, sc *batchScratch, c
 				if len(own) == 0 {
 					continue
 				}
-				dye := ""
-				for _, kv := range own {
-					var drop bool
-					dye, _, drop = dyeAdd(dye, kv, p.cfg.MaxValuesPerKey)
-					if drop {
-						c.tooMany++
-					}
-				}
-				keep := false
-				for _, k := range p.keep {
-					keep = keep || dyeHas(dye, k.key, k.value)
-				}
-				p.st.stamp(r.Attributes(), dye, keep)
+				p.stampOwn(r.Attributes(), own, c)
 				n++
 			}
 		}

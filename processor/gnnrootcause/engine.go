@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
@@ -116,13 +117,17 @@ func hasTimeoutText(msg string) bool {
 	return strings.Contains(msg, "context deadline exceeded") || strings.Contains(msg, "context canceled") || strings.Contains(msg, "DeadlineExceeded")
 }
 
+// service interns a resource's service.name ("unknown_service" without one).
+func (e *engine) service(res pcommon.Map) int32 {
+	if v, ok := res.Get("service.name"); ok {
+		return e.services.id(v.AsString())
+	}
+	return e.services.id("unknown_service")
+}
+
 func (e *engine) addTraces(td ptrace.Traces) {
 	for _, rs := range td.ResourceSpans().All() {
-		svcName := "unknown_service"
-		if v, ok := rs.Resource().Attributes().Get("service.name"); ok {
-			svcName = v.AsString()
-		}
-		svc := e.services.id(svcName)
+		svc := e.service(rs.Resource().Attributes())
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, s := range ss.Spans().All() {
 				end := int64(s.EndTimestamp())
@@ -151,11 +156,7 @@ func (e *engine) addTraces(td ptrace.Traces) {
 // addLogs counts ERROR-or-worse logs per service in the window of their time.
 func (e *engine) addLogs(ld plog.Logs) {
 	for _, rl := range ld.ResourceLogs().All() {
-		svcName := "unknown_service"
-		if v, ok := rl.Resource().Attributes().Get("service.name"); ok {
-			svcName = v.AsString()
-		}
-		svc := e.services.id(svcName)
+		svc := e.service(rl.Resource().Attributes())
 		for _, sl := range rl.ScopeLogs().All() {
 			for _, r := range sl.LogRecords().All() {
 				if r.SeverityNumber() < plog.SeverityNumberError && !strings.EqualFold(r.SeverityText(), "ERROR") {
