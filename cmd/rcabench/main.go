@@ -1,12 +1,17 @@
 // Command rcabench scores gnn_root_cause on the Nezha TrainTicket
 // fault-injection data (../shared/datasets, see its README): for each
 // labelled case it replays the day's fault-free minute, then the case's
-// minutes, converted to OTLP (spans; ERROR-level logs with their trace ids),
-// THROUGH THE REAL CONNECTOR (its factory and Consume* calls), reads the
-// reports from the connector's logs output, and scores the first report
-// whose window ends at or after inject_time + delay.
+// minutes, converted to OTLP (spans, ERROR-level logs with their trace ids,
+// pod CPU/memory gauges), THROUGH THE REAL CONNECTOR (its factory and
+// Consume* calls), reads the reports from the connector's logs output, and
+// scores the first report whose window ends at or after inject_time + delay.
 //
-//	go run ./cmd/rcabench -data .cache/datasets/nezha-tt-dev -day 2023-01-29 -methods latency
+// The gnn method is cross-validated: the embedded weights were trained on
+// these cases, so each fold is scored with weights trained (by the same
+// code as cmd/gnntrain) on the simulator and the other folds' cases only.
+// -model scores one weights file on every case instead.
+//
+//	go run ./cmd/rcabench -data .cache/datasets/nezha-tt-dev -methods gnn,pagerank,tracerca,latency -json out.json
 package main
 
 import (
@@ -17,66 +22,118 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/otelcol-biz/otelcol-biz/internal/nezha"
+	"github.com/otelcol-biz/otelcol-biz/internal/rootcause"
 )
 
 func main() {
 	data := flag.String("data", ".cache/datasets/nezha-tt-dev", "the dataset folder (rca_data/<day>/..., construct_data/<day>/...)")
 	days := flag.String("day", "2023-01-29,2023-01-30", "comma-separated days")
-	methods := flag.String("methods", "latency", "comma-separated ranking methods; implemented: latency (gnn, pagerank, tracerca: not yet)")
+	methods := flag.String("methods", "gnn,pagerank,tracerca,latency", "comma-separated ranking methods: "+strings.Join(rootcause.Methods, ", "))
 	delay := flag.Duration("delay", 60*time.Second, "score the first report whose window ends at or after inject_time + delay")
-	window := flag.Duration("window", 10*time.Second, "the connector's window (the replay has about one fault-free minute of history)")
-	baseline := flag.Duration("baseline", time.Minute, "the connector's baseline")
+	window := flag.Duration("window", 30*time.Second, "the connector's window")
+	baseline := flag.Duration("baseline", 3*time.Minute, "the connector's baseline (the replay has about 2.5 fault-free minutes per case)")
+	model := flag.String("model", "", "gnn: score this weights file on every case instead of cross-validating")
+	folds := flag.Int("folds", 5, "gnn: cross-validation folds")
 	jsonOut := flag.String("json", "", "write the summary as JSON to this file")
+	explainFlag := flag.Bool("explain", false, "print each case's root-cause features in the scored window and its rank by each feature alone")
 	flag.Parse()
+	explainOnly = *explainFlag
 
-	for _, m := range strings.Split(*methods, ",") {
-		if m != "latency" {
-			fmt.Fprintf(os.Stderr, "rcabench: method %q is not implemented yet (implemented: latency)\n", m)
-			os.Exit(2)
+	if err := run(*data, strings.Split(*days, ","), strings.Split(*methods, ","), settings{model: *model, delay: *delay, window: *window, baseline: *baseline}, *folds, *jsonOut); err != nil {
+		fmt.Fprintln(os.Stderr, "rcabench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(data string, days, methods []string, s settings, folds int, jsonOut string) error {
+	for _, m := range methods {
+		if !slices.Contains(rootcause.Methods, m) {
+			return fmt.Errorf("unknown method %q (one of %v)", m, rootcause.Methods)
 		}
 	}
-	var results []caseResult
-	for _, day := range strings.Split(*days, ",") {
-		rs, err := runDay(*data, day, *delay, *window, *baseline)
+	var all []dayCases
+	for _, day := range days {
+		history, cases, err := nezha.ReplayDay(data, day)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "rcabench:", err)
-			os.Exit(1)
+			return err
 		}
-		results = append(results, rs...)
+		all = append(all, dayCases{history, cases})
 	}
-	for _, r := range results {
-		rank := "miss"
-		if r.Rank > 0 {
-			rank = fmt.Sprint(r.Rank)
-		}
-		fmt.Printf("%s %-15s %-34s rank %-4s top %v\n", r.Fault.InjectTime.Format("2006-01-02 15:04:05"), r.Fault.Type, r.Fault.Service, rank, r.Top)
+	if explainOnly {
+		return explain(all, s)
 	}
-	summary := map[string]scores{"latency": score(results)}
-	for _, m := range slices.Sorted(func(yield func(string) bool) {
-		for k := range summary {
-			if !yield(k) {
-				return
-			}
+	summary := map[string]scores{}
+	for _, m := range methods {
+		s := s
+		s.method = m
+		var results []caseResult
+		var err error
+		if m == "gnn" && s.model == "" {
+			results, err = crossValidate(all, s, folds)
+		} else {
+			results, err = replayAll(all, s, nil)
 		}
-	}) {
-		s := summary[m]
-		fmt.Printf("\n%s: cases %d  AC@1 %.3f  AC@3 %.3f  Avg@5 %.3f\n", m, s.Cases, s.AC1, s.AC3, s.Avg5)
-		for _, ft := range slices.Sorted(func(yield func(string) bool) {
-			for k := range s.ByFault {
-				if !yield(k) {
-					return
-				}
+		if err != nil {
+			return fmt.Errorf("%s: %w", m, err)
+		}
+		fmt.Printf("== %s\n", m)
+		for _, r := range results {
+			rank := "miss"
+			if r.Rank > 0 {
+				rank = fmt.Sprint(r.Rank)
 			}
-		}) {
-			b := s.ByFault[ft]
+			fmt.Printf("%s %-15s %-30s rank %-4s top %v\n", r.Fault.InjectTime.Format("2006-01-02 15:04:05"), r.Fault.Type, r.Fault.Service, rank, r.Top)
+		}
+		summary[m] = score(results)
+	}
+	for _, m := range methods {
+		sc := summary[m]
+		fmt.Printf("\n%s: cases %d  AC@1 %.3f  AC@3 %.3f  Avg@5 %.3f\n", m, sc.Cases, sc.AC1, sc.AC3, sc.Avg5)
+		for _, ft := range slices.Sorted(mapKeys(sc.ByFault)) {
+			b := sc.ByFault[ft]
 			fmt.Printf("  %-15s cases %2d  AC@1 %.3f  AC@3 %.3f  Avg@5 %.3f\n", ft, b.Cases, b.AC1, b.AC3, b.Avg5)
 		}
 	}
-	if *jsonOut != "" {
+	if jsonOut != "" {
 		b, _ := json.MarshalIndent(summary, "", "  ")
-		if err := os.WriteFile(*jsonOut, b, 0o600); err != nil {
-			fmt.Fprintln(os.Stderr, "rcabench:", err)
-			os.Exit(1)
+		return os.WriteFile(jsonOut, b, 0o600)
+	}
+	return nil
+}
+
+var explainOnly bool
+
+type dayCases struct {
+	history []nezha.Event
+	cases   []nezha.Case
+}
+
+// replayAll scores every case (those keep accepts, all when nil).
+func replayAll(all []dayCases, s settings, keep func(nezha.Case) bool) ([]caseResult, error) {
+	var out []caseResult
+	for _, d := range all {
+		for _, c := range d.cases {
+			if keep != nil && !keep(c) {
+				continue
+			}
+			r, err := runCase(c, d.history, s)
+			if err != nil {
+				return nil, fmt.Errorf("case %s %s: %w", c.Fault.InjectTime, c.Fault.Service, err)
+			}
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
 		}
 	}
 }

@@ -2,9 +2,13 @@ package gnnrootcause // import "github.com/otelcol-biz/otelcol-biz/processor/gnn
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/otelcol-biz/otelcol-biz/internal/rootcause"
 )
 
 // Config defines configuration for the gnn_root_cause connector.
@@ -17,18 +21,30 @@ type Config struct {
 	TopK int `mapstructure:"top_k"`
 	// MaxServices bounds the services tracked (beyond: "_other"). Default: 2000.
 	MaxServices int `mapstructure:"max_services"`
-	// MaxEdges bounds the caller -> callee edges per window. Default: 20000.
+	// MaxEdges bounds the caller -> callee edges per window and in the baselines. Default: 20000.
 	MaxEdges int `mapstructure:"max_edges"`
-	// MaxOperations bounds the operation names tracked. Default: 20000.
+	// MaxOperations bounds the operation names and per-operation baselines. Default: 20000.
 	MaxOperations int `mapstructure:"max_operations"`
-	// MaxSpansPerWindow bounds the spans one window keeps (beyond: counted). Default: 500000.
+	// MaxPods bounds the pod names tracked. Default: 20000.
+	MaxPods int `mapstructure:"max_pods"`
+	// MaxSpansPerWindow bounds the spans (and ERROR logs) one window keeps (beyond: counted). Default: 500000.
 	MaxSpansPerWindow int `mapstructure:"max_spans_per_window"`
 	// MaxLateness is how long after a window's end late spans still count. Default: 10s.
 	MaxLateness time.Duration `mapstructure:"max_lateness"`
-	// Model is a weights file; empty: the embedded weights. Default: "".
+	// Model is a weights file written by cmd/gnntrain; empty: the embedded weights. Default: "".
 	Model string `mapstructure:"model"`
-	// MinAnomaly: a report is emitted only when some service scores at least this. Default: 3.0.
+	// MinAnomaly: a report is emitted only when some service's robust z reaches this. Default: 3.0.
 	MinAnomaly float64 `mapstructure:"min_anomaly"`
+	// Method ranks the services: gnn, or a baseline (pagerank, tracerca, latency). Default: gnn.
+	Method string `mapstructure:"method"`
+	// CPUMetrics are the metric names read as pod CPU. Default: kubeletstats' and the Nezha replay's names.
+	CPUMetrics []string `mapstructure:"cpu_metrics"`
+	// MemoryMetrics are the metric names read as pod memory.
+	MemoryMetrics []string `mapstructure:"memory_metrics"`
+	// IdleFlush closes the open windows when no span has arrived for this
+	// long (processing time), so the last window of a quiet period is
+	// reported. 0 disables. Default: window + max_lateness + 5s.
+	IdleFlush time.Duration `mapstructure:"idle_flush"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -51,7 +67,7 @@ func (cfg *Config) Validate() error {
 	for _, b := range []struct {
 		key string
 		v   int
-	}{{"max_services", cfg.MaxServices}, {"max_edges", cfg.MaxEdges}, {"max_operations", cfg.MaxOperations}, {"max_spans_per_window", cfg.MaxSpansPerWindow}} {
+	}{{"max_services", cfg.MaxServices}, {"max_edges", cfg.MaxEdges}, {"max_operations", cfg.MaxOperations}, {"max_pods", cfg.MaxPods}, {"max_spans_per_window", cfg.MaxSpansPerWindow}} {
 		if b.v <= 0 {
 			errs = errors.Join(errs, errors.New("'"+b.key+"' must be greater than 0"))
 		}
@@ -59,8 +75,19 @@ func (cfg *Config) Validate() error {
 	if cfg.MaxLateness < 0 {
 		errs = errors.Join(errs, errors.New("'max_lateness' must not be negative"))
 	}
+	if cfg.IdleFlush < 0 {
+		errs = errors.Join(errs, errors.New("'idle_flush' must not be negative"))
+	}
 	if cfg.MinAnomaly <= 0 {
 		errs = errors.Join(errs, errors.New("'min_anomaly' must be greater than 0"))
+	}
+	if !slices.Contains(rootcause.Methods, cfg.Method) {
+		errs = errors.Join(errs, fmt.Errorf("'method' must be one of %v, got %q", rootcause.Methods, cfg.Method))
+	}
+	if cfg.Model != "" {
+		if _, err := rootcause.LoadModel(cfg.Model); err != nil {
+			errs = errors.Join(errs, fmt.Errorf("'model': %w", err))
+		}
 	}
 	return errs
 }
@@ -73,8 +100,35 @@ func defaultConfig() *Config {
 		MaxServices:       2000,
 		MaxEdges:          20000,
 		MaxOperations:     20000,
+		MaxPods:           20000,
 		MaxSpansPerWindow: 500_000,
 		MaxLateness:       10 * time.Second,
 		MinAnomaly:        3.0,
+		Method:            "gnn",
+		CPUMetrics:        []string{"k8s.pod.cpu.usage", "k8s.pod.cpu_limit_utilization", "container.cpu.usage", "k8s.pod.cpu.utilization"},
+		MemoryMetrics:     []string{"k8s.pod.memory.usage", "k8s.pod.memory_limit_utilization", "container.memory.usage", "k8s.pod.memory.working_set"},
+		IdleFlush:         45 * time.Second,
 	}
+}
+
+// engineConfig maps the YAML onto the engine's configuration.
+func (cfg *Config) engineConfig() (rootcause.Config, error) {
+	var model *rootcause.Model
+	if cfg.Model != "" {
+		m, err := rootcause.LoadModel(cfg.Model)
+		if err != nil {
+			return rootcause.Config{}, fmt.Errorf("'model': %w", err)
+		}
+		model = m
+	}
+	method, err := rootcause.NewMethod(cfg.Method, model)
+	if err != nil {
+		return rootcause.Config{}, fmt.Errorf("'method': %w", err)
+	}
+	return rootcause.Config{
+		Window: cfg.Window, Baseline: cfg.Baseline, MaxLateness: cfg.MaxLateness, TopK: cfg.TopK,
+		MaxServices: cfg.MaxServices, MaxEdges: cfg.MaxEdges, MaxOperations: cfg.MaxOperations, MaxPods: cfg.MaxPods,
+		MaxSpansPerWindow: cfg.MaxSpansPerWindow, MinAnomaly: cfg.MinAnomaly, Method: method,
+		CPUMetrics: cfg.CPUMetrics, MemoryMetrics: cfg.MemoryMetrics,
+	}, nil
 }

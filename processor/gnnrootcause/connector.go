@@ -12,23 +12,32 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-biz/otelcol-biz/internal/rootcause"
 	"github.com/otelcol-biz/otelcol-biz/internal/sharedcomponent"
 	"github.com/otelcol-biz/otelcol-biz/processor/gnnrootcause/internal/metadata"
 )
 
 // rca is one gnn_root_cause instance, shared by every pipeline using the
-// same component id: traces and logs in, reports (logs) and scores
+// same component id: traces, logs and metrics in; reports (logs) and scores
 // (metrics) out.
 type rca struct {
-	logger *zap.Logger
-	tel    *metadata.TelemetryBuilder
+	logger    *zap.Logger
+	tel       *metadata.TelemetryBuilder
+	idleFlush time.Duration
 
 	mu          sync.Mutex
-	engine      *engine
+	engine      *rootcause.Engine
+	counted     rootcause.Stats // engine stats already added to tel
+	lastSpan    time.Time       // processing time of the last traces batch
 	nextLogs    consumer.Logs
 	nextMetrics consumer.Metrics
+
+	stop chan struct{}
+	done chan struct{}
 }
 
 var instances = sharedcomponent.NewMap[component.ID, *rca]()
@@ -39,55 +48,78 @@ func NewFactory() connector.Factory {
 		connector.WithTracesToLogs(createTracesToLogs, metadata.TracesToLogsStability),
 		connector.WithTracesToMetrics(createTracesToMetrics, metadata.TracesToMetricsStability),
 		connector.WithLogsToLogs(createLogsToLogs, metadata.LogsToLogsStability),
-		connector.WithLogsToMetrics(createLogsToMetrics, metadata.LogsToMetricsStability))
+		connector.WithLogsToMetrics(createLogsToMetrics, metadata.LogsToMetricsStability),
+		connector.WithMetricsToLogs(createMetricsToLogs, metadata.MetricsToLogsStability),
+		connector.WithMetricsToMetrics(createMetricsToMetrics, metadata.MetricsToMetricsStability))
 }
 
 func createDefaultConfig() component.Config { return defaultConfig() }
 
 func shared(set connector.Settings, cfg component.Config) (*sharedcomponent.Component[*rca], error) {
 	return instances.LoadOrStore(set.ID, func() (*rca, error) {
+		c := cfg.(*Config)
+		ecfg, err := c.engineConfig()
+		if err != nil {
+			return nil, err
+		}
+		e, err := rootcause.NewEngine(ecfg)
+		if err != nil {
+			return nil, err
+		}
 		tel, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 		if err != nil {
 			return nil, err
 		}
-		return &rca{logger: set.Logger, tel: tel, engine: newEngine(cfg.(*Config))}, nil
+		return &rca{logger: set.Logger, tel: tel, engine: e, idleFlush: c.IdleFlush}, nil
 	})
 }
 
-func createTracesToLogs(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Logs) (connector.Traces, error) {
+// outputs wires the next consumer of a pipeline into the shared instance.
+func outputs(set connector.Settings, cfg component.Config, logs consumer.Logs, metrics consumer.Metrics) (*sharedcomponent.Component[*rca], error) {
 	c, err := shared(set, cfg)
 	if err != nil {
 		return nil, err
 	}
-	c.Unwrap().nextLogs = next
-	return &tracesIn{c}, nil
+	r := c.Unwrap()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if logs != nil {
+		r.nextLogs = logs
+	}
+	if metrics != nil {
+		r.nextMetrics = metrics
+	}
+	return c, nil
+}
+
+func createTracesToLogs(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Logs) (connector.Traces, error) {
+	c, err := outputs(set, cfg, next, nil)
+	return &tracesIn{c}, err
 }
 
 func createTracesToMetrics(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Metrics) (connector.Traces, error) {
-	c, err := shared(set, cfg)
-	if err != nil {
-		return nil, err
-	}
-	c.Unwrap().nextMetrics = next
-	return &tracesIn{c}, nil
+	c, err := outputs(set, cfg, nil, next)
+	return &tracesIn{c}, err
 }
 
 func createLogsToLogs(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Logs) (connector.Logs, error) {
-	c, err := shared(set, cfg)
-	if err != nil {
-		return nil, err
-	}
-	c.Unwrap().nextLogs = next
-	return &logsIn{c}, nil
+	c, err := outputs(set, cfg, next, nil)
+	return &logsIn{c}, err
 }
 
 func createLogsToMetrics(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Metrics) (connector.Logs, error) {
-	c, err := shared(set, cfg)
-	if err != nil {
-		return nil, err
-	}
-	c.Unwrap().nextMetrics = next
-	return &logsIn{c}, nil
+	c, err := outputs(set, cfg, nil, next)
+	return &logsIn{c}, err
+}
+
+func createMetricsToLogs(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Logs) (connector.Metrics, error) {
+	c, err := outputs(set, cfg, next, nil)
+	return &metricsIn{c}, err
+}
+
+func createMetricsToMetrics(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Metrics) (connector.Metrics, error) {
+	c, err := outputs(set, cfg, nil, next)
+	return &metricsIn{c}, err
 }
 
 type tracesIn struct {
@@ -99,15 +131,11 @@ func (t *tracesIn) Capabilities() consumer.Capabilities { return consumer.Capabi
 func (t *tracesIn) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	r := t.Unwrap()
 	r.mu.Lock()
-	late := r.engine.lateSpans
-	r.engine.addTraces(td)
-	late = r.engine.lateSpans - late
-	reports := r.engine.advance(false)
+	r.engine.AddTraces(td)
+	r.lastSpan = time.Now()
+	results := r.advance(ctx, false)
 	r.mu.Unlock()
-	if late > 0 {
-		r.tel.ConnectorGnnRootCauseLateSpans.Add(ctx, late)
-	}
-	return r.emit(ctx, reports)
+	return r.emit(ctx, results)
 }
 
 type logsIn struct {
@@ -119,73 +147,159 @@ func (l *logsIn) Capabilities() consumer.Capabilities { return consumer.Capabili
 func (l *logsIn) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 	r := l.Unwrap()
 	r.mu.Lock()
-	r.engine.addLogs(ld)
+	r.engine.AddLogs(ld)
 	r.mu.Unlock()
 	return nil
 }
 
-func (r *rca) Start(context.Context, component.Host) error { return nil }
+type metricsIn struct {
+	*sharedcomponent.Component[*rca]
+}
+
+func (m *metricsIn) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+
+func (m *metricsIn) ConsumeMetrics(_ context.Context, md pmetric.Metrics) error {
+	r := m.Unwrap()
+	r.mu.Lock()
+	r.engine.AddMetrics(md)
+	r.mu.Unlock()
+	return nil
+}
+
+// Start runs the idle flush: without it the last window before a quiet
+// period would wait for the next span to be ranked.
+func (r *rca) Start(context.Context, component.Host) error {
+	if r.idleFlush <= 0 {
+		return nil
+	}
+	r.stop, r.done = make(chan struct{}), make(chan struct{})
+	go r.flushIdle()
+	return nil
+}
+
+func (r *rca) flushIdle() {
+	defer close(r.done)
+	tick := time.NewTicker(max(r.idleFlush/4, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case now := <-tick.C:
+			ctx := context.Background()
+			r.mu.Lock()
+			var results []rootcause.Result
+			if r.engine.OpenWindows() > 0 && now.Sub(r.lastSpan) >= r.idleFlush {
+				results = r.advance(ctx, true)
+			}
+			r.mu.Unlock()
+			if err := r.emit(ctx, results); err != nil {
+				r.logger.Warn("emitting root-cause reports failed", zap.Error(err))
+			}
+		}
+	}
+}
 
 // Shutdown ranks the windows still open and emits their reports.
 func (r *rca) Shutdown(ctx context.Context) error {
+	if r.stop != nil {
+		close(r.stop)
+		<-r.done
+	}
 	r.mu.Lock()
-	reports := r.engine.advance(true)
+	results := r.advance(ctx, true)
 	r.mu.Unlock()
-	err := r.emit(ctx, reports)
+	err := r.emit(ctx, results)
 	r.tel.Shutdown()
 	return err
 }
 
+// advance closes due windows and records the engine's counters; r.mu held.
+func (r *rca) advance(ctx context.Context, flush bool) []rootcause.Result {
+	start := time.Now()
+	results := r.engine.Advance(flush)
+	if len(results) > 0 {
+		per := time.Since(start).Seconds() / float64(len(results))
+		for range results {
+			r.tel.ConnectorGnnRootCauseRankingDuration.Record(ctx, per)
+		}
+	}
+	s := r.engine.Stats()
+	for _, d := range []struct {
+		reason   string
+		now, was int64
+	}{
+		{"late", s.LateSpans, r.counted.LateSpans},
+		{"window_full", s.DroppedSpans + s.DroppedLogs, r.counted.DroppedSpans + r.counted.DroppedLogs},
+		{"future_timestamp", s.FutureSpans, r.counted.FutureSpans},
+		{"edges_full", s.DroppedEdges, r.counted.DroppedEdges},
+	} {
+		if d.now > d.was {
+			r.tel.ConnectorGnnRootCauseDropped.Add(ctx, d.now-d.was, metric.WithAttributes(attribute.String("reason", d.reason)))
+		}
+	}
+	if s.Windows > r.counted.Windows {
+		r.tel.ConnectorGnnRootCauseWindows.Add(ctx, s.Windows-r.counted.Windows)
+	}
+	r.counted = s
+	return results
+}
+
 // emit sends each report as a WARN log record (JSON body, rca.* attributes)
 // and its candidates' scores as gauge points.
-func (r *rca) emit(ctx context.Context, reports []*report) error {
-	if len(reports) == 0 {
-		return nil
-	}
-	r.tel.ConnectorGnnRootCauseWindows.Add(ctx, int64(len(reports)))
+func (r *rca) emit(ctx context.Context, results []rootcause.Result) error {
 	ld, md := plog.NewLogs(), pmetric.NewMetrics()
-	sl := ld.ResourceLogs().AppendEmpty()
-	sl.Resource().Attributes().PutStr("service.name", "otelcol-biz")
-	recs := sl.ScopeLogs().AppendEmpty()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "otelcol-biz")
+	recs := rl.ScopeLogs().AppendEmpty()
 	recs.Scope().SetName("gnn_root_cause")
-	gauge := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("service.name", "otelcol-biz")
+	gauge := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
 	gauge.SetName("rca.root_cause.score")
 	gauge.SetDescription("Root-cause score of the top candidates of the last window.")
 	gauge.SetUnit("1")
 	points := gauge.SetEmptyGauge().DataPoints()
 	n := 0
-	for _, rep := range reports {
-		if rep == nil {
+	for _, res := range results {
+		rep := res.Report
+		if rep == nil || len(rep.Candidates) == 0 {
 			continue
 		}
 		n++
-		end, _ := time.Parse(time.RFC3339, rep.WindowEnd)
+		ts := pcommon.NewTimestampFromTime(rep.End)
 		rec := recs.LogRecords().AppendEmpty()
-		rec.SetTimestamp(pcommon.NewTimestampFromTime(end))
+		rec.SetTimestamp(ts)
+		rec.SetObservedTimestamp(pcommon.NewTimestampFromTime(time.Now()))
 		rec.SetSeverityNumber(plog.SeverityNumberWarn)
 		rec.SetSeverityText("WARN")
-		rec.Body().SetStr(rep.json())
-		rec.Attributes().PutStr("rca.top1.service", rep.Candidates[0].Service)
-		rec.Attributes().PutDouble("rca.confidence", rep.Candidates[0].Confidence)
+		rec.Body().SetStr(rep.JSON())
+		top := rep.Candidates[0]
+		rec.Attributes().PutStr("rca.top1.service", top.Service)
+		rec.Attributes().PutDouble("rca.confidence", top.Confidence)
 		rec.Attributes().PutStr("rca.pattern", rep.Pattern)
 		for _, c := range rep.Candidates {
 			p := points.AppendEmpty()
-			p.SetTimestamp(pcommon.NewTimestampFromTime(end))
+			p.SetTimestamp(ts)
 			p.SetDoubleValue(c.Score)
 			p.Attributes().PutStr("service", c.Service)
 			p.Attributes().PutInt("rank", int64(c.Rank))
+			p.Attributes().PutStr("pattern", rep.Pattern)
 		}
 	}
 	if n == 0 {
 		return nil
 	}
 	r.tel.ConnectorGnnRootCauseReports.Add(ctx, int64(n))
+	r.mu.Lock()
+	nextLogs, nextMetrics := r.nextLogs, r.nextMetrics
+	r.mu.Unlock()
 	var err error
-	if r.nextLogs != nil {
-		err = r.nextLogs.ConsumeLogs(ctx, ld)
+	if nextLogs != nil {
+		err = nextLogs.ConsumeLogs(ctx, ld)
 	}
-	if r.nextMetrics != nil {
-		if merr := r.nextMetrics.ConsumeMetrics(ctx, md); merr != nil && err == nil {
+	if nextMetrics != nil {
+		if merr := nextMetrics.ConsumeMetrics(ctx, md); merr != nil && err == nil {
 			err = merr
 		}
 	}

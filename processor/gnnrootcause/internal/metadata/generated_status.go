@@ -14,8 +14,10 @@ var (
 )
 
 const (
-	TracesToLogsStability    = component.StabilityLevelDevelopment
-	TracesToMetricsStability = component.StabilityLevelDevelopment
-	LogsToLogsStability      = component.StabilityLevelDevelopment
-	LogsToMetricsStability   = component.StabilityLevelDevelopment
+	TracesToLogsStability     = component.StabilityLevelDevelopment
+	TracesToMetricsStability  = component.StabilityLevelDevelopment
+	LogsToLogsStability       = component.StabilityLevelDevelopment
+	LogsToMetricsStability    = component.StabilityLevelDevelopment
+	MetricsToLogsStability    = component.StabilityLevelDevelopment
+	MetricsToMetricsStability = component.StabilityLevelDevelopment
 )

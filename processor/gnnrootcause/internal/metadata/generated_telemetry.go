@@ -23,12 +23,13 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                          metric.Meter
-	mu                             sync.Mutex
-	registrations                  []metric.Registration
-	ConnectorGnnRootCauseLateSpans metric.Int64Counter
-	ConnectorGnnRootCauseReports   metric.Int64Counter
-	ConnectorGnnRootCauseWindows   metric.Int64Counter
+	meter                                metric.Meter
+	mu                                   sync.Mutex
+	registrations                        []metric.Registration
+	ConnectorGnnRootCauseDropped         metric.Int64Counter
+	ConnectorGnnRootCauseRankingDuration metric.Float64Histogram
+	ConnectorGnnRootCauseReports         metric.Int64Counter
+	ConnectorGnnRootCauseWindows         metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -60,10 +61,17 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
-	builder.ConnectorGnnRootCauseLateSpans, err = builder.meter.Int64Counter(
-		"otelcol_connector_gnn_root_cause_late_spans",
-		metric.WithDescription("Spans that arrived after their window closed (beyond max_lateness), not ranked. [Development]"),
-		metric.WithUnit("{span}"),
+	builder.ConnectorGnnRootCauseDropped, err = builder.meter.Int64Counter(
+		"otelcol_connector_gnn_root_cause_dropped",
+		metric.WithDescription("Spans, ERROR logs or edges not ranked, by reason (late: beyond max_lateness; window_full: beyond max_spans_per_window; future_timestamp: over an hour ahead of the clock; edges_full: beyond max_edges). [Development]"),
+		metric.WithUnit("{item}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorGnnRootCauseRankingDuration, err = builder.meter.Float64Histogram(
+		"otelcol_connector_gnn_root_cause_ranking_duration",
+		metric.WithDescription("Time to close and rank one window. [Development]"),
+		metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries([]float64{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}...),
 	)
 	errs = errors.Join(errs, err)
 	builder.ConnectorGnnRootCauseReports, err = builder.meter.Int64Counter(

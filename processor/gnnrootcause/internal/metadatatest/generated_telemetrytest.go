@@ -21,18 +21,33 @@ func NewSettings(tt *componenttest.Telemetry) connector.Settings {
 	return set
 }
 
-func AssertEqualConnectorGnnRootCauseLateSpans(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualConnectorGnnRootCauseDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_connector_gnn_root_cause_late_spans",
-		Description: "Spans that arrived after their window closed (beyond max_lateness), not ranked. [Development]",
-		Unit:        "{span}",
+		Name:        "otelcol_connector_gnn_root_cause_dropped",
+		Description: "Spans, ERROR logs or edges not ranked, by reason (late: beyond max_lateness; window_full: beyond max_spans_per_window; future_timestamp: over an hour ahead of the clock; edges_full: beyond max_edges). [Development]",
+		Unit:        "{item}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
 			IsMonotonic: true,
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_connector_gnn_root_cause_late_spans")
+	got, err := tt.GetMetric("otelcol_connector_gnn_root_cause_dropped")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualConnectorGnnRootCauseRankingDuration(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.HistogramDataPoint[float64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_connector_gnn_root_cause_ranking_duration",
+		Description: "Time to close and rank one window. [Development]",
+		Unit:        "s",
+		Data: metricdata.Histogram[float64]{
+			Temporality: metricdata.CumulativeTemporality,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_connector_gnn_root_cause_ranking_duration")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

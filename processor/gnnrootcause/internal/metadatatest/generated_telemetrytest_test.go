@@ -19,11 +19,15 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
-	tb.ConnectorGnnRootCauseLateSpans.Add(context.Background(), 1)
+	tb.ConnectorGnnRootCauseDropped.Add(context.Background(), 1)
+	tb.ConnectorGnnRootCauseRankingDuration.Record(context.Background(), 1)
 	tb.ConnectorGnnRootCauseReports.Add(context.Background(), 1)
 	tb.ConnectorGnnRootCauseWindows.Add(context.Background(), 1)
-	AssertEqualConnectorGnnRootCauseLateSpans(t, testTel,
+	AssertEqualConnectorGnnRootCauseDropped(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorGnnRootCauseRankingDuration(t, testTel,
+		[]metricdata.HistogramDataPoint[float64]{{}}, metricdatatest.IgnoreValue(),
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorGnnRootCauseReports(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},

@@ -1,0 +1,248 @@
+package nezha
+
+import (
+	"encoding/hex"
+	"math"
+	"slices"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// Metric names the replay gives the pod metrics: kubeletstats' names for
+// the same quantities (ratios of the pod's limit).
+const (
+	MetricCPU    = "k8s.pod.cpu_limit_utilization"
+	MetricMemory = "k8s.pod.memory_limit_utilization"
+)
+
+// Event is one span, ERROR log line or pod metric sample of a replay.
+type Event struct {
+	At     int64 // ns: span end, log time, sample time
+	Span   *Span
+	Log    *LogLine
+	Metric *Sample
+}
+
+// Sample is one pod's CPU and memory utilisation (ratios) at a minute.
+type Sample struct {
+	Pod      string
+	CPU, Mem float64
+}
+
+// Case is one labelled fault with its events, from inject_time - 90 s to
+// the end of the fault.
+type Case struct {
+	Fault  Fault
+	Events []Event
+}
+
+// ReplayDay loads a day for replay: the fault-free history (construct_data
+// traces and logs) and each labelled case's events. Pod metrics come only
+// from rca_data (construct_data's metric files span the whole day,
+// including the held-out cases' fault minutes), for the 10 minutes before
+// each case's window and during it.
+func ReplayDay(dir, day string) (history []Event, cases []Case, err error) {
+	faults, err := Faults(dir, day)
+	if err != nil {
+		return nil, nil, err
+	}
+	cTraces, err := TraceFiles(dir, "construct_data", day)
+	if err != nil {
+		return nil, nil, err
+	}
+	cLogs, err := LogFiles(dir, "construct_data", day)
+	if err != nil {
+		return nil, nil, err
+	}
+	if history, err = loadEvents(cTraces, cLogs, 0, math.MaxInt64); err != nil {
+		return nil, nil, err
+	}
+	metricFiles, err := MetricFiles(dir, day)
+	if err != nil {
+		return nil, nil, err
+	}
+	var series []MetricSeries
+	for _, f := range metricFiles {
+		m, err := ReadPodMetrics(f)
+		if err != nil {
+			return nil, nil, err
+		}
+		if m.Index("CpuUsageRate(%)") >= 0 {
+			series = append(series, m)
+		}
+	}
+	for _, f := range faults {
+		from, to := f.InjectTime.Add(-90*time.Second), f.End()
+		tf, err := WindowFiles(dir, "rca_data", day, "trace", from, to)
+		if err != nil {
+			return nil, nil, err
+		}
+		lf, err := WindowFiles(dir, "rca_data", day, "log", from, to)
+		if err != nil {
+			return nil, nil, err
+		}
+		evs, err := loadEvents(tf, lf, from.UnixNano(), to.UnixNano())
+		if err != nil {
+			return nil, nil, err
+		}
+		evs = append(evs, samples(series, from.Add(-10*time.Minute), to)...)
+		slices.SortStableFunc(evs, func(a, b Event) int { return cmpInt64(a.At, b.At) })
+		cases = append(cases, Case{Fault: f, Events: evs})
+	}
+	return history, cases, nil
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func samples(series []MetricSeries, from, to time.Time) []Event {
+	var out []Event
+	for _, m := range series {
+		cpu, mem := m.Index("CpuUsageRate(%)"), m.Index("MemoryUsageRate(%)")
+		for i, t := range m.Times {
+			if t < from.Unix() || t >= to.Unix() {
+				continue
+			}
+			s := &Sample{Pod: m.Pod, CPU: m.Rows[i][cpu] / 100, Mem: math.NaN()}
+			if mem >= 0 {
+				s.Mem = m.Rows[i][mem] / 100
+			}
+			out = append(out, Event{At: t * 1e9, Metric: s})
+		}
+	}
+	return out
+}
+
+// loadEvents reads the spans and ERROR logs of files with time in [from,
+// to), each span once (neighbouring files overlap), in time order.
+func loadEvents(traceFiles, logFiles []string, from, to int64) ([]Event, error) {
+	type key struct{ trace, span string }
+	seen := map[key]bool{}
+	var evs []Event
+	for _, f := range traceFiles {
+		err := ReadTraceFile(f, func(s Span) {
+			k := key{s.TraceID, s.SpanID}
+			if s.EndNano < from || s.EndNano >= to || seen[k] {
+				return
+			}
+			seen[k] = true
+			evs = append(evs, Event{At: s.EndNano, Span: &s})
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range logFiles {
+		err := ReadLogFile(f, func(l LogLine) {
+			if l.Level != "ERROR" || l.TimeNano < from || l.TimeNano >= to {
+				return
+			}
+			evs = append(evs, Event{At: l.TimeNano, Log: &l})
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	slices.SortStableFunc(evs, func(a, b Event) int { return cmpInt64(a.At, b.At) })
+	return evs, nil
+}
+
+func hexTo(dst []byte, s string) {
+	if len(s) == 2*len(dst) {
+		_, _ = hex.Decode(dst, []byte(s))
+	}
+}
+
+// Batches converts events into OTLP pdata, one batch per step of event
+// time: spans under a resource per pod (service.name, k8s.pod.name), ERROR
+// logs with severity and trace/span ids, samples as gauges (MetricCPU,
+// MetricMemory).
+func Batches(evs []Event, step int64, fn func(ptrace.Traces, plog.Logs, pmetric.Metrics)) {
+	for i := 0; i < len(evs); {
+		end := evs[i].At - evs[i].At%step + step
+		td, ld, md := ptrace.NewTraces(), plog.NewLogs(), pmetric.NewMetrics()
+		spansBy, logsBy := map[string]ptrace.SpanSlice{}, map[string]plog.LogRecordSlice{}
+		for ; i < len(evs) && evs[i].At < end; i++ {
+			e := evs[i]
+			switch {
+			case e.Span != nil:
+				s := e.Span
+				ss, ok := spansBy[s.Pod]
+				if !ok {
+					rs := td.ResourceSpans().AppendEmpty()
+					rs.Resource().Attributes().PutStr("service.name", s.Service())
+					rs.Resource().Attributes().PutStr("k8s.pod.name", s.Pod)
+					ss = rs.ScopeSpans().AppendEmpty().Spans()
+					spansBy[s.Pod] = ss
+				}
+				sp := ss.AppendEmpty()
+				var tid pcommon.TraceID
+				var sid, pid pcommon.SpanID
+				hexTo(tid[:], s.TraceID)
+				hexTo(sid[:], s.SpanID)
+				if s.ParentID != "root" {
+					hexTo(pid[:], s.ParentID)
+				}
+				sp.SetTraceID(tid)
+				sp.SetSpanID(sid)
+				sp.SetParentSpanID(pid)
+				sp.SetName(s.Operation)
+				sp.SetStartTimestamp(pcommon.Timestamp(s.StartNano))
+				sp.SetEndTimestamp(pcommon.Timestamp(s.EndNano))
+			case e.Log != nil:
+				l := e.Log
+				lr, ok := logsBy[l.Pod]
+				if !ok {
+					rl := ld.ResourceLogs().AppendEmpty()
+					rl.Resource().Attributes().PutStr("service.name", l.Service)
+					rl.Resource().Attributes().PutStr("k8s.pod.name", l.Pod)
+					lr = rl.ScopeLogs().AppendEmpty().LogRecords()
+					logsBy[l.Pod] = lr
+				}
+				r := lr.AppendEmpty()
+				r.SetTimestamp(pcommon.Timestamp(l.TimeNano))
+				r.SetSeverityNumber(plog.SeverityNumberError)
+				r.SetSeverityText("ERROR")
+				var tid pcommon.TraceID
+				var sid pcommon.SpanID
+				hexTo(tid[:], l.TraceID)
+				hexTo(sid[:], l.SpanID)
+				r.SetTraceID(tid)
+				r.SetSpanID(sid)
+				r.Body().SetStr(l.Message)
+			case e.Metric != nil:
+				m := e.Metric
+				rm := md.ResourceMetrics().AppendEmpty()
+				rm.Resource().Attributes().PutStr("service.name", ServiceOf(m.Pod))
+				rm.Resource().Attributes().PutStr("k8s.pod.name", m.Pod)
+				ms := rm.ScopeMetrics().AppendEmpty().Metrics()
+				for _, v := range []struct {
+					name string
+					val  float64
+				}{{MetricCPU, m.CPU}, {MetricMemory, m.Mem}} {
+					if math.IsNaN(v.val) {
+						continue
+					}
+					g := ms.AppendEmpty()
+					g.SetName(v.name)
+					g.SetUnit("1")
+					dp := g.SetEmptyGauge().DataPoints().AppendEmpty()
+					dp.SetTimestamp(pcommon.Timestamp(e.At))
+					dp.SetDoubleValue(v.val)
+				}
+			}
+		}
+		fn(td, ld, md)
+	}
+}

@@ -1,0 +1,140 @@
+// Package rcatrain builds the labelled windows the gnn_root_cause network
+// is trained on, from the fault simulator (internal/rcasim) and from the
+// Nezha development cases, through the same engine the connector runs; and
+// fits the model. cmd/gnntrain writes the embedded weights with it and
+// cmd/rcabench cross-validates with it, so both train identically.
+package rcatrain // import "github.com/otelcol-biz/otelcol-biz/internal/rcatrain"
+
+import (
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-biz/otelcol-biz/internal/nezha"
+	"github.com/otelcol-biz/otelcol-biz/internal/rootcause"
+)
+
+// Settings are the engine settings of a replay; the scored window is the
+// first one (with a report) ending at or after the fault start + Delay.
+type Settings struct {
+	Window, Baseline, Delay time.Duration
+	MinAnomaly              float64
+}
+
+// Defaults are rcabench's: 30 s windows (the connector's default), a 3 min
+// baseline (the replay has about 2.5 fault-free minutes per case).
+var Defaults = Settings{Window: 30 * time.Second, Baseline: 3 * time.Minute, Delay: 60 * time.Second, MinAnomaly: 0.5}
+
+// EngineConfig is the connector's default configuration with s applied.
+func (s Settings) EngineConfig(method rootcause.Method) rootcause.Config {
+	return rootcause.Config{
+		Window: s.Window, Baseline: s.Baseline, MaxLateness: 10 * time.Second, TopK: 5,
+		MaxServices: 2000, MaxEdges: 20000, MaxOperations: 20000, MaxPods: 20000, MaxSpansPerWindow: 500_000,
+		MinAnomaly: s.MinAnomaly, Method: method,
+		CPUMetrics:    []string{nezha.MetricCPU, "k8s.pod.cpu.usage"},
+		MemoryMetrics: []string{nezha.MetricMemory, "k8s.pod.memory.usage"},
+	}
+}
+
+// Feeder collects the scored window of one replay.
+type Feeder struct {
+	engine *rootcause.Engine
+	due    int64
+	Graph  *rootcause.Graph
+}
+
+// NewFeeder returns a feeder scoring the first window ending at or after due.
+func NewFeeder(s Settings, due time.Time) (*Feeder, error) {
+	e, err := rootcause.NewEngine(s.EngineConfig(rootcause.LatencyZ{}))
+	if err != nil {
+		return nil, err
+	}
+	e.SetClock(func() time.Time { return due.Add(time.Hour) })
+	return &Feeder{engine: e, due: due.UnixNano()}, nil
+}
+
+// Feed adds one batch (metrics, logs, then spans, as the connector gets them).
+func (f *Feeder) Feed(td ptrace.Traces, ld plog.Logs, md pmetric.Metrics) {
+	f.engine.AddMetrics(md)
+	f.engine.AddLogs(ld)
+	f.engine.AddTraces(td)
+	f.take(f.engine.Advance(false))
+}
+
+// Close flushes the open windows.
+func (f *Feeder) Close() { f.take(f.engine.Advance(true)) }
+
+func (f *Feeder) take(rs []rootcause.Result) {
+	for _, r := range rs {
+		if f.Graph == nil && r.Graph.End >= f.due && r.Report != nil {
+			f.Graph = r.Graph
+		}
+	}
+}
+
+// CaseGraph replays a Nezha case after its day's history and returns the
+// scored window's graph (nil if no window qualified).
+func CaseGraph(c nezha.Case, history []nezha.Event, s Settings) (*rootcause.Graph, error) {
+	f, err := NewFeeder(s, c.Fault.InjectTime.Add(s.Delay))
+	if err != nil {
+		return nil, err
+	}
+	nezha.Batches(history, int64(s.Window), f.Feed)
+	nezha.Batches(c.Events, int64(s.Window), f.Feed)
+	f.Close()
+	return f.Graph, nil
+}
+
+// Labeled is a training example with where it came from.
+type Labeled struct {
+	rootcause.Example
+	Source string // "sim" or the case's inject time and service
+	Fault  string
+}
+
+// CaseExample is a case's scored window labelled with its faulty service;
+// ok is false when the service is not in the window.
+func CaseExample(c nezha.Case, history []nezha.Event, s Settings) (Labeled, bool, error) {
+	g, err := CaseGraph(c, history, s)
+	if err != nil || g == nil {
+		return Labeled{}, false, err
+	}
+	t := g.Index(c.Fault.Service)
+	if t < 0 {
+		return Labeled{}, false, nil
+	}
+	return Labeled{Example: rootcause.Example{Graph: g, Target: t}, Source: CaseID(c), Fault: c.Fault.Type}, true, nil
+}
+
+// CaseID names a case: its inject time and service.
+func CaseID(c nezha.Case) string {
+	return c.Fault.InjectTime.Format("2006-01-02T15:04:05") + " " + c.Fault.Service
+}
+
+// TrainConfig is the network cmd/gnntrain trains.
+var TrainConfig = rootcause.TrainConfig{Hidden: 8, Layers: 2, Epochs: 400, LearningRate: 0.01, L2: 1e-3, Seed: 1}
+
+// Fit trains the model on examples; dataset examples weigh DatasetWeight
+// times a simulated one.
+func Fit(examples []Labeled, cfg rootcause.TrainConfig) *rootcause.Model {
+	ex := make([]rootcause.Example, len(examples))
+	sim, data := 0, 0
+	for i, l := range examples {
+		ex[i] = l.Example
+		if l.Source == "sim" {
+			sim++
+		} else {
+			data++
+			ex[i].Weight = DatasetWeight
+		}
+	}
+	m := rootcause.Train(ex, cfg)
+	m.Trained.SimGraphs, m.Trained.DatasetGraphs = sim, data
+	return m
+}
+
+// DatasetWeight: real windows count more than simulated ones; the
+// simulator teaches the shapes, the data the magnitudes.
+const DatasetWeight = 3

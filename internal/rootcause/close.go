@@ -1,0 +1,395 @@
+package rootcause
+
+import (
+	"math"
+	"slices"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// serviceAgg gathers one service's segments of a window.
+type serviceAgg struct {
+	self, dur            []float64
+	segs, errs, timeouts int
+	pods, ops            map[int32]*partAgg
+	slowest              float64
+	exemplar             pcommon.TraceID
+	failed               bool // exemplar is a failed trace
+}
+
+// partAgg is one pod's or operation's share of a service's segments.
+type partAgg struct {
+	errs int
+	self []float64
+}
+
+func (a *serviceAgg) part(m map[int32]*partAgg, id int32) *partAgg {
+	p := m[id]
+	if p == nil {
+		p = &partAgg{}
+		m[id] = p
+	}
+	return p
+}
+
+// close turns a window into its graph (features scored against the
+// baselines as they were before it), finds cascades, ranks, then folds the
+// window into the baselines.
+func (e *Engine) close(w *window) Result {
+	b := w.build(e.cfg.MaxEdges)
+	e.stats.DroppedEdges += int64(b.dropped)
+	e.stats.Windows++
+	g := &Graph{Start: w.start, End: w.start + e.window}
+
+	aggs := map[int32]*serviceAgg{}
+	get := func(svc int32) *serviceAgg {
+		a := aggs[svc]
+		if a == nil {
+			a = &serviceAgg{pods: map[int32]*partAgg{}, ops: map[int32]*partAgg{}, slowest: -1}
+			aggs[svc] = a
+		}
+		return a
+	}
+	for i := range b.segs {
+		s := &b.segs[i]
+		a := get(s.service)
+		a.segs++
+		a.self = append(a.self, s.self)
+		a.dur = append(a.dur, s.dur)
+		pod, op := a.part(a.pods, s.pod), a.part(a.ops, s.op)
+		pod.self = append(pod.self, s.self)
+		op.self = append(op.self, s.self)
+		trace := b.spans[s.root].trace
+		if s.err {
+			a.errs++
+			pod.errs++
+			op.errs++
+			if !a.failed {
+				a.exemplar, a.failed = trace, true
+			}
+		} else if !a.failed && s.self > a.slowest {
+			a.exemplar, a.slowest = trace, s.self
+		}
+		if s.timeout {
+			a.timeouts++
+		}
+	}
+	for svc := range b.errLogs {
+		get(svc)
+	}
+	// samples update the carried-forward values, also of services without spans now
+	for id, v := range b.cpu {
+		e.node(id).cpu = v
+	}
+	for id, v := range b.mem {
+		e.node(id).mem = v
+	}
+	ids := make([]int32, 0, len(aggs))
+	for id := range aggs {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // map order must not leak into reports
+	index := make(map[int32]int, len(ids))
+	for _, id := range ids {
+		a := aggs[id]
+		st := e.node(id)
+		n := Node{Service: e.services.name(id), id: id, Exemplar: a.exemplar, errorSpans: a.errs}
+		nan := math.NaN()
+		n.Raw = [NumNodeFeatures]float64{nan, nan, nan, float64(b.errLogs[id]), float64(a.timeouts), float64(a.segs), st.cpu, st.mem, nan, nan}
+		if a.segs > 0 {
+			n.Raw[FeatSelfTime] = quantile(a.self, 0.9)
+			n.Raw[FeatDuration] = quantile(a.dur, 0.9)
+			n.Raw[FeatErrorRate] = float64(a.errs) / float64(a.segs)
+		}
+		for f := range NumNodeFeatures {
+			if f == FeatGapIn || f == FeatGapOut || math.IsNaN(n.Raw[f]) {
+				continue
+			}
+			n.X[f], _ = st.rings[f].z(n.Raw[f], rawFloor[f], &e.scratch)
+		}
+		index[id] = len(g.Nodes)
+		g.Nodes = append(g.Nodes, n)
+	}
+
+	keys := make([]edgeKey, 0, len(b.edges))
+	for k := range b.edges {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(x, y edgeKey) int {
+		if x.caller != y.caller {
+			return int(x.caller - y.caller)
+		}
+		return int(x.callee - y.callee)
+	})
+	edgeRaw := make([][NumEdgeFeatures]float64, len(keys))
+	for i, k := range keys {
+		o := b.edges[k]
+		ed := Edge{From: index[k.caller], To: index[k.callee], Calls: o.calls}
+		raw := [NumEdgeFeatures]float64{math.NaN(), float64(o.errors) / float64(o.calls)}
+		if len(o.gaps) > 0 {
+			raw[EdgeGap] = quantile(o.gaps, 0.9)
+		}
+		edgeRaw[i] = raw
+		if st := e.edgeState(k, w.start); st != nil {
+			for f := range NumEdgeFeatures {
+				if !math.IsNaN(raw[f]) {
+					ed.X[f], _ = st.rings[f].z(raw[f], edgeFloor[f], &e.scratch)
+				}
+			}
+		}
+		to, from := &g.Nodes[ed.To], &g.Nodes[ed.From]
+		to.X[FeatGapIn] = math.Max(to.X[FeatGapIn], ed.X[EdgeGap])
+		from.X[FeatGapOut] = math.Max(from.X[FeatGapOut], ed.X[EdgeGap])
+		if !math.IsNaN(raw[EdgeGap]) {
+			to.Raw[FeatGapIn] = maxKnown(to.Raw[FeatGapIn], raw[EdgeGap])
+			from.Raw[FeatGapOut] = maxKnown(from.Raw[FeatGapOut], raw[EdgeGap])
+		}
+		g.Edges = append(g.Edges, ed)
+	}
+
+	e.traceRCA(g, b, index)
+	e.pickParts(g, aggs)
+	g.Cascades = e.cascades(b, b.parent)
+
+	var rep *Report
+	if e.anomalous(g) {
+		rep = e.report(g)
+		e.stats.Reports++
+	}
+
+	// fold the window into the baselines
+	for _, n := range g.Nodes {
+		st := e.nodes[n.id]
+		for f := range NumNodeFeatures {
+			if f != FeatGapIn && f != FeatGapOut && !math.IsNaN(n.Raw[f]) {
+				st.rings[f].add(n.Raw[f])
+			}
+		}
+	}
+	for i, k := range keys {
+		if st := e.edges[k]; st != nil {
+			for f := range NumEdgeFeatures {
+				if !math.IsNaN(edgeRaw[i][f]) {
+					st.rings[f].add(edgeRaw[i][f])
+				}
+			}
+		}
+	}
+	for id, a := range aggs {
+		for op, p := range a.ops {
+			if st := e.opState(opKey{id, op}, w.start); st != nil {
+				st.rings[0].add(quantile(p.self, 0.9))
+			}
+		}
+	}
+	e.sweep(w.start - int64(e.cfg.Baseline) - e.window)
+	return Result{Graph: g, Report: rep}
+}
+
+func maxKnown(a, b float64) float64 {
+	if math.IsNaN(a) {
+		return b
+	}
+	return math.Max(a, b)
+}
+
+func (e *Engine) node(id int32) *nodeState {
+	st := e.nodes[id]
+	if st == nil {
+		st = &nodeState{cpu: math.NaN(), mem: math.NaN()}
+		for f := range st.rings {
+			st.rings[f] = newRing(e.baselineWindows)
+		}
+		e.nodes[id] = st
+	}
+	return st
+}
+
+// edgeState returns k's baseline, creating it while under max_edges (nil beyond).
+func (e *Engine) edgeState(k edgeKey, now int64) *edgeState {
+	st := e.edges[k]
+	if st == nil {
+		if len(e.edges) >= e.cfg.MaxEdges {
+			return nil
+		}
+		st = &edgeState{}
+		for f := range st.rings {
+			st.rings[f] = newRing(e.baselineWindows)
+		}
+		e.edges[k] = st
+	}
+	st.lastSeen = now
+	return st
+}
+
+func (e *Engine) opState(k opKey, now int64) *edgeState {
+	st := e.opBase[k]
+	if st == nil {
+		if len(e.opBase) >= e.cfg.MaxOperations {
+			return nil
+		}
+		st = &edgeState{}
+		st.rings[0] = newRing(e.baselineWindows)
+		e.opBase[k] = st
+	}
+	st.lastSeen = now
+	return st
+}
+
+// sweep forgets services, pods, operations and edges not seen since cutoff
+// (a baseline ago): their history is stale and their slots are reused.
+func (e *Engine) sweep(cutoff int64) {
+	e.services.sweep(cutoff, func(id int32) { delete(e.nodes, id) })
+	e.pods.sweep(cutoff, func(int32) {})
+	e.ops.sweep(cutoff, func(int32) {})
+	for k, st := range e.edges {
+		if st.lastSeen < cutoff {
+			delete(e.edges, k)
+		}
+	}
+	for k, st := range e.opBase {
+		if st.lastSeen < cutoff {
+			delete(e.opBase, k)
+		}
+	}
+}
+
+// anomalous: some node reaches min_anomaly, or a cascade was found.
+func (e *Engine) anomalous(g *Graph) bool {
+	if len(g.Cascades) > 0 {
+		return true
+	}
+	for i := range g.Nodes {
+		if g.Nodes[i].Anomaly() >= e.cfg.MinAnomaly {
+			return true
+		}
+	}
+	return false
+}
+
+// pickParts names each node's pod and operation with the most evidence:
+// the most failures when errors stand out, else the highest p90 self time
+// (operations: the highest z against their own baseline when they have one).
+func (e *Engine) pickParts(g *Graph, aggs map[int32]*serviceAgg) {
+	for i := range g.Nodes {
+		n := &g.Nodes[i]
+		a := aggs[n.id]
+		errorsLead := n.errorSpans > 0 && math.Max(n.X[FeatErrorRate], n.X[FeatErrorLogs]) >= n.X[FeatSelfTime]
+		best := func(m map[int32]*partAgg, score func(id int32, p *partAgg) float64) int32 {
+			bestID, bestScore := int32(overflowID), math.Inf(-1)
+			for id, p := range m {
+				s := score(id, p)
+				if s > bestScore || (s == bestScore && id < bestID) {
+					bestID, bestScore = id, s
+				}
+			}
+			return bestID
+		}
+		partScore := func(p *partAgg) float64 {
+			if errorsLead {
+				return float64(p.errs)
+			}
+			return quantile(p.self, 0.9)
+		}
+		if len(a.pods) > 0 {
+			n.Pod = e.pods.name(best(a.pods, func(_ int32, p *partAgg) float64 { return partScore(p) }))
+		}
+		if len(a.ops) > 0 {
+			n.Operation = e.ops.name(best(a.ops, func(op int32, p *partAgg) float64 {
+				if !errorsLead {
+					if st := e.opBase[opKey{n.id, op}]; st != nil {
+						if z, ok := st.rings[0].z(quantile(p.self, 0.9), 1, &e.scratch); ok {
+							return z
+						}
+					}
+				}
+				return partScore(p)
+			}))
+		}
+	}
+}
+
+// traceRCA computes each node's TraceRCA-like score (Li et al., IWQoS'21,
+// simplified to services): a segment is anomalous when it failed, its self
+// time is beyond its service's baseline p90 + 3 spreads, or the network gap
+// before it is beyond its edge's; a trace is anomalous when any segment
+// is. A service scores the Jaccard index of "traces where it is anomalous"
+// and "anomalous traces or traces through it".
+func (e *Engine) traceRCA(g *Graph, b *built, index map[int32]int) {
+	selfThr := make([]float64, len(g.Nodes))
+	for i := range g.Nodes {
+		selfThr[i] = math.Inf(1)
+		if med, spread, ok := e.nodes[g.Nodes[i].id].rings[FeatSelfTime].stats(rawFloor[FeatSelfTime], &e.scratch); ok {
+			selfThr[i] = med + 3*spread
+		}
+	}
+	gapThr := func(caller, callee int32) float64 {
+		if st := e.edges[edgeKey{caller, callee}]; st != nil {
+			if med, spread, ok := st.rings[EdgeGap].stats(edgeFloor[EdgeGap], &e.scratch); ok {
+				return med + 3*spread
+			}
+		}
+		return math.Inf(1)
+	}
+	type traceAgg struct {
+		anomalous bool
+		services  []int32 // node indexes, with repeats
+		anomSvc   []int32
+	}
+	traces := map[pcommon.TraceID]*traceAgg{}
+	for i := range b.segs {
+		s := &b.segs[i]
+		ni := int32(index[s.service])
+		root := &b.spans[s.root]
+		t := traces[root.trace]
+		if t == nil {
+			t = &traceAgg{}
+			traces[root.trace] = t
+		}
+		t.services = append(t.services, ni)
+		bad := s.err || s.self > selfThr[ni]
+		if !bad && s.gap >= 0 {
+			if p := b.parent[s.root]; p >= 0 {
+				bad = s.gap > gapThr(b.spans[p].service, s.service)
+			}
+		}
+		if bad {
+			t.anomalous = true
+			t.anomSvc = append(t.anomSvc, ni)
+		}
+	}
+	anomTraces := 0
+	anomIn := make([]int, len(g.Nodes))   // anomalous traces where the node is anomalous
+	through := make([]int, len(g.Nodes))  // traces through the node
+	throughA := make([]int, len(g.Nodes)) // anomalous traces through the node
+	mark := make([]int, len(g.Nodes))     // per-trace dedupe stamp
+	markA := make([]int, len(g.Nodes))
+	stamp := 0
+	for _, t := range traces {
+		stamp++
+		if t.anomalous {
+			anomTraces++
+		}
+		for _, ni := range t.services {
+			if mark[ni] != stamp {
+				mark[ni] = stamp
+				through[ni]++
+				if t.anomalous {
+					throughA[ni]++
+				}
+			}
+		}
+		for _, ni := range t.anomSvc {
+			if markA[ni] != stamp {
+				markA[ni] = stamp
+				anomIn[ni]++
+			}
+		}
+	}
+	for i := range g.Nodes {
+		union := anomTraces + through[i] - throughA[i]
+		if union > 0 {
+			g.Nodes[i].traceRCA = float64(anomIn[i]) / float64(union)
+		}
+	}
+}

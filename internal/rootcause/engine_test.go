@@ -1,0 +1,289 @@
+package rootcause
+
+import (
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// TestFaultsRankTheFaultyServiceFirst: after 12 steady windows one service
+// of the shop turns faulty; the first report names it first, for every
+// method that sees that kind of fault.
+func TestFaultsRankTheFaultyServiceFirst(t *testing.T) {
+	faults := []struct {
+		name    string
+		service string
+		inject  func(chain []hop)
+		pattern string
+		methods []Method
+	}{
+		{"cpu: payment self time x5", "payment", func(c []hop) { c[3].selfMs *= 5 }, PatternLatency, []Method{LatencyZ{}, PageRank{}, TraceRCA{}}},
+		{"delay: 80ms before inventory", "inventory", func(c []hop) { c[2].gapMs = 80 }, PatternNetwork, []Method{LatencyZ{}, PageRank{}, TraceRCA{}}},
+		{"errors: half of order's requests fail", "order", func(c []hop) { c[1].errRate = 0.5 }, PatternError, []Method{PageRank{}, TraceRCA{}}},
+	}
+	for _, f := range faults {
+		for _, m := range f.methods {
+			t.Run(f.name+"/"+m.Name(), func(t *testing.T) {
+				e := newTestEngine(t, m)
+				rs := replay(t, e, 15, func(w int, c []hop) {
+					if w >= 12 {
+						f.inject(c)
+					}
+				})
+				rep := firstReport(rs)
+				require.NotNil(t, rep)
+				assert.Equal(t, time.Unix(0, rs[12].Graph.End).UTC(), rep.End, "the first fault window reports")
+				assert.Equal(t, f.service, rep.Candidates[0].Service, "%+v", rep.Candidates)
+				assert.Equal(t, f.pattern, rep.Pattern)
+				assert.Equal(t, m.Name(), rep.Method)
+			})
+		}
+	}
+}
+
+// TestNetworkGapIsTheCallees: the time between the caller's exit span and
+// the callee's entry span is the edge's (gap_in of the callee), not the
+// caller's self time.
+func TestNetworkGapIsTheCallees(t *testing.T) {
+	e := newTestEngine(t, LatencyZ{})
+	rs := replay(t, e, 14, func(w int, c []hop) {
+		if w >= 12 {
+			c[2].gapMs = 80
+		}
+	})
+	g := rs[12].Graph
+	inv, ord := &g.Nodes[g.Index("inventory")], &g.Nodes[g.Index("order")]
+	assert.Greater(t, inv.X[FeatGapIn], 10.0)
+	assert.InDelta(t, 80, inv.Raw[FeatGapIn], 2)
+	assert.Less(t, ord.X[FeatSelfTime], 3.0, "order's self time must not include the network")
+	assert.Greater(t, ord.X[FeatGapOut], 10.0)
+	require.Len(t, g.Edges, 3)
+}
+
+// TestSteadyTrafficNoReports: without a fault nothing reaches min_anomaly.
+func TestSteadyTrafficNoReports(t *testing.T) {
+	e := newTestEngine(t, LatencyZ{})
+	rs := replay(t, e, 20, func(int, []hop) {})
+	assert.Nil(t, firstReport(rs))
+	assert.Len(t, rs, 20)
+	assert.EqualValues(t, 20, e.Stats().Windows)
+}
+
+// TestReplayIsDeterministic: the same input gives byte-identical reports,
+// however it is batched (event time, not arrival).
+func TestReplayIsDeterministic(t *testing.T) {
+	run := func(split bool) []string {
+		e := newTestEngine(t, PageRank{})
+		rng := rand.New(rand.NewPCG(1, 1))
+		var out []string
+		for w := range 14 {
+			c := shop()
+			if w >= 12 {
+				c[3].selfMs *= 4
+			}
+			td := chainTraffic(rng, t0.Add(time.Duration(w)*30*time.Second+time.Second), 28*time.Second, 100, c)
+			if split { // one resource per batch, in reverse
+				for i := td.ResourceSpans().Len() - 1; i >= 0; i-- {
+					one := ptrace.NewTraces()
+					td.ResourceSpans().At(i).CopyTo(one.ResourceSpans().AppendEmpty())
+					e.AddTraces(one)
+				}
+			} else {
+				e.AddTraces(td)
+			}
+			for _, r := range e.Advance(false) {
+				if r.Report != nil {
+					out = append(out, r.Report.JSON())
+				}
+			}
+		}
+		return out
+	}
+	a, b := run(false), run(true)
+	require.NotEmpty(t, a)
+	assert.Equal(t, a, b)
+}
+
+// TestReportFormat: the body has exactly the specified keys (plus cascade
+// and method), candidates have theirs.
+func TestReportFormat(t *testing.T) {
+	e := newTestEngine(t, LatencyZ{})
+	rep := firstReport(replay(t, e, 14, func(w int, c []hop) {
+		if w >= 12 {
+			c[3].selfMs *= 5
+		}
+	}))
+	require.NotNil(t, rep)
+	var body map[string]any
+	require.NoError(t, json.Unmarshal([]byte(rep.JSON()), &body))
+	for _, k := range []string{"window_start", "window_end", "pattern", "candidates", "exemplar_trace_ids", "method"} {
+		assert.Contains(t, body, k)
+	}
+	assert.NotContains(t, body, "cascade")
+	c := body["candidates"].([]any)[0].(map[string]any)
+	for _, k := range []string{"rank", "service", "pod", "operation", "score", "confidence", "evidence"} {
+		assert.Contains(t, c, k)
+	}
+	assert.Equal(t, "payment-5d8f9c7b6-x1y2z", c["pod"])
+	assert.Equal(t, "/api/payment", c["operation"])
+	assert.NotEmpty(t, c["evidence"])
+	assert.NotEmpty(t, body["exemplar_trace_ids"])
+	var sum float64
+	for _, x := range body["candidates"].([]any) {
+		sum += x.(map[string]any)["confidence"].(float64)
+	}
+	assert.LessOrEqual(t, sum, 1.0001)
+}
+
+// TestErrorLogsJoinSpans: ERROR logs carrying a span's ids mark its
+// segment failed (the only error signal of SkyWalking-style data).
+func TestErrorLogsJoinSpans(t *testing.T) {
+	e := newTestEngine(t, TraceRCA{})
+	rng := rand.New(rand.NewPCG(3, 3))
+	var rep *Report
+	for w := range 14 {
+		at := t0.Add(time.Duration(w)*30*time.Second + time.Second)
+		td := chainTraffic(rng, at, 28*time.Second, 100, shop())
+		if w >= 12 {
+			ld := plog.NewLogs()
+			rl := ld.ResourceLogs().AppendEmpty()
+			rl.Resource().Attributes().PutStr("service.name", "inventory")
+			recs := rl.ScopeLogs().AppendEmpty().LogRecords()
+			spans := td.ResourceSpans().At(2).ScopeSpans().At(0).Spans() // inventory
+			for i := 0; i < spans.Len(); i += 4 {
+				s := spans.At(i)
+				r := recs.AppendEmpty()
+				r.SetTimestamp(s.EndTimestamp())
+				r.SetSeverityText("ERROR")
+				r.SetTraceID(s.TraceID())
+				r.SetSpanID(s.SpanID())
+				r.Body().SetStr("java.lang.RuntimeException: stock service unavailable")
+			}
+			e.AddLogs(ld)
+		}
+		e.AddTraces(td)
+		for _, r := range e.Advance(false) {
+			if rep == nil && r.Report != nil {
+				rep = r.Report
+				g := r.Graph
+				n := g.Nodes[g.Index("inventory")]
+				assert.InDelta(t, 0.5, n.Raw[FeatErrorRate], 0.05)
+			}
+		}
+	}
+	require.NotNil(t, rep)
+	assert.Equal(t, "inventory", rep.Candidates[0].Service)
+	assert.Equal(t, PatternError, rep.Pattern)
+}
+
+// TestPodMetrics: CPU samples become a feature, carried forward between
+// samples, and late samples still update it.
+func TestPodMetrics(t *testing.T) {
+	e := newTestEngine(t, LatencyZ{})
+	rng := rand.New(rand.NewPCG(5, 5))
+	var last *Graph
+	for w := range 14 {
+		at := t0.Add(time.Duration(w)*30*time.Second + time.Second)
+		cpu := 0.2 + 0.01*float64(w%3)
+		if w >= 12 {
+			cpu = 0.9
+		}
+		if w%2 == 0 { // one sample per minute
+			md := pmetric.NewMetrics()
+			rm := md.ResourceMetrics().AppendEmpty()
+			rm.Resource().Attributes().PutStr("k8s.pod.name", "payment-5d8f9c7b6-x1y2z")
+			g := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+			g.SetName("k8s.pod.cpu.usage")
+			dp := g.SetEmptyGauge().DataPoints().AppendEmpty()
+			dp.SetTimestamp(pcommon.NewTimestampFromTime(at))
+			dp.SetDoubleValue(cpu)
+			e.AddMetrics(md)
+		}
+		e.AddTraces(chainTraffic(rng, at, 28*time.Second, 50, shop()))
+		for _, r := range e.Advance(false) {
+			last = r.Graph
+		}
+	}
+	n := last.Nodes[last.Index("payment")]
+	assert.InDelta(t, 0.9, n.Raw[FeatCPU], 1e-9)
+	assert.Greater(t, n.X[FeatCPU], 3.0)
+	assert.True(t, math.IsNaN(last.Nodes[last.Index("order")].Raw[FeatCPU]), "no samples: not observed")
+}
+
+// TestBounds: spans beyond max_spans_per_window, late spans, spans from the
+// future and services beyond max_services are counted, never kept.
+func TestBounds(t *testing.T) {
+	cfg := testConfig(LatencyZ{})
+	cfg.MaxSpansPerWindow, cfg.MaxServices = 50, 3
+	e, err := NewEngine(cfg)
+	require.NoError(t, err)
+	e.SetClock(func() time.Time { return t0.Add(time.Hour) })
+	rng := rand.New(rand.NewPCG(1, 2))
+	e.AddTraces(chainTraffic(rng, t0.Add(10*time.Second), time.Second, 20, shop())) // 140 spans, 4 services
+	assert.EqualValues(t, 90, e.Stats().DroppedSpans)
+	e.AddTraces(chainTraffic(rng, t0.Add(2*time.Minute), time.Second, 1, shop()))
+	e.AddTraces(chainTraffic(rng, t0.Add(10*time.Second), time.Second, 1, shop())) // its window has closed
+	assert.EqualValues(t, 7, e.Stats().LateSpans)
+	e.AddTraces(chainTraffic(rng, t0.Add(3*time.Hour), time.Second, 1, shop()))
+	assert.EqualValues(t, 7, e.Stats().FutureSpans)
+	rs := e.Advance(true)
+	require.NotEmpty(t, rs)
+	names := map[string]bool{}
+	for _, r := range rs {
+		for _, n := range r.Graph.Nodes {
+			names[n.Service] = true
+		}
+	}
+	assert.LessOrEqual(t, len(names), 4)
+	assert.True(t, names["_other"], "the fourth service is _other")
+}
+
+// TestSweepForgetsStalePods: pods not seen for a baseline are released, so
+// rolling deployments do not fill max_pods for good.
+func TestSweepForgetsStalePods(t *testing.T) {
+	cfg := testConfig(LatencyZ{})
+	cfg.MaxPods = 8
+	e, err := NewEngine(cfg)
+	require.NoError(t, err)
+	e.SetClock(func() time.Time { return t0.Add(24 * time.Hour) })
+	rng := rand.New(rand.NewPCG(2, 2))
+	for w := range 60 { // a new pod name every 10 windows
+		td := chainTraffic(rng, t0.Add(time.Duration(w)*30*time.Second), 20*time.Second, 5, shop())
+		for _, rs := range td.ResourceSpans().All() {
+			rs.Resource().Attributes().PutStr("k8s.pod.name", rs.Resource().Attributes().AsRaw()["service.name"].(string)+"-rs"+string(rune('a'+w/10))+"-pod")
+		}
+		e.AddTraces(td)
+		e.Advance(false)
+	}
+	assert.LessOrEqual(t, e.pods.len(), 8)
+	assert.Equal(t, "inventory-rsf-pod", e.pods.name(e.pods.ids["inventory-rsf-pod"]))
+}
+
+func TestNewEngineRejectsBadConfig(t *testing.T) {
+	cfg := testConfig(nil)
+	_, err := NewEngine(cfg)
+	require.Error(t, err)
+	cfg = testConfig(LatencyZ{})
+	cfg.Window = 0
+	_, err = NewEngine(cfg)
+	require.Error(t, err)
+}
+
+func TestServiceOfPod(t *testing.T) {
+	for in, want := range map[string]string{
+		"ts-order-service-7d9f8b-x2x9z": "ts-order-service",
+		"payment":                       "payment",
+		"a-b":                           "a-b",
+	} {
+		assert.Equal(t, want, ServiceOfPod(in), in)
+	}
+}

@@ -1,0 +1,391 @@
+package rootcause
+
+import (
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sync"
+)
+
+// Model is the message-passing graph network. Every layer updates each
+// node from itself, the mean of its callers (with the edge features of
+// those calls) and the mean of its callees:
+//
+//	h' = tanh(Ws·h + Wi·mean_in[h_u, e_uv] + Wo·mean_out[h_w, e_vw] + b)
+//
+// and the score is a linear readout of the last layer plus a skip from the
+// input features. Callers and callees are separate weights because anomalies
+// travel upstream: a slow callee makes its callers slow, not the reverse,
+// which is what lets the network tell a root cause from its victims.
+type Model struct {
+	Version      int       `json:"version"`
+	Features     []string  `json:"features"`
+	EdgeFeatures []string  `json:"edge_features"`
+	Hidden       int       `json:"hidden"`
+	Layers       int       `json:"layers"`
+	Params       []float64 `json:"params"` // layout: see offsets
+	Trained      TrainInfo `json:"trained"`
+}
+
+// TrainInfo records how a model was trained (cmd/gnntrain).
+type TrainInfo struct {
+	Seed          uint64  `json:"seed"`
+	Epochs        int     `json:"epochs"`
+	SimGraphs     int     `json:"sim_graphs"`
+	DatasetGraphs int     `json:"dataset_graphs"`
+	Loss          float64 `json:"loss"`
+}
+
+const modelVersion = 1
+
+//go:embed gnn_model.json
+var embeddedModel []byte
+
+var (
+	embeddedOnce sync.Once
+	embedded     *Model
+	embeddedErr  error
+)
+
+// EmbeddedModel returns the weights trained by cmd/gnntrain and built in.
+func EmbeddedModel() (*Model, error) {
+	embeddedOnce.Do(func() {
+		embedded, embeddedErr = ParseModel(embeddedModel)
+	})
+	return embedded, embeddedErr
+}
+
+// LoadModel reads a weights file written by cmd/gnntrain.
+func LoadModel(path string) (*Model, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseModel(b)
+}
+
+// ParseModel decodes and checks a weights file against this build's features.
+func ParseModel(b []byte) (*Model, error) {
+	var m Model
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	if m.Version != modelVersion {
+		return nil, fmt.Errorf("model: version %d, this build reads %d", m.Version, modelVersion)
+	}
+	if !slices.Equal(m.Features, FeatureNames[:]) || !slices.Equal(m.EdgeFeatures, EdgeFeatureNames[:]) {
+		return nil, fmt.Errorf("model: features %v / %v do not match this build's %v / %v", m.Features, m.EdgeFeatures, FeatureNames, EdgeFeatureNames)
+	}
+	if m.Hidden <= 0 || m.Layers <= 0 || m.Hidden > 256 || m.Layers > 8 {
+		return nil, errors.New("model: hidden must be in 1..256 and layers in 1..8")
+	}
+	if len(m.Params) != m.numParams() {
+		return nil, fmt.Errorf("model: %d params, want %d", len(m.Params), m.numParams())
+	}
+	for _, p := range m.Params {
+		if math.IsNaN(p) || math.IsInf(p, 0) {
+			return nil, errors.New("model: params must be finite")
+		}
+	}
+	return &m, nil
+}
+
+// NewModel returns an untrained model with seeded small random weights.
+func NewModel(hidden, layers int, seed uint64) *Model {
+	m := &Model{Version: modelVersion, Features: FeatureNames[:], EdgeFeatures: EdgeFeatureNames[:], Hidden: hidden, Layers: layers}
+	m.Params = make([]float64, m.numParams())
+	rng := rand.New(rand.NewPCG(seed, 0x6e6e))
+	for l := range layers {
+		din := m.din(l)
+		o := m.offsets(l)
+		scale := 1 / math.Sqrt(float64(din+2*(din+NumEdgeFeatures)))
+		for i := o.ws; i < o.b; i++ {
+			m.Params[i] = rng.NormFloat64() * scale
+		}
+	}
+	ro := m.readout()
+	for i := ro; i < len(m.Params); i++ {
+		m.Params[i] = rng.NormFloat64() * 0.1
+	}
+	return m
+}
+
+func (m *Model) din(l int) int {
+	if l == 0 {
+		return NumNodeFeatures
+	}
+	return m.Hidden
+}
+
+type layerOffsets struct{ ws, wi, wo, b, end int }
+
+func (m *Model) offsets(l int) layerOffsets {
+	off := 0
+	for k := range l + 1 {
+		din := m.din(k)
+		o := layerOffsets{ws: off}
+		o.wi = o.ws + m.Hidden*din
+		o.wo = o.wi + m.Hidden*(din+NumEdgeFeatures)
+		o.b = o.wo + m.Hidden*(din+NumEdgeFeatures)
+		o.end = o.b + m.Hidden
+		if k == l {
+			return o
+		}
+		off = o.end
+	}
+	panic("unreachable")
+}
+
+// readout is the offset of the readout weights: Hidden for the last layer, then NumNodeFeatures for the input skip.
+func (m *Model) readout() int { return m.offsets(m.Layers - 1).end }
+
+func (m *Model) numParams() int { return m.readout() + m.Hidden + NumNodeFeatures }
+
+// Name implements Method.
+func (m *Model) Name() string { return "gnn" }
+
+// Score implements Method: the network's scores and their softmax.
+func (m *Model) Score(g *Graph) ([]float64, []float64) {
+	f := m.forward(g)
+	return f.scores, softmax(f.scores)
+}
+
+// squash keeps z-scores of any size in a range tanh layers can use.
+func squash(z float64) float64 {
+	z = math.Max(-1000, math.Min(1000, z))
+	if math.IsNaN(z) {
+		return 0
+	}
+	return math.Copysign(math.Log1p(math.Abs(z)), z)
+}
+
+// pass holds one forward pass, kept for the backward pass.
+type pass struct {
+	x         [][]float64   // squashed node features
+	ex        [][]float64   // squashed edge features
+	h         [][][]float64 // per layer+1, per node
+	mIn, mOut [][][]float64 // per layer, per node
+	in, out   [][]int       // edge indexes into and out of each node
+	scores    []float64
+}
+
+func (m *Model) forward(g *Graph) *pass {
+	n := len(g.Nodes)
+	p := &pass{x: make([][]float64, n), ex: make([][]float64, len(g.Edges)), in: make([][]int, n), out: make([][]int, n)}
+	for i := range g.Nodes {
+		p.x[i] = make([]float64, NumNodeFeatures)
+		for f, z := range g.Nodes[i].X {
+			p.x[i][f] = squash(z)
+		}
+	}
+	for k, e := range g.Edges {
+		p.ex[k] = make([]float64, NumEdgeFeatures)
+		for f, z := range e.X {
+			p.ex[k][f] = squash(z)
+		}
+		p.in[e.To] = append(p.in[e.To], k)
+		p.out[e.From] = append(p.out[e.From], k)
+	}
+	p.h = append(p.h, p.x)
+	for l := range m.Layers {
+		din, o := m.din(l), m.offsets(l)
+		h := p.h[l]
+		mIn, mOut, next := make([][]float64, n), make([][]float64, n), make([][]float64, n)
+		for v := range n {
+			mIn[v] = m.meanMsg(p, h, p.in[v], din, func(e Edge) int { return e.From }, g)
+			mOut[v] = m.meanMsg(p, h, p.out[v], din, func(e Edge) int { return e.To }, g)
+			out := make([]float64, m.Hidden)
+			for j := range m.Hidden {
+				s := m.Params[o.b+j]
+				s += dot(m.Params[o.ws+j*din:o.ws+(j+1)*din], h[v])
+				w := din + NumEdgeFeatures
+				s += dot(m.Params[o.wi+j*w:o.wi+(j+1)*w], mIn[v])
+				s += dot(m.Params[o.wo+j*w:o.wo+(j+1)*w], mOut[v])
+				out[j] = math.Tanh(s)
+			}
+			next[v] = out
+		}
+		p.mIn, p.mOut = append(p.mIn, mIn), append(p.mOut, mOut)
+		p.h = append(p.h, next)
+	}
+	ro := m.readout()
+	p.scores = make([]float64, n)
+	last := p.h[m.Layers]
+	for v := range n {
+		p.scores[v] = dot(m.Params[ro:ro+m.Hidden], last[v]) + dot(m.Params[ro+m.Hidden:], p.x[v])
+	}
+	return p
+}
+
+// meanMsg is the mean of [h_peer, e] over edges (zeros without edges).
+func (m *Model) meanMsg(p *pass, h [][]float64, edges []int, din int, peer func(Edge) int, g *Graph) []float64 {
+	msg := make([]float64, din+NumEdgeFeatures)
+	if len(edges) == 0 {
+		return msg
+	}
+	for _, k := range edges {
+		hp := h[peer(g.Edges[k])]
+		for i := range din {
+			msg[i] += hp[i]
+		}
+		for i := range NumEdgeFeatures {
+			msg[din+i] += p.ex[k][i]
+		}
+	}
+	inv := 1 / float64(len(edges))
+	for i := range msg {
+		msg[i] *= inv
+	}
+	return msg
+}
+
+func dot(a, b []float64) float64 {
+	var s float64
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return s
+}
+
+// backward adds to grad the gradient of the loss given dScores (dL/dscore
+// per node) for the pass p.
+func (m *Model) backward(g *Graph, p *pass, dScores []float64, grad []float64) {
+	n := len(g.Nodes)
+	ro := m.readout()
+	last := p.h[m.Layers]
+	dh := make([][]float64, n)
+	for v := range n {
+		ds := dScores[v]
+		for j := range m.Hidden {
+			grad[ro+j] += ds * last[v][j]
+		}
+		for f := range NumNodeFeatures {
+			grad[ro+m.Hidden+f] += ds * p.x[v][f]
+		}
+		dh[v] = make([]float64, m.Hidden)
+		for j := range m.Hidden {
+			dh[v][j] = ds * m.Params[ro+j]
+		}
+	}
+	for l := m.Layers - 1; l >= 0; l-- {
+		din, o := m.din(l), m.offsets(l)
+		w := din + NumEdgeFeatures
+		h, hNext := p.h[l], p.h[l+1]
+		dPrev := make([][]float64, n)
+		for v := range n {
+			dPrev[v] = make([]float64, din)
+		}
+		for v := range n {
+			for j := range m.Hidden {
+				d := dh[v][j] * (1 - hNext[v][j]*hNext[v][j])
+				if d == 0 {
+					continue
+				}
+				grad[o.b+j] += d
+				for i := range din {
+					grad[o.ws+j*din+i] += d * h[v][i]
+					dPrev[v][i] += d * m.Params[o.ws+j*din+i]
+				}
+				for i := range w {
+					grad[o.wi+j*w+i] += d * p.mIn[l][v][i]
+					grad[o.wo+j*w+i] += d * p.mOut[l][v][i]
+				}
+				if k := len(p.in[v]); k > 0 {
+					for _, e := range p.in[v] {
+						u := g.Edges[e].From
+						for i := range din {
+							dPrev[u][i] += d * m.Params[o.wi+j*w+i] / float64(k)
+						}
+					}
+				}
+				if k := len(p.out[v]); k > 0 {
+					for _, e := range p.out[v] {
+						u := g.Edges[e].To
+						for i := range din {
+							dPrev[u][i] += d * m.Params[o.wo+j*w+i] / float64(k)
+						}
+					}
+				}
+			}
+		}
+		dh = dPrev
+	}
+}
+
+// Example is one labelled window for training: the graph and the index of
+// its root-cause node.
+type Example struct {
+	Graph  *Graph
+	Target int
+	Weight float64 // relative weight in the loss (0: 1)
+}
+
+// TrainConfig configures Train.
+type TrainConfig struct {
+	Hidden, Layers int
+	Epochs         int
+	LearningRate   float64
+	L2             float64
+	Seed           uint64
+}
+
+// Train fits a model by full-batch Adam on the softmax cross-entropy of
+// the target node; deterministic for a given config and example order.
+func Train(examples []Example, cfg TrainConfig) *Model {
+	m := NewModel(cfg.Hidden, cfg.Layers, cfg.Seed)
+	np := len(m.Params)
+	grad, mom, vel := make([]float64, np), make([]float64, np), make([]float64, np)
+	const beta1, beta2, eps = 0.9, 0.999, 1e-8
+	var total float64
+	for _, ex := range examples {
+		total += weightOf(ex)
+	}
+	var loss float64
+	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
+		clear(grad)
+		loss = 0
+		for _, ex := range examples {
+			w := weightOf(ex) / total
+			loss += w * m.lossGrad(ex, grad, w)
+		}
+		for i := range grad {
+			grad[i] += cfg.L2 * m.Params[i]
+			mom[i] = beta1*mom[i] + (1-beta1)*grad[i]
+			vel[i] = beta2*vel[i] + (1-beta2)*grad[i]*grad[i]
+			mh := mom[i] / (1 - math.Pow(beta1, float64(epoch)))
+			vh := vel[i] / (1 - math.Pow(beta2, float64(epoch)))
+			m.Params[i] -= cfg.LearningRate * mh / (math.Sqrt(vh) + eps)
+		}
+	}
+	m.Trained = TrainInfo{Seed: cfg.Seed, Epochs: cfg.Epochs, Loss: loss}
+	return m
+}
+
+func weightOf(ex Example) float64 {
+	if ex.Weight > 0 {
+		return ex.Weight
+	}
+	return 1
+}
+
+// lossGrad returns the example's cross-entropy and adds scale times its
+// gradient to grad.
+func (m *Model) lossGrad(ex Example, grad []float64, scale float64) float64 {
+	p := m.forward(ex.Graph)
+	prob := softmax(p.scores)
+	ds := make([]float64, len(prob))
+	for i := range prob {
+		ds[i] = scale * prob[i]
+	}
+	ds[ex.Target] -= scale
+	m.backward(ex.Graph, p, ds, grad)
+	return -math.Log(math.Max(prob[ex.Target], 1e-300))
+}
+
+// Marshal encodes the model as a weights file.
+func (m *Model) Marshal() ([]byte, error) { return json.MarshalIndent(m, "", " ") }

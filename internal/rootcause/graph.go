@@ -1,0 +1,98 @@
+package rootcause
+
+import (
+	"math"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// Node features: robust z-scores of one service's window against its own
+// baseline. The order is part of the model file format (FeatureNames).
+const (
+	FeatSelfTime  = iota // p90 self time of its segments (work in the service itself)
+	FeatDuration         // p90 duration of its entry spans (includes callees)
+	FeatErrorRate        // share of segments failed (span status or ERROR log of the span)
+	FeatErrorLogs        // ERROR-or-worse log records
+	FeatTimeouts         // spans failed with a context deadline/cancel
+	FeatCalls            // segments (request rate)
+	FeatCPU              // pod CPU (latest sample)
+	FeatMemory           // pod memory (latest sample)
+	FeatGapIn            // max over calls into it: caller-observed minus its own time
+	FeatGapOut           // max over its calls out
+	NumNodeFeatures
+)
+
+// Edge features: robust z-scores of one caller -> callee pair.
+const (
+	EdgeGap       = iota // p90 caller-observed minus callee-observed time
+	EdgeErrorRate        // share of calls whose callee segment failed
+	NumEdgeFeatures
+)
+
+// FeatureNames name the node features in evidence and in model files.
+var FeatureNames = [NumNodeFeatures]string{"self_time_p90_ms", "duration_p90_ms", "error_rate", "error_logs", "timeouts", "calls", "cpu", "memory", "gap_in_p90_ms", "gap_out_p90_ms"}
+
+// EdgeFeatureNames name the edge features in model files.
+var EdgeFeatureNames = [NumEdgeFeatures]string{"gap_p90_ms", "error_rate"}
+
+// rawFloor is each raw feature's smallest robust spread: 1 ms of latency, 1%
+// of errors, one log or timeout, a tenth of the calls' scale, 5% CPU
+// (utilisation) or 0.05 core, 1% memory or 1 MiB... in the feature's unit.
+var rawFloor = [NumNodeFeatures]float64{1, 1, 0.01, 1, 1, 5, 0.05, 1, 1, 1}
+
+var edgeFloor = [NumEdgeFeatures]float64{1, 0.01}
+
+// Node is one service of a closed window.
+type Node struct {
+	Service   string
+	Pod       string // the pod with the most evidence
+	Operation string // the operation with the most evidence
+	// X are the robust z-scores (0 while the baseline is short).
+	X [NumNodeFeatures]float64
+	// Raw are the window's values behind X (NaN: not observed).
+	Raw      [NumNodeFeatures]float64
+	Exemplar pcommon.TraceID // a failed or slowest trace through it
+
+	id         int32
+	traceRCA   float64 // TraceRCA-like Jaccard score, computed at build time
+	errorSpans int
+}
+
+// Edge is one caller -> callee pair of a closed window.
+type Edge struct {
+	From, To int // node indexes
+	Calls    int
+	X        [NumEdgeFeatures]float64
+}
+
+// Graph is a closed window: the service dependency graph with features.
+type Graph struct {
+	Start, End int64 // ns
+	Nodes      []Node
+	Edges      []Edge
+	// Cascades are the timeout cascades found in the window, most frequent first.
+	Cascades []Cascade
+}
+
+// Anomaly is how anomalous a node is, for the min_anomaly gate: its largest
+// z over the features that mean trouble (rate changes alone do not).
+func (n *Node) Anomaly() float64 {
+	a := math.Inf(-1)
+	for f, z := range n.X {
+		if f == FeatCalls || f == FeatGapOut {
+			continue
+		}
+		a = math.Max(a, z)
+	}
+	return a
+}
+
+// Index returns the node of service, or -1.
+func (g *Graph) Index(service string) int {
+	for i := range g.Nodes {
+		if g.Nodes[i].Service == service {
+			return i
+		}
+	}
+	return -1
+}

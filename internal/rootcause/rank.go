@@ -1,0 +1,170 @@
+package rootcause
+
+import (
+	"fmt"
+	"math"
+)
+
+// Method ranks a window's nodes: one score per node (higher: more likely
+// the root cause) and a confidence per node (summing to 1).
+type Method interface {
+	Name() string
+	Score(g *Graph) (scores, confidence []float64)
+}
+
+// Methods are the ranking methods, by the name the configuration and
+// cmd/rcabench use.
+var Methods = []string{"gnn", "pagerank", "tracerca", "latency"}
+
+// NewMethod returns the named method; gnn uses model (nil: the embedded one).
+func NewMethod(name string, model *Model) (Method, error) {
+	switch name {
+	case "gnn":
+		if model == nil {
+			var err error
+			if model, err = EmbeddedModel(); err != nil {
+				return nil, err
+			}
+		}
+		return model, nil
+	case "pagerank":
+		return PageRank{}, nil
+	case "tracerca":
+		return TraceRCA{}, nil
+	case "latency":
+		return LatencyZ{}, nil
+	}
+	return nil, fmt.Errorf("unknown method %q (one of %v)", name, Methods)
+}
+
+// LatencyZ is the plain floor: a node's robust z of its p90 self time or of
+// the network gap before it, whichever is larger.
+type LatencyZ struct{}
+
+func (LatencyZ) Name() string { return "latency" }
+
+func (LatencyZ) Score(g *Graph) ([]float64, []float64) {
+	s := make([]float64, len(g.Nodes))
+	for i := range g.Nodes {
+		s[i] = math.Max(g.Nodes[i].X[FeatSelfTime], g.Nodes[i].X[FeatGapIn])
+	}
+	return s, softmax(s)
+}
+
+// TraceRCA is the anomalous-call-set baseline (see traceRCA).
+type TraceRCA struct{}
+
+func (TraceRCA) Name() string { return "tracerca" }
+
+func (TraceRCA) Score(g *Graph) ([]float64, []float64) {
+	s := make([]float64, len(g.Nodes))
+	for i := range g.Nodes {
+		s[i] = g.Nodes[i].traceRCA
+	}
+	return s, shares(s)
+}
+
+// PageRank is the MicroRCA/MicroRank-family baseline: a personalised
+// PageRank walk over the dependency graph that moves from callers towards
+// anomalous callees (and weakly back), restarting at anomalous nodes; the
+// stationary mass ranks root causes.
+type PageRank struct{}
+
+func (PageRank) Name() string { return "pagerank" }
+
+const (
+	prDamping    = 0.85
+	prBackward   = 0.2 // weight of walking back from a callee to its caller
+	prIterations = 50
+	prEpsilon    = 0.01
+)
+
+func (PageRank) Score(g *Graph) ([]float64, []float64) {
+	n := len(g.Nodes)
+	anomaly := make([]float64, n)
+	var total float64
+	for i := range g.Nodes {
+		x := &g.Nodes[i].X
+		a := math.Max(0, max(x[FeatSelfTime], x[FeatGapIn], x[FeatErrorRate], x[FeatErrorLogs], x[FeatCPU]))
+		anomaly[i] = a + prEpsilon
+		total += anomaly[i]
+	}
+	personal := make([]float64, n)
+	for i := range personal {
+		personal[i] = anomaly[i] / total
+	}
+	type arc struct {
+		to int
+		w  float64
+	}
+	out := make([][]arc, n)
+	outW := make([]float64, n)
+	for _, e := range g.Edges {
+		out[e.From] = append(out[e.From], arc{e.To, anomaly[e.To]})
+		out[e.To] = append(out[e.To], arc{e.From, prBackward * anomaly[e.From]})
+		outW[e.From] += anomaly[e.To]
+		outW[e.To] += prBackward * anomaly[e.From]
+	}
+	rank := slicesClone(personal)
+	next := make([]float64, n)
+	for range prIterations {
+		dangling := 0.0
+		for i := range next {
+			next[i] = 0
+		}
+		for u := range n {
+			if outW[u] == 0 {
+				dangling += rank[u]
+				continue
+			}
+			for _, a := range out[u] {
+				next[a.to] += prDamping * rank[u] * a.w / outW[u]
+			}
+		}
+		for i := range next {
+			next[i] += (1 - prDamping + prDamping*dangling) * personal[i]
+		}
+		rank, next = next, rank
+	}
+	return rank, shares(rank)
+}
+
+func slicesClone(v []float64) []float64 { return append([]float64(nil), v...) }
+
+// softmax turns scores into probabilities.
+func softmax(s []float64) []float64 {
+	p := make([]float64, len(s))
+	if len(s) == 0 {
+		return p
+	}
+	m := math.Inf(-1)
+	for _, v := range s {
+		m = math.Max(m, v)
+	}
+	var sum float64
+	for i, v := range s {
+		p[i] = math.Exp(v - m)
+		sum += p[i]
+	}
+	for i := range p {
+		p[i] /= sum
+	}
+	return p
+}
+
+// shares normalises non-negative scores to sum 1 (uniform when all are 0).
+func shares(s []float64) []float64 {
+	p := make([]float64, len(s))
+	var sum float64
+	for _, v := range s {
+		sum += math.Max(v, 0)
+	}
+	for i, v := range s {
+		if sum == 0 {
+			p[i] = 1 / float64(len(s))
+		} else {
+			p[i] = math.Max(v, 0) / sum
+		}
+	}
+	return p
+}

@@ -1,0 +1,193 @@
+package rootcause
+
+import (
+	"slices"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// spanRec is what a window keeps of a span: enough to rebuild parent/child
+// relations, self time, edges and timeout chains when the window closes.
+type spanRec struct {
+	trace          pcommon.TraceID
+	span, parent   pcommon.SpanID
+	service, pod   int32
+	op             int32
+	startNs, endNs int64
+	err, timeout   bool
+}
+
+func (s *spanRec) durMs() float64 { return float64(s.endNs-s.startNs) / 1e6 }
+
+// logRec is an ERROR-or-worse log record.
+type logRec struct {
+	trace        pcommon.TraceID
+	span         pcommon.SpanID
+	service, pod int32
+}
+
+// metricRec is a pod resource sample (CPU or memory).
+type metricRec struct {
+	service, pod int32
+	cpu          bool
+	value        float64
+}
+
+// window collects one event-time window: [start, start+length) by span end.
+type window struct {
+	start   int64
+	spans   []spanRec
+	logs    []logRec
+	metrics []metricRec
+}
+
+// segment is one service's part of one trace: a span whose parent is in
+// another service (or absent) and its same-service descendants. Its self time
+// excludes the time spent in calls to other services, including the network
+// around them, which belongs to the edge.
+type segment struct {
+	root         int32 // span index of the entry span
+	service, pod int32
+	op           int32
+	self, dur    float64 // ms
+	err, timeout bool
+	gap          float64 // caller-observed minus own time of the entry span; -1: unknown
+}
+
+// edgeKey is a caller -> callee service pair.
+type edgeKey struct{ caller, callee int32 }
+
+// edgeObs are one window's observations of an edge.
+type edgeObs struct {
+	calls, errors int
+	gaps          []float64 // caller-observed minus callee-observed ms
+}
+
+// built is a closed window's structure: segments, edges and index maps.
+type built struct {
+	spans    []spanRec
+	segs     []segment
+	segOf    []int32 // per span
+	parent   []int32 // per span: index of its parent in the window, or -1
+	edges    map[edgeKey]*edgeObs
+	dropped  int // edges beyond maxEdges
+	errLogs  map[int32]int
+	cpu, mem map[int32]float64 // latest per service in the window
+}
+
+type spanKey struct {
+	trace pcommon.TraceID
+	span  pcommon.SpanID
+}
+
+// maxSegmentDepth bounds the walk to a segment's entry span (and breaks
+// parent cycles in malformed data).
+const maxSegmentDepth = 256
+
+// build turns a window's records into segments and edges.
+func (w *window) build(maxEdges int) *built {
+	n := len(w.spans)
+	b := &built{spans: w.spans, segOf: make([]int32, n), edges: map[edgeKey]*edgeObs{}, errLogs: map[int32]int{}, cpu: map[int32]float64{}, mem: map[int32]float64{}}
+	idx := make(map[spanKey]int32, n)
+	for i := range w.spans {
+		idx[spanKey{w.spans[i].trace, w.spans[i].span}] = int32(i)
+	}
+	parent := make([]int32, n)
+	b.parent = parent
+	childNs := make([]int64, n)
+	crossKids := make([]int32, n)
+	for i := range w.spans {
+		s := &w.spans[i]
+		parent[i] = -1
+		if s.parent.IsEmpty() {
+			continue
+		}
+		p, ok := idx[spanKey{s.trace, s.parent}]
+		if !ok || int(p) == i {
+			continue
+		}
+		parent[i] = p
+		childNs[p] += s.endNs - s.startNs
+		if w.spans[p].service != s.service {
+			crossKids[p]++
+		}
+	}
+	// segment roots: walk up while the parent is in the same service
+	rootIdx := make(map[int32]int32)
+	for i := range w.spans {
+		j := int32(i)
+		for d := 0; d < maxSegmentDepth; d++ {
+			p := parent[j]
+			if p < 0 || w.spans[p].service != w.spans[j].service {
+				break
+			}
+			j = p
+		}
+		si, ok := rootIdx[j]
+		if !ok {
+			r := &w.spans[j]
+			si = int32(len(b.segs))
+			rootIdx[j] = si
+			b.segs = append(b.segs, segment{root: j, service: r.service, pod: r.pod, op: r.op, dur: r.durMs(), gap: -1})
+		}
+		b.segOf[i] = si
+		seg := &b.segs[si]
+		s := &w.spans[i]
+		// an exit span's own time (its duration minus the callee's) is the
+		// edge's: network and queueing, not this service's work
+		if crossKids[i] == 0 {
+			seg.self += max(float64(s.endNs-s.startNs-childNs[i])/1e6, 0)
+		}
+		seg.err = seg.err || s.err
+		seg.timeout = seg.timeout || s.timeout
+	}
+	for _, l := range w.logs {
+		b.errLogs[l.service]++
+		if i, ok := idx[spanKey{l.trace, l.span}]; ok {
+			b.segs[b.segOf[i]].err = true
+		}
+	}
+	for i := range w.spans {
+		p := parent[i]
+		s := &w.spans[i]
+		if p < 0 || w.spans[p].service == s.service {
+			continue
+		}
+		k := edgeKey{caller: w.spans[p].service, callee: s.service}
+		e := b.edges[k]
+		if e == nil {
+			if len(b.edges) >= maxEdges {
+				b.dropped++
+				continue
+			}
+			e = &edgeObs{}
+			b.edges[k] = e
+		}
+		e.calls++
+		if b.segs[b.segOf[i]].err {
+			e.errors++
+		}
+		if crossKids[p] == 1 {
+			gap := max(w.spans[p].durMs()-s.durMs(), 0)
+			e.gaps = append(e.gaps, gap)
+			b.segs[b.segOf[i]].gap = gap
+		}
+	}
+	for _, m := range w.metrics {
+		if m.cpu {
+			b.cpu[m.service] = max(b.cpu[m.service], m.value)
+		} else {
+			b.mem[m.service] = max(b.mem[m.service], m.value)
+		}
+	}
+	return b
+}
+
+// quantile sorts v in place and returns its q-quantile (nearest rank), 0 for none.
+func quantile(v []float64, q float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	slices.Sort(v)
+	return v[int(q*float64(len(v)-1))]
+}
