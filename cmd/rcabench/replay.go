@@ -19,7 +19,7 @@ import (
 
 // settings are the connector settings a replay uses.
 type settings struct {
-	method, model            string
+	method, model           string
 	delay, window, baseline time.Duration
 }
 
