@@ -23,6 +23,7 @@ import (
 	lokiexporter "github.com/otelcol-biz/otelcol-biz/exporter/lokiexporter"
 	bizdyeprocessor "github.com/otelcol-biz/otelcol-biz/processor/bizdyeprocessor"
 	buckettunerprocessor "github.com/otelcol-biz/otelcol-biz/processor/buckettunerprocessor"
+	gnnrootcause "github.com/otelcol-biz/otelcol-biz/processor/gnnrootcause"
 	logcorrelationprocessor "github.com/otelcol-biz/otelcol-biz/processor/logcorrelationprocessor"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/connector"
@@ -151,6 +152,7 @@ func components() (otelcol.Factories, error) {
 	factories.Connectors, err = otelcol.MakeFactoryMap[connector.Factory](
 		forwardconnector.NewFactory(),
 		spanmetricsconnector.NewFactory(),
+		gnnrootcause.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -158,6 +160,7 @@ func components() (otelcol.Factories, error) {
 	factories.ConnectorModules = makeModulesMap(factories.Connectors, map[component.Type]string{
 		forwardconnector.NewFactory().Type():     "go.opentelemetry.io/collector/connector/forwardconnector v0.155.0",
 		spanmetricsconnector.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector v0.155.0",
+		gnnrootcause.NewFactory().Type():         "github.com/otelcol-biz/otelcol-biz v0.0.0",
 	})
 
 	return factories, nil
