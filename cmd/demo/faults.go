@@ -21,13 +21,24 @@ type faults struct {
 	errors         perService[float64]       // -fault-errors=payment:0.2
 	timeoutCascade bool                      // -fault-timeout-cascade
 	lostHeader     bool                      // -fault-lost-header
+	from           time.Time                 // -fault-after: faults are off before this
 }
+
+// on reports whether the faults are active: a fault-free start gives the
+// root-cause ranking a baseline to compare the fault with.
+func (f *faults) on() bool { return f.from.IsZero() || !time.Now().Before(f.from) }
+
+func (f *faults) cascade() bool     { return f.timeoutCascade && f.on() }
+func (f *faults) lostHeaders() bool { return f.lostHeader && f.on() }
 
 var errInjected = errors.New("injected fault")
 
 // inject applies the service's configured latency, then fails with the
 // configured probability.
 func (f *faults) inject(ctx context.Context, r *rng, service string) error {
+	if !f.on() {
+		return nil
+	}
 	if d := f.latency[service]; d > 0 {
 		if err := sleep(ctx, d); err != nil {
 			return err

@@ -45,9 +45,14 @@ func run() error {
 	flag.Var(f.errors, "fault-errors", "HTTP 500 + span error with probability, `service:rate` (e.g. payment:0.2); repeatable")
 	flag.BoolVar(&f.timeoutCascade, "fault-timeout-cascade", false, "gateway->order 800ms, order->payment 500ms, payment->bank 200ms with a 400ms bank")
 	flag.BoolVar(&f.lostHeader, "fault-lost-header", false, "the order producer does not inject trace context: fulfilment starts new traces")
+	after := flag.Duration("fault-after", 0, "run fault-free for this long, then switch the faults on (prints \"faults on <time>\")")
 	flag.Parse()
-	if *orders < 0 || *rate <= 0 {
-		return fmt.Errorf("-orders must be >= 0 and -rate > 0")
+	if *orders < 0 || *rate <= 0 || *after < 0 {
+		return fmt.Errorf("-orders must be >= 0, -rate > 0 and -fault-after >= 0")
+	}
+	if *after > 0 {
+		f.from = time.Now().Add(*after)
+		time.AfterFunc(*after, func() { fmt.Printf("faults on %s\n", f.from.UTC().Format(time.RFC3339Nano)) })
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -199,7 +199,7 @@ func (s *shop) checkout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	budget := callTimeout
-	if s.faults.timeoutCascade {
+	if s.faults.cascade() {
 		budget = 800 * time.Millisecond
 	}
 	cctx, cancel := context.WithTimeout(ctx, budget)
@@ -254,7 +254,7 @@ func (s *shop) createOrder(w http.ResponseWriter, r *http.Request) {
 	}
 
 	budget := callTimeout
-	if s.faults.timeoutCascade {
+	if s.faults.cascade() {
 		budget = 500 * time.Millisecond
 	}
 	pctx, cancel := context.WithTimeout(ctx, budget)
@@ -295,7 +295,7 @@ func (s *shop) publish(ctx context.Context, id string, req checkoutRequest) erro
 	defer span.End()
 	value, _ := json.Marshal(req)
 	msg := message{key: id, value: value, headers: map[string]string{}, publishedAt: time.Now()}
-	if !s.faults.lostHeader { // the bug -fault-lost-header simulates: a producer without the propagator
+	if !s.faults.lostHeaders() { // the bug -fault-lost-header simulates: a producer without the propagator
 		propagator.Inject(ctx, propagation.MapCarrier(msg.headers))
 	}
 	select {
@@ -442,7 +442,7 @@ func (s *shop) pay(w http.ResponseWriter, r *http.Request) {
 // deadline of the chain fires first.
 func (s *shop) bankAuthorize(ctx context.Context) error {
 	budget, d := callTimeout, s.rng.logNormal(40*time.Millisecond, 0.5, 10*time.Millisecond, 2*time.Second)
-	if s.faults.timeoutCascade {
+	if s.faults.cascade() {
 		budget, d = 200*time.Millisecond, 400*time.Millisecond
 	}
 	ctx, cancel := context.WithTimeout(ctx, budget)
