@@ -2,9 +2,12 @@ package buckettunerprocessor
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
+	"github.com/DataDog/sketches-go/ddsketch"
 	"github.com/jonboulle/clockwork"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -64,4 +67,26 @@ func BenchmarkStatic(b *testing.B) {
 // BenchmarkAutoLearning: auto mode during learning (sketch updates, pass-through).
 func BenchmarkAutoLearning(b *testing.B) {
 	benchConvert(b, RuleConfig{Match: ".", Mode: ModeTypeAuto, MaxBuckets: 16, Quantiles: defaultQuantiles, LearnFor: defaultLearnFor, RetuneWhenErrorAbove: 0.05})
+}
+
+// BenchmarkChooseBounds: one boundary choice (the end of the learning
+// period or a retune, at most once per learn_for and metric name) from four
+// windows of a log-normal distribution drifting by 10% per window.
+func BenchmarkChooseBounds(b *testing.B) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	var windows []*ddsketch.DDSketch
+	for w := range historyWindows {
+		sk := newSketch()
+		md := lognormalPoint(rng, 5000, 0.05*math.Pow(1.1, float64(w)))
+		learn(sk, md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0))
+		windows = append(windows, sk)
+	}
+	for _, k := range []int{16, 64} {
+		b.Run(fmt.Sprintf("max_buckets=%d", k), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				chooseBounds(windows, k, defaultQuantiles)
+			}
+		})
+	}
 }
