@@ -258,7 +258,7 @@ func (r *rca) emit(ctx context.Context, results []rootcause.Result) error {
 	gauge := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
 	gauge.SetName("rca.root_cause.score")
 	gauge.SetDescription("Root-cause score of the top candidates of the last window.")
-	gauge.SetUnit("1")
+	gauge.SetUnit("{score}") // not "1": the Prometheus exporter would add a _ratio suffix
 	points := gauge.SetEmptyGauge().DataPoints()
 	n := 0
 	for _, res := range results {

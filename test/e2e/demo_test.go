@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"testing"
@@ -31,11 +30,7 @@ func TestDemoShop(t *testing.T) {
 		"BIZ_SAMPLING_PERCENT=100",
 		"BIZ_BUCKET_TUNER_LEARN_FOR=5s",
 	)
-	demo := filepath.Join(t.TempDir(), "demo")
-	build := exec.Command("go", "build", "-o", demo, "./cmd/demo")
-	build.Dir = repoRoot()
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	demo := buildDemo(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
