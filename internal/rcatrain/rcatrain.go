@@ -105,7 +105,7 @@ func CaseExample(c nezha.Case, history []nezha.Event, s Settings) (Labeled, bool
 	if t < 0 {
 		return Labeled{}, false, nil
 	}
-	return Labeled{Example: rootcause.Example{Graph: g, Target: t}, Source: CaseID(c), Fault: c.Fault.Type}, true, nil
+	return Labeled{Example: exampleOf(g, t), Source: CaseID(c), Fault: c.Fault.Type}, true, nil
 }
 
 // CaseID names a case: its inject time and service.
@@ -114,7 +114,7 @@ func CaseID(c nezha.Case) string {
 }
 
 // TrainConfig is the network cmd/gnntrain trains.
-var TrainConfig = rootcause.TrainConfig{Hidden: 8, Layers: 2, Epochs: 400, LearningRate: 0.01, L2: 1e-3, Seed: 1}
+var TrainConfig = rootcause.TrainConfig{Hidden: 8, Layers: 2, Epochs: 200, LearningRate: 0.01, L2: 1e-3, Seed: 1}
 
 // Fit trains the model on examples; dataset examples weigh DatasetWeight
 // times a simulated one.
@@ -138,3 +138,7 @@ func Fit(examples []Labeled, cfg rootcause.TrainConfig) *rootcause.Model {
 // DatasetWeight: real windows count more than simulated ones; the
 // simulator teaches the shapes, the data the magnitudes.
 const DatasetWeight = 3
+
+func exampleOf(g *rootcause.Graph, target int) rootcause.Example {
+	return rootcause.Example{Graph: g, Target: target}
+}

@@ -201,6 +201,7 @@ func (e *Engine) AddTraces(td ptrace.Traces) {
 					service: e.services.id(svcName, w.start), pod: e.pods.id(podName, w.start), op: e.ops.id(s.Name(), w.start),
 					startNs: start, endNs: end,
 					err: s.Status().Code() == ptrace.StatusCodeError, timeout: isTimeout(s),
+					entry: s.Kind() == ptrace.SpanKindServer || s.Kind() == ptrace.SpanKindConsumer,
 				})
 			}
 		}

@@ -18,8 +18,12 @@ import (
 //
 //	h' = tanh(Ws·h + Wi·mean_in[h_u, e_uv] + Wo·mean_out[h_w, e_vw] + b)
 //
-// and the score is a linear readout of the last layer plus a skip from the
-// input features. Callers and callees are separate weights because anomalies
+// and the score is a transparent prior - the node's own strongest anomaly,
+// squashed - plus a learned linear readout of the last layer and of the
+// input features. The network learns a correction to the prior rather than
+// a ranking from nothing: with a few dozen real labelled faults that keeps
+// it from unlearning the obvious (a service whose own time or errors jump).
+// Callers and callees are separate weights because anomalies
 // travel upstream: a slow callee makes its callers slow, not the reverse,
 // which is what lets the network tell a root cause from its victims.
 type Model struct {
@@ -217,9 +221,15 @@ func (m *Model) forward(g *Graph) *pass {
 	p.scores = make([]float64, n)
 	last := p.h[m.Layers]
 	for v := range n {
-		p.scores[v] = dot(m.Params[ro:ro+m.Hidden], last[v]) + dot(m.Params[ro+m.Hidden:], p.x[v])
+		p.scores[v] = prior(&g.Nodes[v]) + dot(m.Params[ro:ro+m.Hidden], last[v]) + dot(m.Params[ro+m.Hidden:], p.x[v])
 	}
 	return p
+}
+
+// prior is a node's own strongest sign of trouble, squashed.
+func prior(n *Node) float64 {
+	x := &n.X
+	return squash(max(0, x[FeatSelfTime], x[FeatGapIn], x[FeatErrorRate], x[FeatErrorLogs], x[FeatTimeouts], x[FeatCPU]))
 }
 
 // meanMsg is the mean of [h_peer, e] over edges (zeros without edges).

@@ -15,6 +15,7 @@ type spanRec struct {
 	op             int32
 	startNs, endNs int64
 	err, timeout   bool
+	entry          bool // SERVER or CONSUMER: never an exit span
 }
 
 func (s *spanRec) durMs() float64 { return float64(s.endNs-s.startNs) / 1e6 }
@@ -134,8 +135,10 @@ func (w *window) build(maxEdges int) *built {
 		seg := &b.segs[si]
 		s := &w.spans[i]
 		// an exit span's own time (its duration minus the callee's) is the
-		// edge's: network and queueing, not this service's work
-		if crossKids[i] == 0 {
+		// edge's: network and queueing, not this service's work. Without span
+		// kinds (SkyWalking-style data) a span whose children are in other
+		// services is taken for one; SERVER/CONSUMER spans never are.
+		if crossKids[i] == 0 || s.entry {
 			seg.self += max(float64(s.endNs-s.startNs-childNs[i])/1e6, 0)
 		}
 		seg.err = seg.err || s.err
@@ -167,7 +170,7 @@ func (w *window) build(maxEdges int) *built {
 		if b.segs[b.segOf[i]].err {
 			e.errors++
 		}
-		if crossKids[p] == 1 {
+		if crossKids[p] == 1 && !w.spans[p].entry {
 			gap := max(w.spans[p].durMs()-s.durMs(), 0)
 			e.gaps = append(e.gaps, gap)
 			b.segs[b.segOf[i]].gap = gap

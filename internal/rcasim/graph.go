@@ -1,0 +1,436 @@
+package rcasim
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+)
+
+// Layer name pools. The names follow TrainTicket so that generated data reads
+// like the evaluation data; the layer a name sits in mirrors its role there
+// (front business services on top, shared lookups such as auth/config at the
+// bottom). A pool that runs dry falls back to "svc-NN".
+var layerPools = [maxLayer][]string{
+	{"travel-plan", "preserve", "preserve-other", "cancel", "rebook", "execute", "admin-order",
+		"admin-route", "admin-travel", "admin-user", "admin-basic-info", "consign", "food", "wait-order"},
+	{"travel", "travel2", "order", "order-other", "seat", "inside-payment", "security",
+		"route-plan", "notification", "ticket-office", "consign-price", "voucher", "user"},
+	{"train", "route", "price", "basic", "ticketinfo", "station-food", "train-food", "payment",
+		"delivery", "avatar", "news", "assurance", "contacts"},
+	{"auth", "config", "station", "verification-code", "food-delivery", "mail"},
+}
+
+const (
+	maxLayer = 4 // layers below the gateway: depth up to 5 services
+	// hubCount shared leaves (the first of the deepest pool: auth, config,
+	// station) receive a large share of calls, as in TrainTicket.
+	hubCount      = 3
+	gatewayName   = "ts-gateway-service"
+	gatewayOp     = "/*"
+	gatewayCtrl   = "FilteringWebHandler.handle"
+	zipfExponent  = 1.1
+	minRouteShare = 0.05 // a seed-chosen faulty service gets at least this many calls per request
+)
+
+var verbs = []string{
+	"query", "create", "update", "delete", "retrieve", "list", "check", "search", "detail",
+	"price", "status", "refresh", "book", "cancel", "pay", "confirm", "modify", "validate",
+}
+
+// call is one downstream request an endpoint makes.
+type call struct {
+	svc, ep   int
+	method    string  // exit span name: "HTTP GET" or "HTTP POST"
+	gapMedian float64 // ms of network time outside the callee's entry span
+}
+
+// endpoint is one operation of a service with its fixed work and call plan.
+type endpoint struct {
+	verb          string
+	op, ctrl      string // entry and controller span names
+	repo, sql     string // DB span names; empty when the endpoint does no DB work
+	median, sigma float64
+	groups        [][]call // run one after the other; the calls of a group run in parallel
+	logLine       int
+}
+
+type service struct {
+	name   string
+	layer  int
+	camel  string // "OrderOther", for class names
+	logger string // "o.s.OrderOtherServiceImpl"
+	pods   []int
+	eps    []endpoint
+}
+
+type pod struct {
+	name string
+	svc  int
+}
+
+// graph is the static topology shared by all traces of a scenario.
+type graph struct {
+	services []service
+	pods     []pod
+	routeCDF []float64   // cumulative Zipf weights over the gateway's endpoints
+	epRate   [][]float64 // expected invocations per request
+	svcRate  []float64
+	edgeRate map[[2]int]float64
+}
+
+func buildGraph(rng *rand.Rand, n int) *graph {
+	g := &graph{}
+	m := n - 1
+	sizes := [maxLayer]int{
+		max(1, int(math.Round(0.25*float64(m)))),
+		max(1, int(math.Round(0.30*float64(m)))),
+		max(1, int(math.Round(0.25*float64(m)))),
+	}
+	sizes[3] = m - sizes[0] - sizes[1] - sizes[2]
+	g.services = append(g.services, newService(gatewayName, "gateway", 0))
+	layerStart := [maxLayer + 1]int{}
+	extra := 0
+	for l := range maxLayer {
+		layerStart[l] = len(g.services)
+		for i := range sizes[l] {
+			if i < len(layerPools[l]) {
+				core := layerPools[l][i]
+				g.services = append(g.services, newService("ts-"+core+"-service", core, l+1))
+				continue
+			}
+			extra++
+			g.services = append(g.services, newService(fmt.Sprintf("svc-%02d", extra), fmt.Sprintf("svc%02d", extra), l+1))
+		}
+	}
+	layerStart[maxLayer] = len(g.services)
+	layerOf := func(l int) []int { // services of layer l (1-based)
+		var out []int
+		for i := layerStart[l-1]; i < layerStart[l]; i++ {
+			out = append(out, i)
+		}
+		return out
+	}
+	hubs := layerOf(maxLayer)
+	if len(hubs) > hubCount {
+		hubs = hubs[:hubCount]
+	}
+
+	for i := range g.services {
+		s := &g.services[i]
+		np := 1
+		if i > 0 && rng.Float64() < 0.15 {
+			np = 2
+		}
+		rs := randName(rng, 9+rng.IntN(2))
+		for range np {
+			s.pods = append(s.pods, len(g.pods))
+			g.pods = append(g.pods, pod{name: s.name + "-" + rs + "-" + randName(rng, 5), svc: i})
+		}
+		if i == 0 {
+			continue
+		}
+		ne := 1 + rng.IntN(4)
+		vs := slices.Clone(verbs)
+		rng.Shuffle(len(vs), func(a, b int) { vs[a], vs[b] = vs[b], vs[a] })
+		for e := range ne {
+			s.eps = append(s.eps, newEndpoint(rng, s, vs[e]))
+		}
+	}
+
+	// Calls go only to deeper layers, so index order is a topological order.
+	for i := 1; i < len(g.services); i++ {
+		s := &g.services[i]
+		if s.layer == maxLayer {
+			continue
+		}
+		for e := range s.eps {
+			nc := numCalls(rng, s.layer)
+			var calls []call
+			for range nc {
+				c, ok := pickCallee(rng, g, s.layer, hubs, layerOf, calls)
+				if ok {
+					calls = append(calls, c)
+				}
+			}
+			s.eps[e].groups = groupCalls(rng, calls)
+		}
+	}
+
+	// Every endpoint must be reachable: give uncalled ones a caller one layer up.
+	covered := make([][]bool, len(g.services))
+	for i := range g.services {
+		covered[i] = make([]bool, len(g.services[i].eps))
+	}
+	for _, i := range layerOf(1) {
+		for e := range covered[i] {
+			covered[i][e] = true // the gateway routes to every layer-1 endpoint
+		}
+	}
+	for l := 2; l <= maxLayer; l++ {
+		for i := 1; i < layerStart[l-1]; i++ {
+			for _, ep := range g.services[i].eps {
+				for _, grp := range ep.groups {
+					for _, c := range grp {
+						covered[c.svc][c.ep] = true
+					}
+				}
+			}
+		}
+		for _, i := range layerOf(l) {
+			for e := range covered[i] {
+				if covered[i][e] {
+					continue
+				}
+				callers := layerOf(l - 1)
+				cs := &g.services[callers[rng.IntN(len(callers))]]
+				ce := &cs.eps[rng.IntN(len(cs.eps))]
+				ce.groups = append(ce.groups, []call{newCall(rng, i, e)})
+				covered[i][e] = true
+			}
+		}
+	}
+
+	// Gateway: one "/*" route per layer-1 endpoint, Zipf-weighted in shuffled order.
+	gw := &g.services[0]
+	for _, i := range layerOf(1) {
+		for e := range g.services[i].eps {
+			gw.eps = append(gw.eps, endpoint{
+				op: gatewayOp, ctrl: gatewayCtrl,
+				median: 0.4 + 0.8*rng.Float64(), sigma: 0.3,
+				groups: [][]call{{newCall(rng, i, e)}},
+			})
+		}
+	}
+	rng.Shuffle(len(gw.eps), func(a, b int) { gw.eps[a], gw.eps[b] = gw.eps[b], gw.eps[a] })
+	var sum float64
+	for r := range gw.eps {
+		sum += 1 / math.Pow(float64(r+1), zipfExponent)
+		g.routeCDF = append(g.routeCDF, sum)
+	}
+	for r := range g.routeCDF {
+		g.routeCDF[r] /= sum
+	}
+	g.computeRates()
+	return g
+}
+
+func newService(name, core string, layer int) service {
+	parts := strings.Split(core, "-")
+	var camel strings.Builder
+	for _, p := range parts {
+		camel.WriteString(strings.ToUpper(p[:1]) + p[1:])
+	}
+	return service{
+		name:   name,
+		layer:  layer,
+		camel:  camel.String(),
+		logger: core[:1] + ".s." + camel.String() + "ServiceImpl",
+	}
+}
+
+func newEndpoint(rng *rand.Rand, s *service, verb string) endpoint {
+	compact := strings.ToLower(s.camel)
+	ep := endpoint{
+		verb: verb,
+		op:   "/api/v1/" + compact + "service/" + verb,
+		ctrl: s.camel + "Controller." + verb,
+		// log-uniform median self time 0.5..20 ms
+		median:  0.5 * math.Pow(40, rng.Float64()),
+		sigma:   0.3 + 0.5*rng.Float64(),
+		logLine: 30 + rng.IntN(570),
+	}
+	if rng.Float64() < 0.75 {
+		table := "ts." + strings.ToLower(strings.Join(splitCamel(s.camel), "_"))
+		switch verb {
+		case "create", "book", "pay":
+			ep.repo, ep.sql = s.camel+"Repository.save", "INSERT "+table
+		case "update", "modify", "confirm", "cancel", "refresh":
+			ep.repo, ep.sql = s.camel+"Repository.save", "UPDATE "+table
+		case "delete":
+			ep.repo, ep.sql = s.camel+"Repository.deleteById", "DELETE "+table
+		default:
+			ep.repo, ep.sql = s.camel+"Repository.findBy"+strings.ToUpper(verb[:1])+verb[1:], "SELECT "+table
+		}
+	}
+	return ep
+}
+
+func splitCamel(s string) []string {
+	var out []string
+	start := 0
+	for i := 1; i < len(s); i++ {
+		if s[i] >= 'A' && s[i] <= 'Z' {
+			out = append(out, s[start:i])
+			start = i
+		}
+	}
+	return append(out, s[start:])
+}
+
+func newCall(rng *rand.Rand, svc, ep int) call {
+	method := "HTTP POST"
+	if rng.Float64() < 0.4 {
+		method = "HTTP GET"
+	}
+	// log-uniform 0.3..2 ms
+	return call{svc: svc, ep: ep, method: method, gapMedian: 0.3 * math.Pow(2/0.3, rng.Float64())}
+}
+
+// numCalls gives front services a wide fan-out and deeper ones a narrow one,
+// which keeps traces near the real data's size.
+func numCalls(rng *rand.Rand, layer int) int {
+	u := rng.Float64()
+	switch layer {
+	case 1:
+		return 2 + rng.IntN(5)
+	case 2:
+		switch {
+		case u < 0.25:
+			return 0
+		case u < 0.6:
+			return 1
+		case u < 0.85:
+			return 2
+		}
+		return 3
+	default:
+		switch {
+		case u < 0.4:
+			return 0
+		case u < 0.8:
+			return 1
+		}
+		return 2
+	}
+}
+
+func pickCallee(rng *rand.Rand, g *graph, layer int, hubs []int, layerOf func(int) []int, have []call) (call, bool) {
+	for range 5 {
+		var svc int
+		if rng.Float64() < 0.25 {
+			svc = hubs[rng.IntN(len(hubs))]
+		} else {
+			target := layer + 1
+			if target < maxLayer && rng.Float64() >= 0.6 {
+				target += 1 + rng.IntN(maxLayer-target)
+			}
+			cands := layerOf(target)
+			svc = cands[rng.IntN(len(cands))]
+		}
+		ep := rng.IntN(len(g.services[svc].eps))
+		dup := slices.ContainsFunc(have, func(c call) bool { return c.svc == svc && c.ep == ep })
+		if !dup {
+			return newCall(rng, svc, ep), true
+		}
+	}
+	return call{}, false
+}
+
+// groupCalls makes most calls sequential and joins some to the previous call
+// as parallel work.
+func groupCalls(rng *rand.Rand, calls []call) [][]call {
+	var groups [][]call
+	for i, c := range calls {
+		if i > 0 && rng.Float64() < 0.15 {
+			groups[len(groups)-1] = append(groups[len(groups)-1], c)
+			continue
+		}
+		groups = append(groups, []call{c})
+	}
+	return groups
+}
+
+// computeRates derives expected calls per request, used to pick an observable
+// faulty service and the busiest timeout chain.
+func (g *graph) computeRates() {
+	epRate := make([][]float64, len(g.services))
+	for i := range g.services {
+		epRate[i] = make([]float64, len(g.services[i].eps))
+	}
+	prev := 0.0
+	for r, c := range g.routeCDF {
+		epRate[0][r] = c - prev
+		prev = c
+	}
+	g.epRate = epRate
+	g.svcRate = make([]float64, len(g.services))
+	g.edgeRate = map[[2]int]float64{}
+	for i := range g.services {
+		for e, ep := range g.services[i].eps {
+			g.svcRate[i] += epRate[i][e]
+			for _, grp := range ep.groups {
+				for _, c := range grp {
+					epRate[c.svc][c.ep] += epRate[i][e]
+					g.edgeRate[[2]int{i, c.svc}] += epRate[i][e]
+				}
+			}
+		}
+	}
+}
+
+// edges lists the distinct caller->callee service pairs in index order.
+func (g *graph) edges() [][2]string {
+	var idx [][2]int
+	for k := range g.edgeRate {
+		idx = append(idx, k)
+	}
+	slices.SortFunc(idx, func(a, b [2]int) int {
+		if a[0] != b[0] {
+			return a[0] - b[0]
+		}
+		return a[1] - b[1]
+	})
+	out := make([][2]string, len(idx))
+	for i, k := range idx {
+		out[i] = [2]string{g.services[k[0]].name, g.services[k[1]].name}
+	}
+	return out
+}
+
+// callers returns the services calling svc, busiest edge first.
+func (g *graph) callers(svc int) []int {
+	var out []int
+	for k := range g.edgeRate {
+		if k[1] == svc {
+			out = append(out, k[0])
+		}
+	}
+	slices.SortFunc(out, func(a, b int) int {
+		ra, rb := g.edgeRate[[2]int{a, svc}], g.edgeRate[[2]int{b, svc}]
+		switch {
+		case ra > rb:
+			return -1
+		case ra < rb:
+			return 1
+		}
+		return a - b
+	})
+	return out
+}
+
+func (g *graph) pickRoute(rng *rand.Rand) int {
+	u := rng.Float64()
+	i, _ := slices.BinarySearch(g.routeCDF, u)
+	return min(i, len(g.routeCDF)-1)
+}
+
+func (g *graph) serviceIndex(name string) int {
+	for i := range g.services {
+		if g.services[i].name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+const podAlphabet = "bcdfghjklmnpqrstvwxz2456789"
+
+func randName(rng *rand.Rand, n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = podAlphabet[rng.IntN(len(podAlphabet))]
+	}
+	return string(b)
+}
