@@ -201,7 +201,8 @@ func (e *Engine) AddTraces(td ptrace.Traces) {
 					service: e.services.id(svcName, w.start), pod: e.pods.id(podName, w.start), op: e.ops.id(s.Name(), w.start),
 					startNs: start, endNs: end,
 					err: s.Status().Code() == ptrace.StatusCodeError, timeout: isTimeout(s),
-					entry: s.Kind() == ptrace.SpanKindServer || s.Kind() == ptrace.SpanKindConsumer,
+					entry: s.Kind() == ptrace.SpanKindServer || s.Kind() == ptrace.SpanKindConsumer || s.Kind() == ptrace.SpanKindInternal,
+					exit:  s.Kind() == ptrace.SpanKindClient || s.Kind() == ptrace.SpanKindProducer,
 				})
 			}
 		}

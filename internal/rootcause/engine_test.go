@@ -298,3 +298,24 @@ func TestServiceOfPod(t *testing.T) {
 		assert.Equal(t, want, ServiceOfPod(in), in)
 	}
 }
+
+// TestDuplicateSpansCountOnce: at-least-once delivery (Kafka redelivery,
+// exporter retries) must not double self times or calls.
+func TestDuplicateSpansCountOnce(t *testing.T) {
+	graphs := func(dup bool) *Graph {
+		e := newTestEngine(t, LatencyZ{})
+		rng := rand.New(rand.NewPCG(8, 8))
+		td := chainTraffic(rng, t0.Add(time.Second), 20*time.Second, 50, shop())
+		e.AddTraces(td)
+		if dup {
+			e.AddTraces(td)
+		}
+		return e.Advance(true)[0].Graph
+	}
+	once, twice := graphs(false), graphs(true)
+	require.Len(t, twice.Nodes, len(once.Nodes))
+	for i := range once.Nodes {
+		assert.Equal(t, once.Nodes[i].Raw[FeatSelfTime], twice.Nodes[i].Raw[FeatSelfTime], once.Nodes[i].Service)
+		assert.Equal(t, once.Nodes[i].Raw[FeatCalls], twice.Nodes[i].Raw[FeatCalls], once.Nodes[i].Service)
+	}
+}

@@ -15,7 +15,8 @@ type spanRec struct {
 	op             int32
 	startNs, endNs int64
 	err, timeout   bool
-	entry          bool // SERVER or CONSUMER: never an exit span
+	entry          bool // SERVER, CONSUMER or INTERNAL: never an exit span
+	exit           bool // CLIENT or PRODUCER: always one, even when its callee's span is in another window
 }
 
 func (s *spanRec) durMs() float64 { return float64(s.endNs-s.startNs) / 1e6 }
@@ -87,16 +88,25 @@ const maxSegmentDepth = 256
 
 // build turns a window's records into segments and edges.
 func (w *window) build(maxEdges int) *built {
+	// Kafka and retries deliver at least once: keep one copy of each span
+	idx := make(map[spanKey]int32, len(w.spans))
+	kept := w.spans[:0]
+	for _, s := range w.spans {
+		k := spanKey{s.trace, s.span}
+		if _, dup := idx[k]; dup {
+			continue
+		}
+		idx[k] = int32(len(kept))
+		kept = append(kept, s)
+	}
+	w.spans = kept
 	n := len(w.spans)
 	b := &built{spans: w.spans, segOf: make([]int32, n), edges: map[edgeKey]*edgeObs{}, errLogs: map[int32]int{}, cpu: map[int32]float64{}, mem: map[int32]float64{}}
-	idx := make(map[spanKey]int32, n)
-	for i := range w.spans {
-		idx[spanKey{w.spans[i].trace, w.spans[i].span}] = int32(i)
-	}
 	parent := make([]int32, n)
 	b.parent = parent
 	childNs := make([]int64, n)
 	crossKids := make([]int32, n)
+	kids := make([]int32, n)
 	for i := range w.spans {
 		s := &w.spans[i]
 		parent[i] = -1
@@ -109,6 +119,7 @@ func (w *window) build(maxEdges int) *built {
 		}
 		parent[i] = p
 		childNs[p] += s.endNs - s.startNs
+		kids[p]++
 		if w.spans[p].service != s.service {
 			crossKids[p]++
 		}
@@ -136,9 +147,11 @@ func (w *window) build(maxEdges int) *built {
 		s := &w.spans[i]
 		// an exit span's own time (its duration minus the callee's) is the
 		// edge's: network and queueing, not this service's work. Without span
-		// kinds (SkyWalking-style data) a span whose children are in other
-		// services is taken for one; SERVER/CONSUMER spans never are.
-		if crossKids[i] == 0 || s.entry {
+		// kinds (SkyWalking-style data) a span whose only child is in another
+		// service is taken for one; CLIENT/PRODUCER spans always are, spans of
+		// other kinds never (a goroutine's span in another service under an
+		// INTERNAL span is not a call).
+		if !s.exit && (crossKids[i] == 0 || s.entry || kids[i] != crossKids[i]) {
 			seg.self += max(float64(s.endNs-s.startNs-childNs[i])/1e6, 0)
 		}
 		seg.err = seg.err || s.err
@@ -170,7 +183,7 @@ func (w *window) build(maxEdges int) *built {
 		if b.segs[b.segOf[i]].err {
 			e.errors++
 		}
-		if crossKids[p] == 1 && !w.spans[p].entry {
+		if crossKids[p] == 1 && kids[p] == 1 && !w.spans[p].entry {
 			gap := max(w.spans[p].durMs()-s.durMs(), 0)
 			e.gaps = append(e.gaps, gap)
 			b.segs[b.segOf[i]].gap = gap
