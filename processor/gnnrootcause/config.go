@@ -43,7 +43,7 @@ type Config struct {
 	MemoryMetrics []string `mapstructure:"memory_metrics"`
 	// IdleFlush closes the open windows when no span has arrived for this
 	// long (processing time), so the last window of a quiet period is
-	// reported. 0 disables. Default: window + max_lateness + 5s.
+	// reported. 0 disables. Default: 45s.
 	IdleFlush time.Duration `mapstructure:"idle_flush"`
 
 	// prevent unkeyed literal initialization
