@@ -66,6 +66,13 @@ func TestDemoShop(t *testing.T) {
 		for _, svc := range wantServices {
 			assert.True(t, slices.Contains(services, svc), "%s: no %s spans in the order trace (%v)", o.id, svc, services)
 		}
+		seen := map[string]int{}
+		for _, s := range main[0].Spans {
+			seen[s.SpanID]++
+		}
+		for id, n := range seen {
+			assert.Equal(t, 1, n, "%s: span %s stored %d times", o.id, id, n)
+		}
 		assert.NotEqual(t, o.trace, split[0].TraceID, "the lost header split the flow")
 		linked := false
 		for _, s := range split[0].Spans {
