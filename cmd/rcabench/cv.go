@@ -33,7 +33,7 @@ func crossValidate(all []dayCases, s settings, folds int) ([]caseResult, error) 
 	for i := range cases {
 		cases[i].fold = i % folds
 	}
-	rs := rcatrain.Settings{Window: s.window, Baseline: s.baseline, Delay: s.delay, MinAnomaly: rcatrain.Defaults.MinAnomaly}
+	rs := s.train()
 	examples := make([]*rcatrain.Labeled, len(cases))
 	for i, e := range cases {
 		l, ok, err := rcatrain.CaseExample(e.c, all[e.day].history, rs)

@@ -12,7 +12,7 @@ import (
 func explain(all []dayCases, s settings) error {
 	for _, d := range all {
 		for _, c := range d.cases {
-			g, err := rcatrain.CaseGraph(c, d.history, rcatrain.Settings{Window: s.window, Baseline: s.baseline, Delay: s.delay, MinAnomaly: rcatrain.Defaults.MinAnomaly})
+			g, err := rcatrain.CaseGraph(c, d.history, s.train())
 			if err != nil {
 				return err
 			}

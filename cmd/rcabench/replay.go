@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelcol-biz/otelcol-biz/internal/nezha"
+	"github.com/otelcol-biz/otelcol-biz/internal/rcatrain"
 	"github.com/otelcol-biz/otelcol-biz/processor/gnnrootcause"
 )
 
@@ -21,6 +22,11 @@ import (
 type settings struct {
 	method, model           string
 	delay, window, baseline time.Duration
+}
+
+// train is the same replay for internal/rcatrain (engine-level windows).
+func (s settings) train() rcatrain.Settings {
+	return rcatrain.Settings{Window: s.window, Baseline: s.baseline, Delay: s.delay, MinAnomaly: rcatrain.Defaults.MinAnomaly}
 }
 
 // runCase replays the history, then the case, through a new connector
@@ -32,7 +38,7 @@ func runCase(c nezha.Case, history []nezha.Event, s settings) (caseResult, error
 	cfg := fac.CreateDefaultConfig().(*gnnrootcause.Config)
 	// The replay has about one fault-free minute of history per case: short
 	// windows and baseline, and a low gate so every case is ranked.
-	cfg.Window, cfg.Baseline, cfg.MinAnomaly = s.window, s.baseline, 0.5
+	cfg.Window, cfg.Baseline, cfg.MinAnomaly = s.window, s.baseline, rcatrain.Defaults.MinAnomaly
 	cfg.Method, cfg.Model = s.method, s.model
 	cfg.IdleFlush = 0 // event time only: the replay runs much faster than the data
 	if err := cfg.Validate(); err != nil {

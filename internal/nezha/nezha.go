@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/otelcol-biz/otelcol-biz/internal/rootcause"
 )
 
 const archiveName = "nezha-tt-dev.tar.xz"
@@ -50,14 +52,9 @@ type Span struct {
 // Service is the pod name without its last two '-' parts (the README's rule).
 func (s Span) Service() string { return ServiceOf(s.Pod) }
 
-// ServiceOf strips a pod name's replica-set and pod hashes.
-func ServiceOf(pod string) string {
-	parts := strings.Split(pod, "-")
-	if len(parts) <= 2 {
-		return pod
-	}
-	return strings.Join(parts[:len(parts)-2], "-")
-}
+// ServiceOf strips a pod name's replica-set and pod hashes, as the
+// connector does for pods without a service.name.
+func ServiceOf(pod string) string { return rootcause.ServiceOfPod(pod) }
 
 // ReadTraceFile reads one HH_MM_trace.csv file.
 func ReadTraceFile(path string, fn func(Span)) error {

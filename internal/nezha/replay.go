@@ -1,6 +1,7 @@
 package nezha
 
 import (
+	"cmp"
 	"encoding/hex"
 	"math"
 	"slices"
@@ -90,20 +91,10 @@ func ReplayDay(dir, day string) (history []Event, cases []Case, err error) {
 			return nil, nil, err
 		}
 		evs = append(evs, samples(series, from.Add(-10*time.Minute), to)...)
-		slices.SortStableFunc(evs, func(a, b Event) int { return cmpInt64(a.At, b.At) })
+		slices.SortStableFunc(evs, func(a, b Event) int { return cmp.Compare(a.At, b.At) })
 		cases = append(cases, Case{Fault: f, Events: evs})
 	}
 	return history, cases, nil
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func samples(series []MetricSeries, from, to time.Time) []Event {
@@ -154,7 +145,7 @@ func loadEvents(traceFiles, logFiles []string, from, to int64) ([]Event, error) 
 			return nil, err
 		}
 	}
-	slices.SortStableFunc(evs, func(a, b Event) int { return cmpInt64(a.At, b.At) })
+	slices.SortStableFunc(evs, func(a, b Event) int { return cmp.Compare(a.At, b.At) })
 	return evs, nil
 }
 

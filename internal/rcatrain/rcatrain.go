@@ -98,14 +98,11 @@ type Labeled struct {
 // ok is false when the service is not in the window.
 func CaseExample(c nezha.Case, history []nezha.Event, s Settings) (Labeled, bool, error) {
 	g, err := CaseGraph(c, history, s)
-	if err != nil || g == nil {
+	if err != nil {
 		return Labeled{}, false, err
 	}
-	t := g.Index(c.Fault.Service)
-	if t < 0 {
-		return Labeled{}, false, nil
-	}
-	return Labeled{Example: exampleOf(g, t), Source: CaseID(c), Fault: c.Fault.Type}, true, nil
+	l, ok := label(g, c.Fault.Service, CaseID(c), c.Fault.Type)
+	return l, ok, nil
 }
 
 // CaseID names a case: its inject time and service.
@@ -139,6 +136,15 @@ func Fit(examples []Labeled, cfg rootcause.TrainConfig) *rootcause.Model {
 // simulator teaches the shapes, the data the magnitudes.
 const DatasetWeight = 3
 
-func exampleOf(g *rootcause.Graph, target int) rootcause.Example {
-	return rootcause.Example{Graph: g, Target: target}
+// label is g's example with the faulty service as target; false when there
+// is no scored window or the service is not in it.
+func label(g *rootcause.Graph, service, source, fault string) (Labeled, bool) {
+	if g == nil {
+		return Labeled{}, false
+	}
+	t := g.Index(service)
+	if t < 0 {
+		return Labeled{}, false
+	}
+	return Labeled{Example: rootcause.Example{Graph: g, Target: t}, Source: source, Fault: fault}, true
 }

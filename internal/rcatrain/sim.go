@@ -41,14 +41,9 @@ func SimExamples(n int, seed uint64, s Settings) ([]Labeled, error) {
 			f.Feed(b.Traces, b.Logs, b.Metrics)
 		}
 		f.Close()
-		if f.Graph == nil {
-			continue
+		if l, ok := label(f.Graph, sc.FaultService, "sim", sc.Fault); ok {
+			out = append(out, l)
 		}
-		t := f.Graph.Index(sc.FaultService)
-		if t < 0 {
-			continue
-		}
-		out = append(out, Labeled{Example: exampleOf(f.Graph, t), Source: "sim", Fault: sc.Fault})
 	}
 	return out, nil
 }

@@ -3,6 +3,7 @@ package rootcause
 import (
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Method ranks a window's nodes: one score per node (higher: more likely
@@ -105,13 +106,11 @@ func (PageRank) Score(g *Graph) ([]float64, []float64) {
 		outW[e.From] += anomaly[e.To]
 		outW[e.To] += prBackward * anomaly[e.From]
 	}
-	rank := slicesClone(personal)
+	rank := slices.Clone(personal)
 	next := make([]float64, n)
 	for range prIterations {
 		dangling := 0.0
-		for i := range next {
-			next[i] = 0
-		}
+		clear(next)
 		for u := range n {
 			if outW[u] == 0 {
 				dangling += rank[u]
@@ -128,8 +127,6 @@ func (PageRank) Score(g *Graph) ([]float64, []float64) {
 	}
 	return rank, shares(rank)
 }
-
-func slicesClone(v []float64) []float64 { return append([]float64(nil), v...) }
 
 // softmax turns scores into probabilities.
 func softmax(s []float64) []float64 {

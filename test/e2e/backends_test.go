@@ -58,11 +58,17 @@ func startLoki(t *testing.T) string {
 // answers without categorize-labels) with their lines.
 func lokiQuery(t *testing.T, base, query string) []lokiStream {
 	t.Helper()
+	return lokiQueryLimit(t, base, query, 100)
+}
+
+// lokiQueryLimit is lokiQuery returning up to limit lines.
+func lokiQueryLimit(t *testing.T, base, query string, limit int) []lokiStream {
+	t.Helper()
 	q := url.Values{}
 	q.Set("query", query)
 	q.Set("start", fmt.Sprint(time.Now().Add(-time.Hour).UnixNano()))
 	q.Set("end", fmt.Sprint(time.Now().Add(time.Minute).UnixNano()))
-	q.Set("limit", "100")
+	q.Set("limit", fmt.Sprint(limit))
 	resp, err := http.Get(base + "/loki/api/v1/query_range?" + q.Encode())
 	require.NoError(t, err)
 	defer resp.Body.Close()

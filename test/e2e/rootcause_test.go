@@ -6,9 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -141,32 +138,14 @@ func runDemoFault(t *testing.T, demo, endpoint string, seed uint64, fault string
 }
 
 // rcaReports reads every root-cause report Loki holds (the connector's
-// log stream, service_name otelcol-biz).
+// log stream, service_name otelcol-biz), oldest window first.
 func rcaReports(t *testing.T, loki string) []rcaReport {
 	t.Helper()
-	q := url.Values{}
-	q.Set("query", `{service_name="otelcol-biz"}`)
-	q.Set("start", fmt.Sprint(time.Now().Add(-time.Hour).UnixNano()))
-	q.Set("end", fmt.Sprint(time.Now().Add(time.Minute).UnixNano()))
-	q.Set("limit", "5000")
-	resp, err := http.Get(loki + "/loki/api/v1/query_range?" + q.Encode())
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
-	var r struct {
-		Data struct {
-			Result []struct {
-				Values [][]string `json:"values"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	require.NoError(t, json.Unmarshal(body, &r))
 	var out []rcaReport
-	for _, s := range r.Data.Result {
-		for _, v := range s.Values {
+	for _, s := range lokiQueryLimit(t, loki, `{service_name="otelcol-biz"}`, 5000) {
+		for _, line := range s.Lines {
 			var rep rcaReport
-			if json.Unmarshal([]byte(v[1]), &rep) == nil {
+			if json.Unmarshal([]byte(line), &rep) == nil {
 				out = append(out, rep)
 			}
 		}
