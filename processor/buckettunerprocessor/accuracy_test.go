@@ -17,7 +17,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/otelcol-biz/otelcol-biz/internal/nezha"
-	"github.com/otelcol-biz/otelcol-biz/processor/buckettunerprocessor/internal/promquantile"
+	"github.com/otelcol-biz/otelcol-biz/internal/promquantile"
 )
 
 // The accuracy benchmark: for each latency distribution, the first half of
@@ -98,16 +98,6 @@ func nezhaDistributions(t testing.TB, minSpans int) []distribution {
 	return out
 }
 
-// exactQuantile is the linearly interpolated (type 7) quantile of sorted samples.
-func exactQuantile(sorted []float64, q float64) float64 {
-	h := q * float64(len(sorted)-1)
-	lo := int(math.Floor(h))
-	if lo+1 >= len(sorted) {
-		return sorted[len(sorted)-1]
-	}
-	return sorted[lo] + (h-float64(lo))*(sorted[lo+1]-sorted[lo])
-}
-
 func classicCounts(samples, bounds []float64) []uint64 {
 	counts := make([]uint64, len(bounds)+1)
 	for _, v := range samples {
@@ -171,7 +161,7 @@ type schemeResult struct {
 
 func relErrs(est func(q float64) float64, sorted []float64) (e [4]float64) {
 	for i, q := range accuracyQuantiles {
-		truth := exactQuantile(sorted, q)
+		truth := promquantile.Exact(sorted, q)
 		e[i] = math.Abs(est(q)-truth) / truth
 	}
 	return e

@@ -9,7 +9,7 @@ import (
 	"github.com/DataDog/sketches-go/ddsketch"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
-	"github.com/otelcol-biz/otelcol-biz/processor/buckettunerprocessor/internal/promquantile"
+	"github.com/otelcol-biz/otelcol-biz/internal/promquantile"
 )
 
 // Learned distributions are DDSketches with 0.5% relative accuracy, at most

@@ -132,8 +132,14 @@ func startPrometheus(t *testing.T, target string) string {
 	return base
 }
 
-// promQuery runs an instant PromQL query and returns the sample values.
-func promQuery(t *testing.T, base, query string) []float64 {
+// promSample is one series of an instant query's result.
+type promSample struct {
+	Labels map[string]string
+	Value  float64
+}
+
+// promVector runs an instant PromQL query and returns its series.
+func promVector(t *testing.T, base, query string) []promSample {
 	t.Helper()
 	resp, err := http.Get(base + "/api/v1/query?" + url.Values{"query": {query}}.Encode())
 	require.NoError(t, err)
@@ -142,22 +148,34 @@ func promQuery(t *testing.T, base, query string) []float64 {
 		Status string `json:"status"`
 		Data   struct {
 			Result []struct {
-				Value []any `json:"value"`
+				Metric map[string]string `json:"metric"`
+				Value  []any             `json:"value"`
 			} `json:"result"`
 		} `json:"data"`
 	}
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&r))
 	require.Equal(t, "success", r.Status, query)
-	var out []float64
+	var out []promSample
 	for _, res := range r.Data.Result {
-		if len(res.Value) == 2 {
-			if s, ok := res.Value[1].(string); ok {
-				var v float64
-				if _, err := fmt.Sscan(s, &v); err == nil {
-					out = append(out, v)
-				}
+		if len(res.Value) != 2 {
+			continue
+		}
+		if s, ok := res.Value[1].(string); ok {
+			var v float64
+			if _, err := fmt.Sscan(s, &v); err == nil {
+				out = append(out, promSample{Labels: res.Metric, Value: v})
 			}
 		}
+	}
+	return out
+}
+
+// promQuery runs an instant PromQL query and returns the sample values.
+func promQuery(t *testing.T, base, query string) []float64 {
+	t.Helper()
+	var out []float64
+	for _, s := range promVector(t, base, query) {
+		out = append(out, s.Value)
 	}
 	return out
 }

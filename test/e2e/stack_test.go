@@ -63,6 +63,7 @@ type jaegerTrace struct {
 		SpanID        string `json:"spanID"`
 		OperationName string `json:"operationName"`
 		ProcessID     string `json:"processID"`
+		Duration      int64  `json:"duration"` // microseconds
 		References    []struct {
 			RefType string `json:"refType"`
 			TraceID string `json:"traceID"`
@@ -83,7 +84,12 @@ func jaegerSearch(t *testing.T, base, service string, tags map[string]string) []
 	t.Helper()
 	tagJSON, err := json.Marshal(tags)
 	require.NoError(t, err)
-	q := url.Values{"service": {service}, "tags": {string(tagJSON)}, "lookback": {"1h"}, "limit": {"20"}}
+	return jaegerTraces(t, base, url.Values{"service": {service}, "tags": {string(tagJSON)}, "lookback": {"1h"}, "limit": {"20"}})
+}
+
+// jaegerTraces runs a trace search on Jaeger's HTTP API.
+func jaegerTraces(t *testing.T, base string, q url.Values) []jaegerTrace {
+	t.Helper()
 	resp, err := http.Get(base + "/api/traces?" + q.Encode())
 	require.NoError(t, err)
 	defer resp.Body.Close()

@@ -1,7 +1,7 @@
 // Package promquantile computes quantiles from histograms exactly as
 // Prometheus' histogram_quantile does (prometheus/prometheus promql/quantile.go,
 // v3), so that accuracy is measured with the rule users' dashboards use.
-package promquantile // import "github.com/otelcol-biz/otelcol-biz/processor/buckettunerprocessor/internal/promquantile"
+package promquantile // import "github.com/otelcol-biz/otelcol-biz/internal/promquantile"
 
 import "math"
 
@@ -96,4 +96,18 @@ func Native(q float64, scale int32, zeroThreshold float64, zeroCount uint64, off
 		}
 	}
 	return zeroThreshold
+}
+
+// Exact is the linearly interpolated (type 7) quantile of ascending samples:
+// the truth histogram estimates are scored against.
+func Exact(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return math.NaN()
+	}
+	h := q * float64(len(sorted)-1)
+	lo := int(math.Floor(h))
+	if lo+1 >= len(sorted) {
+		return sorted[len(sorted)-1]
+	}
+	return sorted[lo] + (h-float64(lo))*(sorted[lo+1]-sorted[lo])
 }

@@ -43,3 +43,22 @@ func TestNative(t *testing.T) {
 	assert.InDelta(t, 1.0, Native(1, 1, 0, 0, -2, []uint64{1, 1}), 1e-12)
 	assert.True(t, math.IsNaN(Native(0.5, 0, 0, 0, 0, nil)))
 }
+
+func TestExact(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		sorted  []float64
+		q, want float64
+	}{
+		{"one sample", []float64{3}, 0.99, 3},
+		{"median of two", []float64{1, 3}, 0.5, 2},
+		{"p90 of 11", []float64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 0.9, 9},
+		{"between order statistics", []float64{0, 10, 20, 30, 40}, 0.99, 39.6},
+		{"maximum", []float64{1, 2, 5}, 1, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.InDelta(t, tc.want, Exact(tc.sorted, tc.q), 1e-9)
+		})
+	}
+	assert.True(t, math.IsNaN(Exact(nil, 0.5)), "no samples")
+}
