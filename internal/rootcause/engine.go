@@ -28,6 +28,7 @@ type Config struct {
 
 // Stats are the engine's counters since it started.
 type Stats struct {
+	Spans, Logs                                                     int64 // received
 	LateSpans, DroppedSpans, DroppedLogs, DroppedEdges, FutureSpans int64
 	Windows, Reports                                                int64
 }
@@ -176,6 +177,7 @@ func (e *Engine) AddTraces(td ptrace.Traces) {
 		res := rs.Resource().Attributes()
 		svcName, podName := serviceOf(res), podOf(res)
 		for _, ss := range rs.ScopeSpans().All() {
+			e.stats.Spans += int64(ss.Spans().Len())
 			for _, s := range ss.Spans().All() {
 				end := int64(s.EndTimestamp())
 				if end > horizon {
@@ -216,6 +218,7 @@ func (e *Engine) AddLogs(ld plog.Logs) {
 		res := rl.Resource().Attributes()
 		svcName, podName := serviceOf(res), podOf(res)
 		for _, sl := range rl.ScopeLogs().All() {
+			e.stats.Logs += int64(sl.LogRecords().Len())
 			for _, r := range sl.LogRecords().All() {
 				if !isErrorLog(r) {
 					continue

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pipeline"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
@@ -35,6 +36,12 @@ type rca struct {
 	lastSpan    time.Time       // processing time of the last traces batch
 	nextLogs    consumer.Logs
 	nextMetrics consumer.Metrics
+	// ingesting marks the input signals whose first consumer was created.
+	// The collector builds one consumer per (input, output) signal pair and
+	// fans a pipeline's data out to all of them: with both a logs and a
+	// metrics output every batch arrives twice, and only the first consumer
+	// of each input signal feeds the engine.
+	ingesting map[pipeline.Signal]bool
 
 	stop chan struct{}
 	done chan struct{}
@@ -70,15 +77,23 @@ func shared(set connector.Settings, cfg component.Config) (*sharedcomponent.Comp
 		if err != nil {
 			return nil, err
 		}
-		return &rca{logger: set.Logger, tel: tel, engine: e, idleFlush: c.IdleFlush}, nil
+		return &rca{logger: set.Logger, tel: tel, engine: e, idleFlush: c.IdleFlush, ingesting: map[pipeline.Signal]bool{}}, nil
 	})
 }
 
-// outputs wires the next consumer of a pipeline into the shared instance.
-func outputs(set connector.Settings, cfg component.Config, logs consumer.Logs, metrics consumer.Metrics) (*sharedcomponent.Component[*rca], error) {
+// input is one consumer of the shared instance: its input signal's first
+// consumer ingests, the others (the same data, fanned out) do not.
+type input struct {
+	*sharedcomponent.Component[*rca]
+	ingest bool
+}
+
+// outputs wires the next consumer of a pipeline into the shared instance
+// and returns the consumer for the input signal.
+func outputs(set connector.Settings, cfg component.Config, in pipeline.Signal, logs consumer.Logs, metrics consumer.Metrics) (input, error) {
 	c, err := shared(set, cfg)
 	if err != nil {
-		return nil, err
+		return input{}, err
 	}
 	r := c.Unwrap()
 	r.mu.Lock()
@@ -89,46 +104,49 @@ func outputs(set connector.Settings, cfg component.Config, logs consumer.Logs, m
 	if metrics != nil {
 		r.nextMetrics = metrics
 	}
-	return c, nil
+	first := !r.ingesting[in]
+	r.ingesting[in] = true
+	return input{Component: c, ingest: first}, nil
 }
 
 func createTracesToLogs(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Logs) (connector.Traces, error) {
-	c, err := outputs(set, cfg, next, nil)
+	c, err := outputs(set, cfg, pipeline.SignalTraces, next, nil)
 	return &tracesIn{c}, err
 }
 
 func createTracesToMetrics(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Metrics) (connector.Traces, error) {
-	c, err := outputs(set, cfg, nil, next)
+	c, err := outputs(set, cfg, pipeline.SignalTraces, nil, next)
 	return &tracesIn{c}, err
 }
 
 func createLogsToLogs(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Logs) (connector.Logs, error) {
-	c, err := outputs(set, cfg, next, nil)
+	c, err := outputs(set, cfg, pipeline.SignalLogs, next, nil)
 	return &logsIn{c}, err
 }
 
 func createLogsToMetrics(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Metrics) (connector.Logs, error) {
-	c, err := outputs(set, cfg, nil, next)
+	c, err := outputs(set, cfg, pipeline.SignalLogs, nil, next)
 	return &logsIn{c}, err
 }
 
 func createMetricsToLogs(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Logs) (connector.Metrics, error) {
-	c, err := outputs(set, cfg, next, nil)
+	c, err := outputs(set, cfg, pipeline.SignalMetrics, next, nil)
 	return &metricsIn{c}, err
 }
 
 func createMetricsToMetrics(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Metrics) (connector.Metrics, error) {
-	c, err := outputs(set, cfg, nil, next)
+	c, err := outputs(set, cfg, pipeline.SignalMetrics, nil, next)
 	return &metricsIn{c}, err
 }
 
-type tracesIn struct {
-	*sharedcomponent.Component[*rca]
-}
+type tracesIn struct{ input }
 
 func (t *tracesIn) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 
 func (t *tracesIn) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	if !t.ingest {
+		return nil
+	}
 	r := t.Unwrap()
 	r.mu.Lock()
 	r.engine.AddTraces(td)
@@ -138,13 +156,14 @@ func (t *tracesIn) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	return r.emit(ctx, results)
 }
 
-type logsIn struct {
-	*sharedcomponent.Component[*rca]
-}
+type logsIn struct{ input }
 
 func (l *logsIn) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 
 func (l *logsIn) ConsumeLogs(_ context.Context, ld plog.Logs) error {
+	if !l.ingest {
+		return nil
+	}
 	r := l.Unwrap()
 	r.mu.Lock()
 	r.engine.AddLogs(ld)
@@ -152,13 +171,14 @@ func (l *logsIn) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 	return nil
 }
 
-type metricsIn struct {
-	*sharedcomponent.Component[*rca]
-}
+type metricsIn struct{ input }
 
 func (m *metricsIn) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 
 func (m *metricsIn) ConsumeMetrics(_ context.Context, md pmetric.Metrics) error {
+	if !m.ingest {
+		return nil
+	}
 	r := m.Unwrap()
 	r.mu.Lock()
 	r.engine.AddMetrics(md)

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 	"go.opentelemetry.io/collector/confmap/xconfmap"
 	"go.opentelemetry.io/collector/connector/connectortest"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -116,6 +117,47 @@ func TestConnectorReports(t *testing.T) {
 
 			metadatatest.AssertEqualConnectorGnnRootCauseWindows(t, tt, []metricdata.DataPoint[int64]{{Value: 23}}, metricdatatest.IgnoreTimestamp())
 		})
+	}
+}
+
+// TestFanOutIngestsOnce: the collector builds one consumer per (input,
+// output) signal pair of a connector and fans each batch out to all of
+// them; with logs and metrics outputs the shared engine must still see
+// every span and log record once.
+func TestFanOutIngestsOnce(t *testing.T) {
+	ctx := context.Background()
+	cfg := createDefaultConfig().(*Config)
+	set := connectortest.NewNopSettings(metadata.Type)
+	f := NewFactory()
+	tracesToLogs, err := f.CreateTracesToLogs(ctx, set, cfg, &consumertest.LogsSink{})
+	require.NoError(t, err)
+	tracesToMetrics, err := f.CreateTracesToMetrics(ctx, set, cfg, &consumertest.MetricsSink{})
+	require.NoError(t, err)
+	logsToLogs, err := f.CreateLogsToLogs(ctx, set, cfg, &consumertest.LogsSink{})
+	require.NoError(t, err)
+	logsToMetrics, err := f.CreateLogsToMetrics(ctx, set, cfg, &consumertest.MetricsSink{})
+	require.NoError(t, err)
+	for _, c := range []component.Component{tracesToLogs, tracesToMetrics, logsToLogs, logsToMetrics} {
+		require.NoError(t, c.Start(ctx, componenttest.NewNopHost()))
+	}
+
+	td := shopTraffic(rand.New(rand.NewPCG(3, 3)), t0, 10, map[string]float64{"gateway": 5, "order": 20, "payment": 30}, false)
+	ld := plog.NewLogs()
+	ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().SetSeverityNumber(plog.SeverityNumberError)
+	for _, tc := range []consumer.Traces{tracesToLogs, tracesToMetrics} { // the pipeline's fan-out
+		require.NoError(t, tc.ConsumeTraces(ctx, td))
+	}
+	for _, lc := range []consumer.Logs{logsToLogs, logsToMetrics} {
+		require.NoError(t, lc.ConsumeLogs(ctx, ld))
+	}
+	r := tracesToLogs.(*tracesIn).Unwrap()
+	r.mu.Lock()
+	stats := r.engine.Stats()
+	r.mu.Unlock()
+	assert.Equal(t, int64(td.SpanCount()), stats.Spans)
+	assert.Equal(t, int64(1), stats.Logs)
+	for _, c := range []component.Component{tracesToLogs, tracesToMetrics, logsToLogs, logsToMetrics} {
+		require.NoError(t, c.Shutdown(ctx))
 	}
 }
 
