@@ -76,8 +76,7 @@ func runCase(c nezha.Case, history []nezha.Event, s settings) (caseResult, error
 			feedErr = spansIn.ConsumeTraces(ctx, td)
 		}
 	}
-	nezha.Batches(history, int64(s.window), feed)
-	nezha.Batches(c.Events, int64(s.window), feed)
+	nezha.Replay(history, c, int64(s.window), feed)
 	for _, c := range []component.Component{spansIn, logsIn, metricsIn} {
 		if err := c.Shutdown(ctx); err != nil {
 			return caseResult{}, err

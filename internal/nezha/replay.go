@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"math"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -20,7 +22,7 @@ const (
 	MetricMemory = "k8s.pod.memory_limit_utilization"
 )
 
-// Event is one span, ERROR log line or pod metric sample of a replay.
+// Event is one span, log line or pod metric sample of a replay.
 type Event struct {
 	At     int64 // ns: span end, log time, sample time
 	Span   *Span
@@ -115,7 +117,7 @@ func samples(series []MetricSeries, from, to time.Time) []Event {
 	return out
 }
 
-// loadEvents reads the spans and ERROR logs of files with time in [from,
+// loadEvents reads the spans and log lines of files with time in [from,
 // to), each span once (neighbouring files overlap), in time order.
 func loadEvents(traceFiles, logFiles []string, from, to int64) ([]Event, error) {
 	type key struct{ trace, span string }
@@ -134,11 +136,18 @@ func loadEvents(traceFiles, logFiles []string, from, to int64) ([]Event, error) 
 			return nil, err
 		}
 	}
+	type lineKey struct {
+		at       int64
+		pod, msg string
+	}
+	seenLines := map[lineKey]bool{}
 	for _, f := range logFiles {
 		err := ReadLogFile(f, func(l LogLine) {
-			if l.Level != "ERROR" || l.TimeNano < from || l.TimeNano >= to {
+			k := lineKey{l.TimeNano, l.Pod, l.Message}
+			if l.TimeNano < from || l.TimeNano >= to || seenLines[k] {
 				return
 			}
+			seenLines[k] = true
 			evs = append(evs, Event{At: l.TimeNano, Log: &l})
 		})
 		if err != nil {
@@ -149,21 +158,70 @@ func loadEvents(traceFiles, logFiles []string, from, to int64) ([]Event, error) 
 	return evs, nil
 }
 
+// severities map the lines' levels to OTLP severity numbers.
+var severities = map[string]plog.SeverityNumber{
+	"TRACE": plog.SeverityNumberTrace, "DEBUG": plog.SeverityNumberDebug, "INFO": plog.SeverityNumberInfo,
+	"WARN": plog.SeverityNumberWarn, "ERROR": plog.SeverityNumberError, "FATAL": plog.SeverityNumberFatal,
+}
+
 func hexTo(dst []byte, s string) {
 	if len(s) == 2*len(dst) {
 		_, _ = hex.Decode(dst, []byte(s))
 	}
 }
 
+// Replay feeds one case to fn as a collector running through the day would
+// have seen it: the day's fault-free history moved in time (by whole steps)
+// to end where the case's first span or log step begins, merged with the
+// case's events (its pod metrics start earlier). Left at its recorded time
+// the history would sit hours away from most cases (after some: their spans
+// would all be late), and per-time baselines would forget it.
+func Replay(history []Event, c Case, step int64, fn func(ptrace.Traces, plog.Logs, pmetric.Metrics)) {
+	first := int64(-1)
+	for _, e := range c.Events {
+		if e.Span != nil || e.Log != nil {
+			first = e.At - e.At%step
+			break
+		}
+	}
+	if len(history) == 0 || first < 0 {
+		Batches(c.Events, step, fn)
+		return
+	}
+	last := history[len(history)-1].At
+	shift := first - (last - last%step + step)
+	evs := make([]Event, 0, len(history)+len(c.Events))
+	for _, e := range history {
+		e.At += shift
+		switch {
+		case e.Span != nil:
+			s := *e.Span
+			s.StartNano += shift
+			s.EndNano += shift
+			e.Span = &s
+		case e.Log != nil:
+			l := *e.Log
+			l.TimeNano += shift
+			e.Log = &l
+		}
+		evs = append(evs, e)
+	}
+	evs = append(evs, c.Events...)
+	slices.SortStableFunc(evs, func(a, b Event) int { return cmp.Compare(a.At, b.At) })
+	Batches(evs, step, fn)
+}
+
 // Batches converts events into OTLP pdata, one batch per step of event
-// time: spans under a resource per pod (service.name, k8s.pod.name), ERROR
-// logs with severity and trace/span ids, samples as gauges (MetricCPU,
-// MetricMemory).
+// time: spans under a resource per pod (service.name, k8s.pod.name), log
+// lines as OTel's Java appenders send them (scope = logger, code.lineno,
+// level as severity, trace/span ids, the message as body), samples as
+// gauges (MetricCPU, MetricMemory).
 func Batches(evs []Event, step int64, fn func(ptrace.Traces, plog.Logs, pmetric.Metrics)) {
 	for i := 0; i < len(evs); {
 		end := evs[i].At - evs[i].At%step + step
 		td, ld, md := ptrace.NewTraces(), plog.NewLogs(), pmetric.NewMetrics()
-		spansBy, logsBy := map[string]ptrace.SpanSlice{}, map[string]plog.LogRecordSlice{}
+		spansBy, logsBy := map[string]ptrace.SpanSlice{}, map[[2]string]plog.LogRecordSlice{}
+		podLogs := map[string]plog.ResourceLogs{}
 		for ; i < len(evs) && evs[i].At < end; i++ {
 			e := evs[i]
 			switch {
@@ -193,24 +251,38 @@ func Batches(evs []Event, step int64, fn func(ptrace.Traces, plog.Logs, pmetric.
 				sp.SetEndTimestamp(pcommon.Timestamp(s.EndNano))
 			case e.Log != nil:
 				l := e.Log
-				lr, ok := logsBy[l.Pod]
+				logger, line, _ := strings.Cut(l.Logger, "#")
+				lr, ok := logsBy[[2]string{l.Pod, logger}]
 				if !ok {
-					rl := ld.ResourceLogs().AppendEmpty()
-					rl.Resource().Attributes().PutStr("service.name", l.Service)
-					rl.Resource().Attributes().PutStr("k8s.pod.name", l.Pod)
-					lr = rl.ScopeLogs().AppendEmpty().LogRecords()
-					logsBy[l.Pod] = lr
+					rl, ok := podLogs[l.Pod]
+					if !ok {
+						rl = ld.ResourceLogs().AppendEmpty()
+						rl.Resource().Attributes().PutStr("service.name", l.Service)
+						rl.Resource().Attributes().PutStr("k8s.pod.name", l.Pod)
+						podLogs[l.Pod] = rl
+					}
+					sl := rl.ScopeLogs().AppendEmpty()
+					sl.Scope().SetName(logger)
+					lr = sl.LogRecords()
+					logsBy[[2]string{l.Pod, logger}] = lr
 				}
 				r := lr.AppendEmpty()
 				r.SetTimestamp(pcommon.Timestamp(l.TimeNano))
-				r.SetSeverityNumber(plog.SeverityNumberError)
-				r.SetSeverityText("ERROR")
+				if sev, ok := severities[l.Level]; ok {
+					r.SetSeverityNumber(sev)
+					r.SetSeverityText(l.Level)
+				}
 				var tid pcommon.TraceID
 				var sid pcommon.SpanID
 				hexTo(tid[:], l.TraceID)
 				hexTo(sid[:], l.SpanID)
 				r.SetTraceID(tid)
 				r.SetSpanID(sid)
+				// as OTel's Java appenders send it: scope = logger, code
+				// line as an attribute, the message as body
+				if n, err := strconv.Atoi(line); err == nil {
+					r.Attributes().PutInt("code.lineno", int64(n))
+				}
 				r.Body().SetStr(l.Message)
 			case e.Metric != nil:
 				m := e.Metric

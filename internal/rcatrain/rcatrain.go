@@ -31,7 +31,7 @@ var Defaults = Settings{Window: 30 * time.Second, Baseline: 3 * time.Minute, Del
 func (s Settings) EngineConfig(method rootcause.Method) rootcause.Config {
 	return rootcause.Config{
 		Window: s.Window, Baseline: s.Baseline, MaxLateness: 10 * time.Second, TopK: 5,
-		MaxServices: 2000, MaxEdges: 20000, MaxOperations: 20000, MaxPods: 20000, MaxSpansPerWindow: 500_000,
+		MaxServices: 2000, MaxEdges: 20000, MaxOperations: 20000, MaxPods: 20000, MaxSpansPerWindow: 500_000, MaxLogTemplates: 20000,
 		MinAnomaly: s.MinAnomaly, Method: method,
 		CPUMetrics:    []string{nezha.MetricCPU, "k8s.pod.cpu.usage"},
 		MemoryMetrics: []string{nezha.MetricMemory, "k8s.pod.memory.usage"},
@@ -81,8 +81,7 @@ func CaseGraph(c nezha.Case, history []nezha.Event, s Settings) (*rootcause.Grap
 	if err != nil {
 		return nil, err
 	}
-	nezha.Batches(history, int64(s.Window), f.Feed)
-	nezha.Batches(c.Events, int64(s.Window), f.Feed)
+	nezha.Replay(history, c, int64(s.Window), f.Feed)
 	f.Close()
 	return f.Graph, nil
 }

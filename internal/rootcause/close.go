@@ -77,6 +77,9 @@ func (e *Engine) close(w *window) Result {
 	for svc := range b.errLogs {
 		get(svc)
 	}
+	for k := range w.tmpl {
+		get(k.service)
+	}
 	// samples update the carried-forward values, also of services without spans now
 	for id, v := range b.cpu {
 		e.node(id).cpu = v
@@ -95,14 +98,14 @@ func (e *Engine) close(w *window) Result {
 		st := e.node(id)
 		n := Node{Service: e.services.name(id), id: id, Exemplar: a.exemplar, errorSpans: a.errs}
 		nan := math.NaN()
-		n.Raw = [NumNodeFeatures]float64{nan, nan, nan, float64(b.errLogs[id]), float64(a.timeouts), float64(a.segs), st.cpu, st.mem, nan, nan}
+		n.Raw = [NumNodeFeatures]float64{nan, nan, nan, float64(b.errLogs[id]), float64(a.timeouts), float64(a.segs), st.cpu, st.mem, nan, nan, nan, nan}
 		if a.segs > 0 {
 			n.Raw[FeatSelfTime] = quantile(a.self, 0.9)
 			n.Raw[FeatDuration] = quantile(a.dur, 0.9)
 			n.Raw[FeatErrorRate] = float64(a.errs) / float64(a.segs)
 		}
 		for f := range NumNodeFeatures {
-			if f == FeatGapIn || f == FeatGapOut || math.IsNaN(n.Raw[f]) {
+			if !fromRing(f) || math.IsNaN(n.Raw[f]) {
 				continue
 			}
 			n.X[f], _ = st.rings[f].z(n.Raw[f], rawFloor[f], &e.scratch)
@@ -147,6 +150,11 @@ func (e *Engine) close(w *window) Result {
 		g.Edges = append(g.Edges, ed)
 	}
 
+	segs := make(map[int32]int, len(aggs))
+	for id, a := range aggs {
+		segs[id] = a.segs
+	}
+	e.scoreTemplates(g, w, segs, index)
 	e.traceRCA(g, b, index)
 	e.pickParts(g, aggs)
 	g.Cascades = e.cascades(b, b.parent)
@@ -161,7 +169,7 @@ func (e *Engine) close(w *window) Result {
 	for _, n := range g.Nodes {
 		st := e.nodes[n.id]
 		for f := range NumNodeFeatures {
-			if f != FeatGapIn && f != FeatGapOut && !math.IsNaN(n.Raw[f]) {
+			if fromRing(f) && !math.IsNaN(n.Raw[f]) {
 				st.rings[f].add(n.Raw[f])
 			}
 		}
@@ -175,6 +183,7 @@ func (e *Engine) close(w *window) Result {
 			}
 		}
 	}
+	e.foldTemplates(w, segs, index)
 	for id, a := range aggs {
 		for op, p := range a.ops {
 			if st := e.opState(opKey{id, op}, w.start); st != nil {
@@ -240,6 +249,7 @@ func (e *Engine) opState(k opKey, now int64) *edgeState {
 // (a baseline ago): their history is stale and their slots are reused.
 func (e *Engine) sweep(cutoff int64) {
 	e.services.sweep(cutoff, func(id int32) { delete(e.nodes, id) })
+	e.sweepTemplates(cutoff)
 	e.pods.sweep(cutoff, func(int32) {})
 	e.ops.sweep(cutoff, func(int32) {})
 	for k, st := range e.edges {

@@ -20,8 +20,11 @@ type Config struct {
 	MaxServices, MaxEdges         int
 	MaxOperations, MaxPods        int
 	MaxSpansPerWindow             int
-	MinAnomaly                    float64
-	Method                        Method
+	// MaxLogTemplates bounds the log templates counted per window and kept
+	// in the baseline.
+	MaxLogTemplates int
+	MinAnomaly      float64
+	Method          Method
 	// CPUMetrics and MemoryMetrics are the metric names read as pod CPU and memory.
 	CPUMetrics, MemoryMetrics []string
 }
@@ -30,6 +33,7 @@ type Config struct {
 type Stats struct {
 	Spans, Logs                                                     int64 // received
 	LateSpans, DroppedSpans, DroppedLogs, DroppedEdges, FutureSpans int64
+	DroppedTemplates                                                int64 // beyond MaxLogTemplates
 	Windows, Reports                                                int64
 }
 
@@ -55,6 +59,9 @@ type Engine struct {
 	opBase           map[opKey]*edgeState // ring[0]: the operation's p90 self time
 	cpuNames         map[string]bool
 	memNames         map[string]bool
+	tmplBase         map[tmplKey]*tmplState
+	logExp           map[int32]*logExposure
+	tmplBuf          []byte
 	scratch          []float64
 	stats            Stats
 	now              func() time.Time
@@ -79,7 +86,7 @@ const futureSkew = time.Hour
 // NewEngine checks cfg and returns an engine.
 func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.Window <= 0 || cfg.Baseline < cfg.Window || cfg.TopK <= 0 || cfg.MaxServices <= 0 || cfg.MaxEdges <= 0 ||
-		cfg.MaxOperations <= 0 || cfg.MaxPods <= 0 || cfg.MaxSpansPerWindow <= 0 || cfg.MaxLateness < 0 {
+		cfg.MaxOperations <= 0 || cfg.MaxPods <= 0 || cfg.MaxSpansPerWindow <= 0 || cfg.MaxLogTemplates <= 0 || cfg.MaxLateness < 0 {
 		return nil, errors.New("rootcause: invalid engine configuration")
 	}
 	if cfg.Method == nil {
@@ -97,6 +104,8 @@ func NewEngine(cfg Config) (*Engine, error) {
 		nodes:           map[int32]*nodeState{},
 		edges:           map[edgeKey]*edgeState{},
 		opBase:          map[opKey]*edgeState{},
+		tmplBase:        map[tmplKey]*tmplState{},
+		logExp:          map[int32]*logExposure{},
 		cpuNames:        map[string]bool{},
 		memNames:        map[string]bool{},
 		now:             time.Now,
@@ -126,7 +135,7 @@ func (e *Engine) windowAt(ts int64) *window {
 	}
 	w := e.open[start]
 	if w == nil {
-		w = &window{start: start}
+		w = &window{start: start, tmpl: map[tmplKey]int32{}}
 		e.open[start] = w
 	}
 	return w
@@ -211,28 +220,36 @@ func (e *Engine) AddTraces(td ptrace.Traces) {
 	}
 }
 
-// AddLogs keeps ERROR-or-worse records: counted per service, and joined
-// to their span (when they carry its ids) to mark it failed.
+// AddLogs counts every record by template (see logtemplate.go) and keeps
+// the ERROR-or-worse ones: counted per service, and joined to their span
+// (when they carry its ids) to mark it failed.
 func (e *Engine) AddLogs(ld plog.Logs) {
 	for _, rl := range ld.ResourceLogs().All() {
 		res := rl.Resource().Attributes()
 		svcName, podName := serviceOf(res), podOf(res)
 		for _, sl := range rl.ScopeLogs().All() {
 			e.stats.Logs += int64(sl.LogRecords().Len())
+			scope := sl.Scope().Name()
 			for _, r := range sl.LogRecords().All() {
-				if !isErrorLog(r) {
-					continue
-				}
 				ts := int64(r.Timestamp())
 				if ts == 0 {
 					ts = int64(r.ObservedTimestamp())
 				}
 				w := e.windowAt(ts)
-				if w == nil || len(w.logs) >= e.cfg.MaxSpansPerWindow {
+				if w == nil {
 					e.stats.DroppedLogs++
 					continue
 				}
-				w.logs = append(w.logs, logRec{trace: r.TraceID(), span: r.SpanID(), service: e.services.id(svcName, w.start), pod: e.pods.id(podName, w.start)})
+				svc := e.services.id(svcName, w.start)
+				e.countTemplate(w, svc, scope, r)
+				if !isErrorLog(r) {
+					continue
+				}
+				if len(w.logs) >= e.cfg.MaxSpansPerWindow {
+					e.stats.DroppedLogs++
+					continue
+				}
+				w.logs = append(w.logs, logRec{trace: r.TraceID(), span: r.SpanID(), service: svc, pod: e.pods.id(podName, w.start)})
 			}
 		}
 	}

@@ -9,16 +9,18 @@ import (
 // Node features: robust z-scores of one service's window against its own
 // baseline. The order is part of the model file format (FeatureNames).
 const (
-	FeatSelfTime  = iota // p90 self time of its segments (work in the service itself)
-	FeatDuration         // p90 duration of its entry spans (includes callees)
-	FeatErrorRate        // share of segments failed (span status or ERROR log of the span)
-	FeatErrorLogs        // ERROR-or-worse log records
-	FeatTimeouts         // spans failed with a context deadline/cancel
-	FeatCalls            // segments (request rate)
-	FeatCPU              // pod CPU (latest sample)
-	FeatMemory           // pod memory (latest sample)
-	FeatGapIn            // max over calls into it: caller-observed minus its own time
-	FeatGapOut           // max over its calls out
+	FeatSelfTime   = iota // p90 self time of its segments (work in the service itself)
+	FeatDuration          // p90 duration of its entry spans (includes callees)
+	FeatErrorRate         // share of segments failed (span status or ERROR log of the span)
+	FeatErrorLogs         // ERROR-or-worse log records
+	FeatTimeouts          // spans failed with a context deadline/cancel
+	FeatCalls             // segments (request rate)
+	FeatCPU               // pod CPU (latest sample)
+	FeatMemory            // pod memory (latest sample)
+	FeatGapIn             // max over calls into it: caller-observed minus its own time
+	FeatGapOut            // max over its calls out
+	FeatLogNew            // strongest WARN/ERROR log template above its expected count (Poisson z)
+	FeatLogMissing        // strongest expected log statement below its count (Poisson z)
 	NumNodeFeatures
 )
 
@@ -30,7 +32,7 @@ const (
 )
 
 // FeatureNames name the node features in evidence and in model files.
-var FeatureNames = [NumNodeFeatures]string{"self_time_p90_ms", "duration_p90_ms", "error_rate", "error_logs", "timeouts", "calls", "cpu", "memory", "gap_in_p90_ms", "gap_out_p90_ms"}
+var FeatureNames = [NumNodeFeatures]string{"self_time_p90_ms", "duration_p90_ms", "error_rate", "error_logs", "timeouts", "calls", "cpu", "memory", "gap_in_p90_ms", "gap_out_p90_ms", "log_template_new", "log_template_missing"}
 
 // EdgeFeatureNames name the edge features in model files.
 var EdgeFeatureNames = [NumEdgeFeatures]string{"gap_p90_ms", "error_rate"}
@@ -38,7 +40,13 @@ var EdgeFeatureNames = [NumEdgeFeatures]string{"gap_p90_ms", "error_rate"}
 // rawFloor is each raw feature's smallest robust spread: 1 ms of latency, 1%
 // of errors, one log or timeout, a tenth of the calls' scale, 5% CPU
 // (utilisation) or 0.05 core, 1% memory or 1 MiB... in the feature's unit.
-var rawFloor = [NumNodeFeatures]float64{1, 1, 0.01, 1, 1, 5, 0.05, 1, 1, 1}
+var rawFloor = [NumNodeFeatures]float64{1, 1, 0.01, 1, 1, 5, 0.05, 1, 1, 1, 1, 1}
+
+// fromRing says which node features are robust z-scores against the
+// node's own ring; the others come from edges (gaps) or log templates.
+func fromRing(f int) bool {
+	return f != FeatGapIn && f != FeatGapOut && f != FeatLogNew && f != FeatLogMissing
+}
 
 var edgeFloor = [NumEdgeFeatures]float64{1, 0.01}
 

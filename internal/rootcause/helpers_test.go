@@ -96,7 +96,7 @@ func spanID(rng *rand.Rand) pcommon.SpanID {
 func testConfig(m Method) Config {
 	return Config{
 		Window: 30 * time.Second, Baseline: 5 * time.Minute, MaxLateness: 5 * time.Second, TopK: 5,
-		MaxServices: 100, MaxEdges: 1000, MaxOperations: 1000, MaxPods: 1000, MaxSpansPerWindow: 100_000,
+		MaxServices: 100, MaxEdges: 1000, MaxOperations: 1000, MaxPods: 1000, MaxSpansPerWindow: 100_000, MaxLogTemplates: 10000,
 		MinAnomaly: 3, Method: m, CPUMetrics: []string{"k8s.pod.cpu.usage"}, MemoryMetrics: []string{"k8s.pod.memory.usage"},
 	}
 }

@@ -49,12 +49,13 @@ const (
 	PatternResource       = "resource"
 	PatternTimeout        = "timeout"
 	PatternTraffic        = "traffic"
+	PatternLogs           = "log_pattern"
 )
 
 var patternOf = [NumNodeFeatures]string{
 	FeatSelfTime: PatternLatency, FeatDuration: PatternLatency, FeatErrorRate: PatternError, FeatErrorLogs: PatternError,
 	FeatTimeouts: PatternTimeout, FeatCalls: PatternTraffic, FeatCPU: PatternResource, FeatMemory: PatternResource,
-	FeatGapIn: PatternNetwork, FeatGapOut: PatternNetwork,
+	FeatGapIn: PatternNetwork, FeatGapOut: PatternNetwork, FeatLogNew: PatternLogs, FeatLogMissing: PatternLogs,
 }
 
 // report ranks g with the configured method. A recognised timeout cascade

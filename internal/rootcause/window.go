@@ -41,6 +41,7 @@ type window struct {
 	spans   []spanRec
 	logs    []logRec
 	metrics []metricRec
+	tmpl    map[tmplKey]int32 // log records per service and template
 }
 
 // segment is one service's part of one trace: a span whose parent is in

@@ -29,6 +29,9 @@ type Config struct {
 	MaxPods int `mapstructure:"max_pods"`
 	// MaxSpansPerWindow bounds the spans (and ERROR logs) one window keeps (beyond: counted). Default: 500000.
 	MaxSpansPerWindow int `mapstructure:"max_spans_per_window"`
+	// MaxLogTemplates bounds the log templates (scope + masked body) counted
+	// per window and kept in the baselines (beyond: counted). Default: 20000.
+	MaxLogTemplates int `mapstructure:"max_log_templates"`
 	// MaxLateness is how long after a window's end late spans still count. Default: 10s.
 	MaxLateness time.Duration `mapstructure:"max_lateness"`
 	// Model is a weights file written by cmd/gnntrain; empty: the embedded weights. Default: "".
@@ -67,7 +70,7 @@ func (cfg *Config) Validate() error {
 	for _, b := range []struct {
 		key string
 		v   int
-	}{{"max_services", cfg.MaxServices}, {"max_edges", cfg.MaxEdges}, {"max_operations", cfg.MaxOperations}, {"max_pods", cfg.MaxPods}, {"max_spans_per_window", cfg.MaxSpansPerWindow}} {
+	}{{"max_services", cfg.MaxServices}, {"max_edges", cfg.MaxEdges}, {"max_operations", cfg.MaxOperations}, {"max_pods", cfg.MaxPods}, {"max_spans_per_window", cfg.MaxSpansPerWindow}, {"max_log_templates", cfg.MaxLogTemplates}} {
 		if b.v <= 0 {
 			errs = errors.Join(errs, errors.New("'"+b.key+"' must be greater than 0"))
 		}
@@ -102,6 +105,7 @@ func defaultConfig() *Config {
 		MaxOperations:     20000,
 		MaxPods:           20000,
 		MaxSpansPerWindow: 500_000,
+		MaxLogTemplates:   20000,
 		MaxLateness:       10 * time.Second,
 		MinAnomaly:        3.0,
 		Method:            "gnn",
@@ -128,7 +132,7 @@ func (cfg *Config) engineConfig() (rootcause.Config, error) {
 	return rootcause.Config{
 		Window: cfg.Window, Baseline: cfg.Baseline, MaxLateness: cfg.MaxLateness, TopK: cfg.TopK,
 		MaxServices: cfg.MaxServices, MaxEdges: cfg.MaxEdges, MaxOperations: cfg.MaxOperations, MaxPods: cfg.MaxPods,
-		MaxSpansPerWindow: cfg.MaxSpansPerWindow, MinAnomaly: cfg.MinAnomaly, Method: method,
+		MaxSpansPerWindow: cfg.MaxSpansPerWindow, MaxLogTemplates: cfg.MaxLogTemplates, MinAnomaly: cfg.MinAnomaly, Method: method,
 		CPUMetrics: cfg.CPUMetrics, MemoryMetrics: cfg.MemoryMetrics,
 	}, nil
 }

@@ -253,6 +253,7 @@ func (r *rca) advance(ctx context.Context, flush bool) []rootcause.Result {
 		{"window_full", s.DroppedSpans + s.DroppedLogs, r.counted.DroppedSpans + r.counted.DroppedLogs},
 		{"future_timestamp", s.FutureSpans, r.counted.FutureSpans},
 		{"edges_full", s.DroppedEdges, r.counted.DroppedEdges},
+		{"templates_full", s.DroppedTemplates, r.counted.DroppedTemplates},
 	} {
 		if d.now > d.was {
 			r.tel.ConnectorGnnRootCauseDropped.Add(ctx, d.now-d.was, metric.WithAttributes(attribute.String("reason", d.reason)))

@@ -24,7 +24,7 @@ func NewSettings(tt *componenttest.Telemetry) connector.Settings {
 func AssertEqualConnectorGnnRootCauseDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_connector_gnn_root_cause_dropped",
-		Description: "Spans, ERROR logs or edges not ranked, by reason (late: beyond max_lateness; window_full: beyond max_spans_per_window; future_timestamp: over an hour ahead of the clock; edges_full: beyond max_edges). [Development]",
+		Description: "Spans, logs, edges or log templates not ranked, by reason (late: beyond max_lateness; window_full: beyond max_spans_per_window; future_timestamp: over an hour ahead of the clock; edges_full: beyond max_edges; templates_full: log templates beyond max_log_templates). [Development]",
 		Unit:        "{item}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -1,0 +1,177 @@
+package rootcause
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+func TestTemplateMasksValues(t *testing.T) {
+	rec := func(sev plog.SeverityNumber, body string, line int64) plog.LogRecord {
+		r := plog.NewLogRecord()
+		r.SetSeverityNumber(sev)
+		r.Body().SetStr(body)
+		if line > 0 {
+			r.Attributes().PutInt("code.lineno", line)
+		}
+		return r
+	}
+	id := func(scope string, r plog.LogRecord) uint64 {
+		_, h := template(nil, scope, r)
+		return h
+	}
+	info := plog.SeverityNumberInfo
+	for _, tc := range []struct {
+		name  string
+		a, b  plog.LogRecord
+		scope [2]string
+		same  bool
+	}{
+		{"ids, numbers and clocks", rec(info, "order 42 paid at 12:00:01.123 by 4d2a46c7-7f1e-4c2b", 0), rec(info, "order 7 paid at 09:30:00.000 by 0b5e11aa-0000-4c2b", 0), [2]string{"o.s.Pay", "o.s.Pay"}, true},
+		{"train numbers", rec(info, "[queryTrip][trip G1234 found]", 0), rec(info, "[queryTrip][trip D88 found]", 0), [2]string{"t.Trip", "t.Trip"}, true},
+		{"other words", rec(info, "order paid", 0), rec(info, "order refunded", 0), [2]string{"o", "o"}, false},
+		{"other logger", rec(info, "order paid", 0), rec(info, "order paid", 0), [2]string{"o.a", "o.b"}, false},
+		{"other line", rec(info, "order paid", 37), rec(info, "order paid", 41), [2]string{"o", "o"}, false},
+		{"other severity", rec(info, "order paid", 0), rec(plog.SeverityNumberError, "order paid", 0), [2]string{"o", "o"}, false},
+		{"tail beyond the first tokens", rec(info, "a b c d e f g h i j k l alice", 0), rec(info, "a b c d e f g h i j k l bob", 0), [2]string{"o", "o"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.same, id(tc.scope[0], tc.a) == id(tc.scope[1], tc.b))
+		})
+	}
+	_, h := template(nil, "", rec(plog.SeverityNumberError, "x", 0))
+	assert.Equal(t, sevError, h&sevMask)
+	r := plog.NewLogRecord()
+	r.SetSeverityText("WARNING")
+	_, h = template(nil, "", r)
+	assert.Equal(t, sevWarn, h&sevMask)
+}
+
+func FuzzMaskInto(f *testing.F) {
+	for _, s := range []string{"", "order 42 paid", "[a][b 0x1f]", "\x00\xff###", "G1234 12:00 4d2a-46c7"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := maskInto(nil, s, maxTemplateBytes)
+		if len(out) > maxTemplateBytes {
+			t.Fatalf("%d bytes beyond the %d limit", len(out), maxTemplateBytes)
+		}
+	})
+}
+
+// logTraffic adds one record per inventory request for each statement in
+// stmts (severity, body) at the span's end.
+func logTraffic(td ptrace.Traces, service string, stmts map[string]plog.SeverityNumber) plog.Logs {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", service)
+	sl := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().SetName("c.s.InventoryServiceImpl")
+	for _, rs := range td.ResourceSpans().All() {
+		if v, _ := rs.Resource().Attributes().Get("service.name"); v.Str() != service {
+			continue
+		}
+		for _, s := range rs.ScopeSpans().At(0).Spans().All() {
+			if s.ParentSpanID().IsEmpty() || s.Kind() == ptrace.SpanKindClient {
+				continue
+			}
+			for body, sev := range stmts {
+				r := sl.LogRecords().AppendEmpty()
+				r.SetTimestamp(s.EndTimestamp())
+				r.SetSeverityNumber(sev)
+				r.SetTraceID(s.TraceID())
+				r.Body().SetStr(body + " " + s.SpanID().String())
+			}
+		}
+	}
+	return ld
+}
+
+// TestLogPatterns: code faults that change only what a service logs. An
+// "exception" skips the statement ending a code region (it goes missing);
+// a "return" fault logs a statement never seen before. Latency and span
+// status stay normal; the service is still ranked first.
+func TestLogPatterns(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		fault   map[string]plog.SeverityNumber
+		feature int
+		pattern string // a new ERROR statement is also an ERROR log
+	}{
+		{"statement missing", map[string]plog.SeverityNumber{"[reserve][stock checked]": plog.SeverityNumberInfo}, FeatLogMissing, PatternLogs},
+		{"new error statement", map[string]plog.SeverityNumber{"[reserve][stock checked]": plog.SeverityNumberInfo, "[reserve][wrong stock returned for sku]": plog.SeverityNumberError, "[reserve][done]": plog.SeverityNumberInfo}, FeatLogNew, PatternError},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := EmbeddedModel()
+			require.NoError(t, err)
+			e := newTestEngine(t, m)
+			rng := rand.New(rand.NewPCG(5, 5))
+			normal := map[string]plog.SeverityNumber{"[reserve][stock checked]": plog.SeverityNumberInfo, "[reserve][done]": plog.SeverityNumberInfo}
+			var rep *Report
+			var g *Graph
+			for w := range 14 {
+				td := chainTraffic(rng, t0.Add(time.Duration(w)*30*time.Second+time.Second), 28*time.Second, 100, shop())
+				stmts := normal
+				if w >= 12 {
+					stmts = tc.fault
+				}
+				e.AddLogs(logTraffic(td, "inventory", stmts))
+				e.AddTraces(td)
+				for _, r := range e.Advance(false) {
+					if rep == nil && r.Report != nil {
+						rep, g = r.Report, r.Graph
+					}
+				}
+			}
+			require.NotNil(t, rep)
+			assert.Equal(t, "inventory", rep.Candidates[0].Service)
+			assert.Equal(t, tc.pattern, rep.Pattern)
+			n := g.Nodes[g.Index("inventory")]
+			assert.GreaterOrEqual(t, n.X[tc.feature], 5.0, "%s z", FeatureNames[tc.feature])
+			for _, other := range []string{"gateway", "order", "payment"} {
+				assert.Less(t, g.Nodes[g.Index(other)].Anomaly(), 3.0, other)
+			}
+		})
+	}
+}
+
+func TestTemplateBounds(t *testing.T) {
+	cfg := testConfig(LatencyZ{})
+	cfg.MaxLogTemplates = 3
+	e, err := NewEngine(cfg)
+	require.NoError(t, err)
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "order")
+	recs := rl.ScopeLogs().AppendEmpty().LogRecords()
+	for _, body := range []string{"a", "b", "c", "d", "e", "a"} {
+		r := recs.AppendEmpty()
+		r.SetTimestamp(pcommon.NewTimestampFromTime(t0))
+		r.Body().SetStr(body)
+	}
+	e.AddLogs(ld)
+	assert.Equal(t, int64(2), e.Stats().DroppedTemplates)
+	for _, w := range e.open {
+		assert.Len(t, w.tmpl, 3)
+	}
+}
+
+func BenchmarkAddLogs(b *testing.B) {
+	td := chainTraffic(rand.New(rand.NewPCG(1, 1)), t0.Add(time.Second), time.Second, 100, shop())
+	ld := logTraffic(td, "inventory", map[string]plog.SeverityNumber{
+		"[reserve][stock checked for sku SKU-1234 qty 2 at 2023-01-29 10:00:01]": plog.SeverityNumberInfo,
+		"[reserve][done in 12 ms]": plog.SeverityNumberInfo,
+	})
+	e := newTestEngine(b, LatencyZ{})
+	b.ReportAllocs()
+	for b.Loop() {
+		e.AddLogs(ld)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*ld.LogRecordCount()), "ns/record")
+}
