@@ -98,7 +98,7 @@ func (e *Engine) close(w *window) Result {
 		st := e.node(id)
 		n := Node{Service: e.services.name(id), id: id, Exemplar: a.exemplar, errorSpans: a.errs}
 		nan := math.NaN()
-		n.Raw = [NumNodeFeatures]float64{nan, nan, nan, float64(b.errLogs[id]), float64(a.timeouts), float64(a.segs), st.cpu, st.mem, nan, nan, nan, nan}
+		n.Raw = [NumNodeFeatures]float64{nan, nan, nan, float64(b.errLogs[id]), float64(a.timeouts), float64(a.segs), st.cpu, st.mem, nan, nan, 0, 0}
 		if a.segs > 0 {
 			n.Raw[FeatSelfTime] = quantile(a.self, 0.9)
 			n.Raw[FeatDuration] = quantile(a.dur, 0.9)

@@ -241,8 +241,7 @@ func (e *Engine) AddLogs(ld plog.Logs) {
 					continue
 				}
 				svc := e.services.id(svcName, w.start)
-				e.countTemplate(w, svc, scope, r)
-				if !isErrorLog(r) {
+				if e.countTemplate(w, svc, scope, r) != sevError {
 					continue
 				}
 				if len(w.logs) >= e.cfg.MaxSpansPerWindow {
@@ -253,14 +252,6 @@ func (e *Engine) AddLogs(ld plog.Logs) {
 			}
 		}
 	}
-}
-
-func isErrorLog(r plog.LogRecord) bool {
-	if r.SeverityNumber() != plog.SeverityNumberUnspecified {
-		return r.SeverityNumber() >= plog.SeverityNumberError
-	}
-	t := r.SeverityText()
-	return strings.EqualFold(t, "ERROR") || strings.EqualFold(t, "FATAL") || strings.EqualFold(t, "CRITICAL")
 }
 
 // AddMetrics reads pod CPU and memory gauges/sums (the configured names);

@@ -2,6 +2,7 @@ package rootcause
 
 import (
 	"math"
+	"strings"
 
 	"github.com/cespare/xxhash/v2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -58,6 +59,7 @@ type logExposure struct {
 	lastSeen int64 // window start
 }
 
+// sevClass is a record's severity class: by number, else by text.
 func sevClass(r plog.LogRecord) uint64 {
 	switch n := r.SeverityNumber(); {
 	case n >= plog.SeverityNumberError:
@@ -67,10 +69,10 @@ func sevClass(r plog.LogRecord) uint64 {
 	case n != plog.SeverityNumberUnspecified:
 		return sevOther
 	}
-	switch r.SeverityText() {
-	case "ERROR", "error", "FATAL", "fatal", "CRITICAL", "critical":
+	switch t := r.SeverityText(); {
+	case strings.EqualFold(t, "ERROR"), strings.EqualFold(t, "FATAL"), strings.EqualFold(t, "CRITICAL"):
 		return sevError
-	case "WARN", "warn", "WARNING", "warning":
+	case strings.EqualFold(t, "WARN"), strings.EqualFold(t, "WARNING"):
 		return sevWarn
 	}
 	return sevOther
@@ -134,24 +136,26 @@ func isSep(c byte) bool {
 	return false
 }
 
-// countTemplate adds one record to its window's template counts.
-func (e *Engine) countTemplate(w *window, service int32, scope string, r plog.LogRecord) {
+// countTemplate adds one record to its window's template counts and
+// returns its severity class.
+func (e *Engine) countTemplate(w *window, service int32, scope string, r plog.LogRecord) uint64 {
 	var h uint64
 	e.tmplBuf, h = template(e.tmplBuf, scope, r)
 	k := tmplKey{service, h}
 	if _, ok := w.tmpl[k]; !ok && len(w.tmpl) >= e.cfg.MaxLogTemplates {
 		e.stats.DroppedTemplates++
-		return
+	} else {
+		w.tmpl[k]++
 	}
-	w.tmpl[k]++
+	return h & sevMask
 }
 
-// decayed is v, last updated at its service's window number at, as of window now.
-func (e *Engine) decayed(v float64, at, now int) float64 {
-	if now <= at {
+// decayed is v after the given number of its service's windows.
+func (e *Engine) decayed(v float64, windows int) float64 {
+	if windows <= 0 {
 		return v
 	}
-	return v * math.Pow(1-1/float64(e.baselineWindows), float64(now-at))
+	return v * math.Pow(1-1/float64(e.baselineWindows), float64(windows))
 }
 
 // exposure is a window's request count for a service's log rates: its
@@ -163,9 +167,6 @@ func exposure(segs int) float64 { return math.Max(float64(segs), 1) }
 // expected statement below it), as (observed - expected) / sqrt(expected + 1),
 // once the service has minHistory windows of log baseline.
 func (e *Engine) scoreTemplates(g *Graph, w *window, segs map[int32]int, index map[int32]int) {
-	for i := range g.Nodes {
-		g.Nodes[i].Raw[FeatLogNew], g.Nodes[i].Raw[FeatLogMissing] = 0, 0
-	}
 	rate := func(k tmplKey) (float64, bool) {
 		ex := e.logExp[k.service]
 		if ex == nil || ex.windows < minHistory {
@@ -175,7 +176,7 @@ func (e *Engine) scoreTemplates(g *Graph, w *window, segs map[int32]int, index m
 		if st == nil {
 			return 0, true
 		}
-		return e.decayed(st.count, st.at, ex.windows) / ex.value, true
+		return e.decayed(st.count, ex.windows-st.at) / ex.value, true
 	}
 	for k, obs := range w.tmpl {
 		ni, ok := index[k.service]
@@ -219,7 +220,7 @@ func (e *Engine) foldTemplates(w *window, segs map[int32]int, index map[int32]in
 			ex = &logExposure{}
 			e.logExp[svc] = ex
 		}
-		ex.value = e.decayed(ex.value, 0, 1) + exposure(segs[svc])
+		ex.value = e.decayed(ex.value, 1) + exposure(segs[svc])
 		ex.windows++
 		ex.lastSeen = w.start
 	}
@@ -234,7 +235,7 @@ func (e *Engine) foldTemplates(w *window, segs map[int32]int, index map[int32]in
 			e.tmplBase[k] = st
 		}
 		now := e.logExp[k.service].windows
-		st.count = e.decayed(st.count, st.at, now) + float64(obs)
+		st.count = e.decayed(st.count, now-st.at) + float64(obs)
 		st.at = now
 	}
 }
