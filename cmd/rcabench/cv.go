@@ -44,7 +44,7 @@ func crossValidate(all []dayCases, s settings, folds int) ([]caseResult, error) 
 			examples[i] = &l
 		}
 	}
-	sim, err := rcatrain.SimExamples(rcatrain.SimScenarios, rcatrain.TrainConfig.Seed, rs)
+	sim, err := rcatrain.SimExamples(rcatrain.SimScenarios, s.seed, rs)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +61,9 @@ func crossValidate(all []dayCases, s settings, folds int) ([]caseResult, error) 
 				train = append(train, *examples[i])
 			}
 		}
-		m := rcatrain.Fit(train, rcatrain.TrainConfig)
+		cfg := rcatrain.TrainConfig
+		cfg.Seed = s.seed
+		m := rcatrain.Fit(train, cfg)
 		b, err := m.Marshal()
 		if err != nil {
 			return nil, err

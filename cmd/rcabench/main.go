@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/otelcol-biz/otelcol-biz/internal/nezha"
+	"github.com/otelcol-biz/otelcol-biz/internal/rcatrain"
 	"github.com/otelcol-biz/otelcol-biz/internal/rootcause"
 )
 
@@ -36,12 +37,13 @@ func main() {
 	baseline := flag.Duration("baseline", 3*time.Minute, "the connector's baseline (the replay has about 2.5 fault-free minutes per case)")
 	model := flag.String("model", "", "gnn: score this weights file on every case instead of cross-validating")
 	folds := flag.Int("folds", 5, "gnn: cross-validation folds")
+	seed := flag.Uint64("seed", rcatrain.TrainConfig.Seed, "gnn: seed of the cross-validation's simulator and weight initialisation (the spread across seeds shows the training noise)")
 	jsonOut := flag.String("json", "", "write the summary as JSON to this file")
 	explainFlag := flag.Bool("explain", false, "print each case's root-cause features in the scored window and its rank by each feature alone")
 	flag.Parse()
 	explainOnly = *explainFlag
 
-	if err := run(*data, strings.Split(*days, ","), strings.Split(*methods, ","), settings{model: *model, delay: *delay, window: *window, baseline: *baseline}, *folds, *jsonOut); err != nil {
+	if err := run(*data, strings.Split(*days, ","), strings.Split(*methods, ","), settings{model: *model, delay: *delay, window: *window, baseline: *baseline, seed: *seed}, *folds, *jsonOut); err != nil {
 		fmt.Fprintln(os.Stderr, "rcabench:", err)
 		os.Exit(1)
 	}

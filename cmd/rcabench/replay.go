@@ -22,6 +22,7 @@ import (
 type settings struct {
 	method, model           string
 	delay, window, baseline time.Duration
+	seed                    uint64 // gnn cross-validation: simulator and weight initialisation
 }
 
 // train is the same replay for internal/rcatrain (engine-level windows).

@@ -13,7 +13,10 @@
 //     callee's entry span; no span kind, status Unset unless a fault fails it;
 //   - log-normal self times and network gaps, sequential and parallel calls;
 //   - request logs in the TrainTicket layout carrying trace and span id (the
-//     span id is the controller span, as in the data), traceless background
+//     span id is the controller span, as in the data) and code.lineno: per
+//     endpoint 1-5 statements in code order on every request's path or a
+//     branch (two thirds of the services; the rest log a rare line at most),
+//     which an exception or early return cuts short; traceless background
 //     INFO and ERROR noise, and per-pod CPU/memory gauges driven by busy time;
 //   - five fault kinds (see the Fault* constants) that act only on requests
 //     starting at or after the injection time, so that fault-free steps are

@@ -54,6 +54,19 @@ type endpoint struct {
 	median, sigma float64
 	groups        [][]call // run one after the other; the calls of a group run in parallel
 	logLine       int
+	// stmts are the request's log statements in code order; elseLine is
+	// the ERROR statement of the branch a "return" fault takes.
+	stmts    []statement
+	elseLine int
+}
+
+// statement is one log call on an endpoint's code path.
+type statement struct {
+	at      int     // logged before group at (len(groups): after the last call)
+	closing bool    // at the very end: not reached by a request that throws or returns early
+	line    int     // code line
+	p       float64 // share of requests whose path reaches it (1: straight-line code)
+	msg     string
 }
 
 type service struct {
@@ -215,6 +228,42 @@ func buildGraph(rng *rand.Rand, n int) *graph {
 	g.computeRates()
 	return g
 }
+
+// addStatements gives every endpoint its log statements, from their own
+// random stream so the topology does not change with them. As in the real
+// data, services differ: some log nothing per request (a rare line at
+// most), most log a few statements on every request's path, some on a
+// branch only.
+func (g *graph) addStatements(rng *rand.Rand) {
+	for si := range g.services {
+		s := &g.services[si]
+		verbose := si > 0 && rng.Float64() < 0.65
+		for ei := range s.eps {
+			ep := &s.eps[ei]
+			nG := len(ep.groups)
+			ep.elseLine = ep.logLine + 1 + rng.IntN(20)
+			if !verbose {
+				if si > 0 {
+					ep.stmts = []statement{{at: nG, closing: true, line: ep.logLine, p: 0.03, msg: "[" + ep.verb + "][" + s.camel + " " + ep.verb + " request][ok]"}}
+				}
+				continue
+			}
+			n := 1 + rng.IntN(5)
+			for k := range n {
+				st := statement{at: rng.IntN(nG + 1), line: ep.logLine + 20 + 7*k + rng.IntN(7), p: 1}
+				st.closing = st.at == nG && rng.Float64() < 0.5
+				if rng.Float64() < 0.3 {
+					st.p = 0.2 + 0.7*rng.Float64()
+				}
+				st.msg = "[" + ep.verb + "][" + stmtPhrases[rng.IntN(len(stmtPhrases))] + "][" + s.camel + "]"
+				ep.stmts = append(ep.stmts, st)
+			}
+			slices.SortStableFunc(ep.stmts, func(a, b statement) int { return a.at - b.at })
+		}
+	}
+}
+
+var stmtPhrases = []string{"Query", "Check exists", "Get by id", "Calculate", "Verify", "Result", "all done", "Find by route", "Save"}
 
 func newService(name, core string, layer int) service {
 	parts := strings.Split(core, "-")

@@ -167,6 +167,9 @@ func fillLog(lr plog.LogRecord, r *logRec) {
 	if r.traced {
 		lr.SetSpanID(r.spanID)
 	}
+	if r.line > 0 {
+		lr.Attributes().PutInt("code.lineno", int64(r.line))
+	}
 	lr.Body().SetStr(r.body)
 }
 

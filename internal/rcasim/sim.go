@@ -27,11 +27,14 @@ const (
 	// does not.
 	FaultDelay = "network_delay"
 	// FaultException makes a share of the faulty service's requests throw:
-	// an ERROR log with trace/span id, error status, and failures that
-	// propagate upstream with decreasing probability.
+	// an ERROR log with trace/span id, error status, the statements after
+	// the throw not logged, and failures that propagate upstream with
+	// decreasing probability.
 	FaultException = "exception"
 	// FaultReturn makes the faulty service return early with a wrong value:
-	// faster entry spans, skipped downstream calls, no error on itself.
+	// faster entry spans, skipped downstream calls and log statements, no
+	// error status on itself; in three scenarios of five the early return
+	// logs an ERROR (a branch never taken before).
 	FaultReturn = "return"
 	// FaultTimeoutCascade makes the innermost service of a chain with nested
 	// deadlines (client budgets 800/500/200 ms, outermost first) 2-5x slower
@@ -168,6 +171,7 @@ func orDefault(v, def int) int {
 const (
 	streamGraph = 1<<63 | iota
 	streamFault
+	streamStatements
 	streamStep = 1 << 62 // + step index
 )
 
@@ -184,6 +188,7 @@ type plan struct {
 	share     float64
 	excMsg    string
 	slowMs    float64
+	elseLog   bool             // return: the early return logs an ERROR (a branch not taken before)
 	budgets   map[[2]int]int64 // ns per caller->callee edge of the timeout chain
 	chain     []int            // outermost first
 }
@@ -214,6 +219,7 @@ func newPlan(cfg Config, g *graph, injectAt int64) *plan {
 		p.chain, p.budgets, _ = timeoutChain(g, p.svc)
 		p.slowMs = chainBudgets[0].Seconds() * 1e3 * (2 + 3*rng.Float64())
 	}
+	p.elseLog = rng.Float64() < 0.6
 	return p
 }
 
@@ -357,6 +363,7 @@ func timeoutChain(g *graph, svc int) (chain []int, budgets map[[2]int]int64, cle
 func Generate(cfg Config) Scenario {
 	cfg = cfg.withDefaults()
 	g := buildGraph(newGraphRNG(cfg.Seed), cfg.Services)
+	g.addStatements(rand.New(rand.NewPCG(uint64(cfg.Seed), streamStatements)))
 	start0 := cfg.Start.UnixNano()
 	stepNs := int64(cfg.Step)
 	steps := cfg.NormalSteps + cfg.FaultSteps

@@ -54,10 +54,12 @@ type flat struct {
 	logs  []flog
 	// inject is sc.InjectAt in ns, or the end of the scenario without a fault.
 	inject int64
+	// infos counts INFO records per span (request logs hang off the controller span).
+	infos map[pcommon.SpanID]int
 }
 
 func flatten(t testing.TB, sc Scenario) *flat {
-	f := &flat{sc: sc, byID: map[pcommon.SpanID]*fspan{}}
+	f := &flat{sc: sc, byID: map[pcommon.SpanID]*fspan{}, infos: map[pcommon.SpanID]int{}}
 	f.inject = sc.Batches[len(sc.Batches)-1].End.UnixNano()
 	if !sc.InjectAt.IsZero() {
 		f.inject = sc.InjectAt.UnixNano()
@@ -94,6 +96,9 @@ func flatten(t testing.TB, sc Scenario) *flat {
 				lrs := sls.At(j).LogRecords()
 				for k := 0; k < lrs.Len(); k++ {
 					lr := lrs.At(k)
+					if lr.SeverityNumber() == plog.SeverityNumberInfo {
+						f.infos[lr.SpanID()]++
+					}
 					f.logs = append(f.logs, flog{
 						svc: svc.Str(), batch: b, rec: lr,
 						traced:  !lr.TraceID().IsEmpty(),
@@ -128,6 +133,18 @@ func (f *flat) under(s *fspan, svc string) bool {
 }
 
 func (f *flat) fault(s *fspan) bool { return s.start >= f.inject }
+
+// statements counts the INFO statements a request logged in the service of
+// its entry span s.
+func (f *flat) statements(s *fspan) int64 {
+	n := f.infos[s.id]
+	for _, c := range s.children {
+		if c.svc == s.svc {
+			n += f.infos[c.id]
+		}
+	}
+	return int64(n)
+}
 
 // self is the span's duration outside its children.
 func self(s *fspan) int64 {
@@ -669,6 +686,9 @@ func checkException(t *testing.T, f *flat) {
 	if len(okExits) > 0 && median(okExits) > 0 {
 		assert.Less(t, mean(toF(failedExits)), mean(toF(okExits)), "failures skip downstream calls")
 	}
+	if n, fl := f.phases(svc, f.statements); mean(toF(n)) >= 1 {
+		assert.Less(t, mean(toF(fl)), mean(toF(n)), "statements after the throw go missing")
+	}
 }
 
 func toF(v []int64) []float64 {
@@ -687,6 +707,23 @@ func checkReturn(t *testing.T, f *flat) {
 		assert.Less(t, mean(toF(ef)), mean(toF(en)), "downstream calls skipped")
 	}
 	assert.Empty(t, f.errorSpans())
+	if n, fl := f.phases(svc, f.statements); mean(toF(n)) >= 1 {
+		assert.Less(t, mean(toF(fl)), mean(toF(n)), "statements after the early return go missing")
+	}
+	var before, after int // the branch taken by the early return
+	for _, l := range f.logs {
+		if l.svc == svc && l.isError && strings.Contains(l.rec.Body().Str(), "][return empty]") {
+			if int64(l.rec.Timestamp()) < f.inject {
+				before++
+			} else {
+				after++
+			}
+		}
+	}
+	assert.Zero(t, before)
+	if after > 0 {
+		assert.Greater(t, after, 10, "every early return logs it")
+	}
 }
 
 func checkCascade(t *testing.T, f *flat) {

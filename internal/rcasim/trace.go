@@ -52,6 +52,7 @@ type logRec struct {
 	severity severity
 	traced   bool
 	spanID   pcommon.SpanID
+	line     int // code.lineno; 0: none
 	body     string
 }
 
@@ -91,7 +92,7 @@ func (t *tracer) close(i int, end int64, errMsg string) {
 
 func (t *tracer) log(pod int, ts int64, sev severity, spanID pcommon.SpanID, logger string, line int, msg string) {
 	t.logs = append(t.logs, logRec{
-		pod: pod, ts: ts, severity: sev, traced: true, spanID: spanID,
+		pod: pod, ts: ts, severity: sev, traced: true, spanID: spanID, line: line,
 		body: logBody(ts, sev, logger, line, t.tid, spanID, true, msg),
 	})
 }
@@ -174,8 +175,21 @@ func (t *tracer) invoke(svc, epIdx int, start int64, parent pcommon.SpanID, dl i
 		t.close(sql, sqlEnd, msg)
 		t.close(repo, tcur, msg)
 	}
-	if rng.Float64() < 0.03 && svc != 0 {
-		t.log(pod, tcur, sevInfo, ctrlID, s.logger, ep.logLine, "["+ep.verb+"]["+s.camel+" "+ep.verb+" request][ok]")
+	// which statements this request's path reaches; drawn whatever the
+	// fault so the fault-free requests stay the same
+	var reach [8]bool
+	for i, st := range ep.stmts[:min(len(ep.stmts), len(reach))] {
+		reach[i] = rng.Float64() < st.p
+	}
+	// logAt logs the statements before group k. A request that throws or
+	// returns early stops before group stopAfter, after its statements
+	// there: it never logs those further down, nor the closing ones.
+	logAt := func(k int) {
+		for i, st := range ep.stmts[:min(len(ep.stmts), len(reach))] {
+			if st.at == k && reach[i] && !(st.closing && (throw || bad)) {
+				t.log(pod, tcur, sevInfo, ctrlID, s.logger, st.line, st.msg)
+			}
+		}
 	}
 
 	exitParent := ctrlID
@@ -185,7 +199,14 @@ func (t *tracer) invoke(svc, epIdx int, start int64, parent pcommon.SpanID, dl i
 	var fail outcome
 	for k := 0; k <= stopAfter && !cut; k++ {
 		adv(ms(slice * (0.5 + rng.Float64())))
-		if cut || k == stopAfter {
+		if cut {
+			break
+		}
+		logAt(k)
+		if k == stopAfter {
+			if bad && p.elseLog {
+				t.log(pod, tcur, sevError, ctrlID, s.logger, ep.elseLine, "["+ep.verb+"]["+s.camel+" not found][return empty]")
+			}
 			break
 		}
 		grp := ep.groups[k]

@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
 	"github.com/otelcol-biz/otelcol-biz/internal/rcasim"
 )
 
@@ -37,8 +39,16 @@ func SimExamples(n int, seed uint64, s Settings) ([]Labeled, error) {
 		if err != nil {
 			return nil, err
 		}
+		// a sixth of the scenarios without pod metrics, as where the
+		// collector gets only traces and logs: a slow service must still
+		// be found by its own time
+		withMetrics := i%6 != 5
 		for _, b := range sc.Batches {
-			f.Feed(b.Traces, b.Logs, b.Metrics)
+			md := b.Metrics
+			if !withMetrics {
+				md = pmetric.NewMetrics()
+			}
+			f.Feed(b.Traces, b.Logs, md)
 		}
 		f.Close()
 		if l, ok := label(f.Graph, sc.FaultService, "sim", sc.Fault); ok {

@@ -183,7 +183,7 @@ func (e *Engine) close(w *window) Result {
 			}
 		}
 	}
-	e.foldTemplates(w, segs, index)
+	e.foldTemplates(g, w, segs, index)
 	for id, a := range aggs {
 		for op, p := range a.ops {
 			if st := e.opState(opKey{id, op}, w.start); st != nil {

@@ -19,10 +19,16 @@ import (
 //	h' = tanh(Ws·h + Wi·mean_in[h_u, e_uv] + Wo·mean_out[h_w, e_vw] + b)
 //
 // and the score is a transparent prior - the node's own strongest anomaly,
-// squashed - plus a learned linear readout of the last layer and of the
-// input features. The network learns a correction to the prior rather than
-// a ranking from nothing: with a few dozen real labelled faults that keeps
-// it from unlearning the obvious (a service whose own time or errors jump).
+// squashed - scaled by a learned share in [0, 2]:
+//
+//	score = prior · (1 + tanh(r)),  r = linear readout of the last layer and the input
+//
+// The network decides how much of a node's own anomaly is its own fault
+// (callers of a failing service inherit its errors and latency) rather
+// than ranking from nothing: with a few dozen real labelled faults that
+// keeps it from unlearning the obvious, and a node without any anomaly of
+// its own (prior 0: only its callees' time in its duration, or faster than
+// usual) can never outrank one that has some.
 // Callers and callees are separate weights because anomalies
 // travel upstream: a slow callee makes its callers slow, not the reverse,
 // which is what lets the network tell a root cause from its victims.
@@ -159,13 +165,18 @@ func (m *Model) Score(g *Graph) ([]float64, []float64) {
 	return f.scores, softmax(f.scores)
 }
 
-// squash keeps z-scores of any size in a range tanh layers can use.
+// squash keeps z-scores of any size in a range tanh layers can use, and
+// drops the side below the baseline: a service faster, quieter or less
+// loaded than usual is not a sign of a fault of its own. Fed to the network,
+// such drops (a few-request window's -2 wobble, a cache getting warm) beat
+// real latency faults: the simulator's early returns made the network
+// reward any drop. Causes that do show as a drop (a statement gone) have
+// their own positive features.
 func squash(z float64) float64 {
-	z = math.Max(-1000, math.Min(1000, z))
-	if math.IsNaN(z) {
+	if !(z > 0) { // also NaN
 		return 0
 	}
-	return math.Copysign(math.Log1p(math.Abs(z)), z)
+	return math.Log1p(math.Min(z, 1000))
 }
 
 // pass holds one forward pass, kept for the backward pass.
@@ -175,6 +186,8 @@ type pass struct {
 	h         [][][]float64 // per layer+1, per node
 	mIn, mOut [][][]float64 // per layer, per node
 	in, out   [][]int       // edge indexes into and out of each node
+	prior     []float64
+	share     []float64 // tanh(r)
 	scores    []float64
 }
 
@@ -218,10 +231,12 @@ func (m *Model) forward(g *Graph) *pass {
 		p.h = append(p.h, next)
 	}
 	ro := m.readout()
-	p.scores = make([]float64, n)
+	p.scores, p.prior, p.share = make([]float64, n), make([]float64, n), make([]float64, n)
 	last := p.h[m.Layers]
 	for v := range n {
-		p.scores[v] = prior(&g.Nodes[v]) + dot(m.Params[ro:ro+m.Hidden], last[v]) + dot(m.Params[ro+m.Hidden:], p.x[v])
+		p.prior[v] = prior(&g.Nodes[v])
+		p.share[v] = math.Tanh(dot(m.Params[ro:ro+m.Hidden], last[v]) + dot(m.Params[ro+m.Hidden:], p.x[v]))
+		p.scores[v] = p.prior[v] * (1 + p.share[v])
 	}
 	return p
 }
@@ -229,7 +244,7 @@ func (m *Model) forward(g *Graph) *pass {
 // prior is a node's own strongest sign of trouble, squashed.
 func prior(n *Node) float64 {
 	x := &n.X
-	return squash(max(0, x[FeatSelfTime], x[FeatGapIn], x[FeatErrorRate], x[FeatErrorLogs], x[FeatTimeouts], x[FeatCPU], x[FeatLogNew], x[FeatLogMissing]))
+	return squash(max(0, x[FeatSelfTime], x[FeatGapIn], x[FeatGapOut], x[FeatErrorRate], x[FeatErrorLogs], x[FeatTimeouts], x[FeatCPU], x[FeatLogNew], x[FeatLogMissing]))
 }
 
 // meanMsg is the mean of [h_peer, e] over edges (zeros without edges).
@@ -270,7 +285,7 @@ func (m *Model) backward(g *Graph, p *pass, dScores []float64, grad []float64) {
 	last := p.h[m.Layers]
 	dh := make([][]float64, n)
 	for v := range n {
-		ds := dScores[v]
+		ds := dScores[v] * p.prior[v] * (1 - p.share[v]*p.share[v]) // dL/dr
 		for j := range m.Hidden {
 			grad[ro+j] += ds * last[v][j]
 		}

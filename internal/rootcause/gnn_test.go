@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -175,4 +176,25 @@ func TestEmbeddedModel(t *testing.T) {
 		sum += v
 	}
 	assert.InDelta(t, 1, sum, 1e-9)
+}
+
+// TestDropsCarryNoWeight: a feature below its baseline (negative z) scores
+// as if it were at the baseline, so a service that got faster or quieter
+// never outranks one that got slower.
+func TestDropsCarryNoWeight(t *testing.T) {
+	m, err := EmbeddedModel()
+	require.NoError(t, err)
+	g := &Graph{Nodes: []Node{{Service: "gateway"}, {Service: "order"}, {Service: "payment"}, {Service: "inventory"}},
+		Edges: []Edge{{From: 0, To: 1, Calls: 20}, {From: 1, To: 2, Calls: 20}, {From: 1, To: 3, Calls: 20}}}
+	g.Nodes[2].X[FeatSelfTime] = 6
+	g.Nodes[1].X[FeatDuration] = 6
+	g.Nodes[0].X[FeatDuration] = 5
+	want, _ := m.Score(g)
+	for f := range NumNodeFeatures {
+		g.Nodes[3].X[f] = -12
+	}
+	g.Edges[2].X[EdgeGap] = -12
+	got, _ := m.Score(g)
+	assert.Equal(t, want, got)
+	assert.Equal(t, 2, slices.Index(got, slices.Max(got)), "payment first: %v", got)
 }

@@ -56,8 +56,16 @@ type tmplState struct {
 type logExposure struct {
 	value    float64
 	windows  int
+	held     int   // consecutive windows kept out of the baseline
 	lastSeen int64 // window start
 }
+
+// logHoldZ is the log-pattern z at which a service's window is kept out of
+// its template baseline, so that a statement that stopped (or an ERROR that
+// started) with a fault still stands out in the fault's later windows
+// instead of decaying into the expectation within a few windows. A change
+// that persists for a whole baseline is taken as the new normal.
+const logHoldZ = 2
 
 // sevClass is a record's severity class: by number, else by text.
 func sevClass(r plog.LogRecord) uint64 {
@@ -212,19 +220,33 @@ func (e *Engine) scoreTemplates(g *Graph, w *window, segs map[int32]int, index m
 
 // foldTemplates adds a scored window to the template baselines: every
 // service of the window gains exposure, logging or not (a statement that
-// stops is what FeatLogMissing looks for).
-func (e *Engine) foldTemplates(w *window, segs map[int32]int, index map[int32]int) {
-	for svc := range index {
+// stops is what FeatLogMissing looks for), except services whose log
+// pattern is anomalous now (logHoldZ).
+func (e *Engine) foldTemplates(g *Graph, w *window, segs map[int32]int, index map[int32]int) {
+	held := map[int32]bool{}
+	for svc, ni := range index {
 		ex := e.logExp[svc]
 		if ex == nil {
 			ex = &logExposure{}
 			e.logExp[svc] = ex
 		}
+		ex.lastSeen = w.start
+		x := &g.Nodes[ni].X
+		switch anomalous := max(x[FeatLogNew], x[FeatLogMissing]) >= logHoldZ; {
+		case anomalous && ex.held < e.baselineWindows:
+			ex.held++
+			held[svc] = true
+			continue
+		case !anomalous:
+			ex.held = 0 // held runs out only while the change persists
+		}
 		ex.value = e.decayed(ex.value, 1) + exposure(segs[svc])
 		ex.windows++
-		ex.lastSeen = w.start
 	}
 	for k, obs := range w.tmpl {
+		if held[k.service] {
+			continue
+		}
 		st := e.tmplBase[k]
 		if st == nil {
 			if len(e.tmplBase) >= e.cfg.MaxLogTemplates {

@@ -175,3 +175,36 @@ func BenchmarkAddLogs(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*ld.LogRecordCount()), "ns/record")
 }
+
+// TestLogPatternHeld: a statement that stops with a fault keeps standing out
+// for as long as the fault lasts, up to one baseline (its windows are kept
+// out of the template baseline); a change that lasts longer becomes the
+// new normal.
+func TestLogPatternHeld(t *testing.T) {
+	e := newTestEngine(t, LatencyZ{})
+	rng := rand.New(rand.NewPCG(7, 7))
+	normal := map[string]plog.SeverityNumber{"[reserve][stock checked]": plog.SeverityNumberInfo, "[reserve][done]": plog.SeverityNumberInfo}
+	fault := map[string]plog.SeverityNumber{"[reserve][stock checked]": plog.SeverityNumberInfo}
+	const before = 12
+	hold := e.baselineWindows // 10 windows of 30 s
+	var missing []float64
+	for w := range before + 5*hold {
+		td := chainTraffic(rng, t0.Add(time.Duration(w)*30*time.Second+time.Second), 28*time.Second, 100, shop())
+		stmts := normal
+		if w >= before {
+			stmts = fault
+		}
+		e.AddLogs(logTraffic(td, "inventory", stmts))
+		e.AddTraces(td)
+		for _, r := range e.Advance(false) {
+			if r.Graph.Start >= t0.Add(before*30*time.Second).UnixNano() {
+				missing = append(missing, r.Graph.Nodes[r.Graph.Index("inventory")].X[FeatLogMissing])
+			}
+		}
+	}
+	require.Greater(t, len(missing), 2*hold)
+	for i, z := range missing[:hold] {
+		assert.GreaterOrEqual(t, z, 8.0, "fault window %d: the statement is still missing", i)
+	}
+	assert.Less(t, missing[len(missing)-1], float64(logHoldZ), "after %d windows the change is the new normal", len(missing))
+}

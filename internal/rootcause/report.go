@@ -141,14 +141,23 @@ func cascadeEvidence(c *Cascade) string {
 	return b.String()
 }
 
-// evidence lists a node's features at or beyond min_anomaly, strongest first.
+// evidence lists a node's features at or beyond min_anomaly, strongest
+// first; below it, the strongest one above its baseline, so that a
+// candidate is never listed without a reason.
 func (e *Engine) evidence(g *Graph, i int) []string {
 	n := &g.Nodes[i]
 	fs := make([]int, 0, NumNodeFeatures)
+	strongest := -1
 	for f, z := range n.X {
 		if z >= e.cfg.MinAnomaly {
 			fs = append(fs, f)
 		}
+		if z > 0 && (strongest < 0 || z > n.X[strongest]) {
+			strongest = f
+		}
+	}
+	if len(fs) == 0 && strongest >= 0 {
+		fs = append(fs, strongest)
 	}
 	slices.SortFunc(fs, func(a, b int) int {
 		if n.X[a] > n.X[b] {

@@ -92,7 +92,13 @@ func TestDemoRootCause(t *testing.T) {
 				}
 				return first != nil
 			}, 60*time.Second, time.Second, "Loki: a report after the fault switched on at %s", on)
-			assert.Equal(t, f.service, first.Candidates[0].Service, "the first report after the fault: %+v", *first)
+			if !assert.Equal(t, f.service, first.Candidates[0].Service, "the first report after the fault: %+v", *first) {
+				for _, r := range rcaReports(t, st.loki) { // the reports around it, for the diagnosis
+					if !r.WindowEnd.Before(on.Add(-4*time.Second)) && r.WindowStart.Before(on.Add(10*time.Second)) {
+						t.Logf("report %s..%s %s: %+v", r.WindowStart.Format(time.TimeOnly), r.WindowEnd.Format(time.TimeOnly), r.Pattern, r.Candidates)
+					}
+				}
+			}
 			f.check(t, *first)
 		})
 	}
