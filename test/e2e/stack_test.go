@@ -161,7 +161,11 @@ func startStack(t *testing.T, gatewayEnv ...string) stack {
 // consumer trace linked back to the producer span), the payment log in Loki
 // by trace id with the order key, and the span metrics in Prometheus.
 func TestAgentGatewayStack(t *testing.T) {
-	st := startStack(t, "BIZ_SAMPLING_PERCENT=0") // only the policies keep traces: biz.keep (canary), errors, slow
+	// only the policies keep traces: biz.keep (canary), errors, slow. The
+	// consumer sent before its producer is held up to BIZ_DYE_WAIT: the two
+	// take different Kafka partitions, and on a loaded CI machine the
+	// producer reached the gateway more than the default 2 s later.
+	st := startStack(t, "BIZ_SAMPLING_PERCENT=0", "BIZ_DYE_WAIT=10s")
 	agentGRPC, jaegerQuery, loki, prom := st.agentGRPC, st.jaegerQuery, st.loki, st.prometheus
 
 	orderID, producer, logLine := sendOrder(t, agentGRPC)
