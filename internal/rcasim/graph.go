@@ -54,8 +54,9 @@ type endpoint struct {
 	median, sigma float64
 	groups        [][]call // run one after the other; the calls of a group run in parallel
 	logLine       int
-	// stmts are the request's log statements in code order; elseLine is
-	// the ERROR statement of the branch a "return" fault takes.
+	// stmts are the request's log statements, ordered by where on the
+	// request's path they are logged (their line numbers are arbitrary);
+	// elseLine is the ERROR statement of the branch a "return" fault takes.
 	stmts    []statement
 	elseLine int
 }

@@ -264,7 +264,7 @@ func (t *tracer) invoke(svc, epIdx int, start int64, parent pcommon.SpanID, dl i
 		if !cut {
 			fail = outcome{kind: resultException}
 			t.logs = append(t.logs, logRec{
-				pod: pod, ts: tcur, severity: sevError, traced: true, spanID: ctrlID,
+				pod: pod, ts: tcur, severity: sevError, traced: true, spanID: ctrlID, line: 175,
 				body: logBody(tcur, sevError, "o.a.c.c.C.[.[.[.[dispatcherServlet]", 175, t.tid, ctrlID, true,
 					"Servlet.service() for servlet [dispatcherServlet] in context with path [] threw exception "+
 						"[Request processing failed; nested exception is "+p.excMsg+"] with root cause"),

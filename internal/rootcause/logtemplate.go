@@ -56,7 +56,8 @@ type tmplState struct {
 type logExposure struct {
 	value    float64
 	windows  int
-	held     int   // consecutive windows kept out of the baseline
+	held     int   // windows kept out of the baseline since the pattern was last normal for a baseline
+	normal   int   // consecutive windows without a log-pattern anomaly
 	lastSeen int64 // window start
 }
 
@@ -232,13 +233,18 @@ func (e *Engine) foldTemplates(g *Graph, w *window, segs map[int32]int, index ma
 		}
 		ex.lastSeen = w.start
 		x := &g.Nodes[ni].X
-		switch anomalous := max(x[FeatLogNew], x[FeatLogMissing]) >= logHoldZ; {
-		case anomalous && ex.held < e.baselineWindows:
+		anomalous := max(x[FeatLogNew], x[FeatLogMissing]) >= logHoldZ
+		if anomalous {
+			ex.normal = 0
+		} else if ex.normal++; ex.normal >= e.baselineWindows {
+			// the hold re-arms after a baseline of normal windows, not
+			// before: the end of a fault the baseline took in is no news
+			ex.held = 0
+		}
+		if anomalous && ex.held < e.baselineWindows {
 			ex.held++
 			held[svc] = true
 			continue
-		case !anomalous:
-			ex.held = 0 // held runs out only while the change persists
 		}
 		ex.value = e.decayed(ex.value, 1) + exposure(segs[svc])
 		ex.windows++

@@ -208,3 +208,37 @@ func TestLogPatternHeld(t *testing.T) {
 	}
 	assert.Less(t, missing[len(missing)-1], float64(logHoldZ), "after %d windows the change is the new normal", len(missing))
 }
+
+// TestLogPatternRecovery: when a fault outlasts the hold and the baseline
+// takes its ERROR statement in, the statement's end is no new anomaly to
+// hold: the hold re-arms only after a baseline of normal windows, so the
+// "missing" ERROR fades as the baseline forgets it.
+func TestLogPatternRecovery(t *testing.T) {
+	e := newTestEngine(t, LatencyZ{})
+	rng := rand.New(rand.NewPCG(9, 9))
+	normal := map[string]plog.SeverityNumber{"[reserve][stock checked]": plog.SeverityNumberInfo}
+	fault := map[string]plog.SeverityNumber{"[reserve][stock checked]": plog.SeverityNumberInfo, "[reserve][no stock row]": plog.SeverityNumberError}
+	const before = 12
+	hold := e.baselineWindows
+	end := before + 3*hold
+	var missing []float64
+	for w := range end + 6 {
+		td := chainTraffic(rng, t0.Add(time.Duration(w)*30*time.Second+time.Second), 28*time.Second, 100, shop())
+		stmts := normal
+		if w >= before && w < end {
+			stmts = fault
+		}
+		e.AddLogs(logTraffic(td, "inventory", stmts))
+		e.AddTraces(td)
+		for _, r := range e.Advance(false) {
+			if r.Graph.Start >= t0.Add(time.Duration(end)*30*time.Second).UnixNano() {
+				missing = append(missing, r.Graph.Nodes[r.Graph.Index("inventory")].X[FeatLogMissing])
+			}
+		}
+	}
+	require.Len(t, missing, 5)
+	assert.Greater(t, missing[0], float64(logHoldZ), "the ERROR stops")
+	for i := 1; i < len(missing); i++ {
+		assert.Less(t, missing[i], missing[i-1], "window %d after the fault: fading, not held", i)
+	}
+}
