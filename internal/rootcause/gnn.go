@@ -244,7 +244,7 @@ func (m *Model) forward(g *Graph) *pass {
 // prior is a node's own strongest sign of trouble, squashed.
 func prior(n *Node) float64 {
 	x := &n.X
-	return squash(max(0, x[FeatSelfTime], x[FeatGapIn], x[FeatGapOut], x[FeatErrorRate], x[FeatErrorLogs], x[FeatTimeouts], x[FeatCPU], x[FeatLogNew], x[FeatLogMissing]))
+	return squash(max(0, x[FeatSelfTime], x[FeatGapIn], x[FeatErrorRate], x[FeatErrorLogs], x[FeatTimeouts], x[FeatCPU], x[FeatLogNew], x[FeatLogMissing]))
 }
 
 // meanMsg is the mean of [h_peer, e] over edges (zeros without edges).
