@@ -249,7 +249,7 @@ func (g *graph) addStatements(rng *rand.Rand) {
 				}
 				continue
 			}
-			n := 1 + rng.IntN(5)
+			n := 1 + rng.IntN(maxStatements)
 			for k := range n {
 				st := statement{at: rng.IntN(nG + 1), line: ep.logLine + 20 + 7*k + rng.IntN(7), p: 1}
 				st.closing = st.at == nG && rng.Float64() < 0.5
@@ -263,6 +263,9 @@ func (g *graph) addStatements(rng *rand.Rand) {
 		}
 	}
 }
+
+// maxStatements bounds an endpoint's statements.
+const maxStatements = 5
 
 var stmtPhrases = []string{"Query", "Check exists", "Get by id", "Calculate", "Verify", "Result", "all done", "Find by route", "Save"}
 

@@ -177,15 +177,15 @@ func (t *tracer) invoke(svc, epIdx int, start int64, parent pcommon.SpanID, dl i
 	}
 	// which statements this request's path reaches; drawn whatever the
 	// fault so the fault-free requests stay the same
-	var reach [8]bool
-	for i, st := range ep.stmts[:min(len(ep.stmts), len(reach))] {
+	var reach [maxStatements]bool
+	for i, st := range ep.stmts {
 		reach[i] = rng.Float64() < st.p
 	}
 	// logAt logs the statements before group k. A request that throws or
 	// returns early stops before group stopAfter, after its statements
 	// there: it never logs those further down, nor the closing ones.
 	logAt := func(k int) {
-		for i, st := range ep.stmts[:min(len(ep.stmts), len(reach))] {
+		for i, st := range ep.stmts {
 			if st.at == k && reach[i] && !(st.closing && (throw || bad)) {
 				t.log(pod, tcur, sevInfo, ctrlID, s.logger, st.line, st.msg)
 			}

@@ -23,6 +23,7 @@ func SimExamples(n int, seed uint64, s Settings) ([]Labeled, error) {
 	rng := rand.New(rand.NewPCG(seed, 0x51a))
 	base := time.Date(2023, 1, 29, 8, 0, 0, 0, time.UTC)
 	out := make([]Labeled, 0, n)
+	noMetrics := pmetric.NewMetrics()
 	for i := range n {
 		cfg := rcasim.Config{
 			Seed:          int64(rng.Uint64() >> 1),
@@ -46,7 +47,7 @@ func SimExamples(n int, seed uint64, s Settings) ([]Labeled, error) {
 		for _, b := range sc.Batches {
 			md := b.Metrics
 			if !withMetrics {
-				md = pmetric.NewMetrics()
+				md = noMetrics
 			}
 			f.Feed(b.Traces, b.Logs, md)
 		}

@@ -58,6 +58,7 @@ type logExposure struct {
 	windows  int
 	held     int   // windows kept out of the baseline since the pattern was last normal for a baseline
 	normal   int   // consecutive windows without a log-pattern anomaly
+	holding  bool  // the window being folded is kept out
 	lastSeen int64 // window start
 }
 
@@ -224,7 +225,6 @@ func (e *Engine) scoreTemplates(g *Graph, w *window, segs map[int32]int, index m
 // stops is what FeatLogMissing looks for), except services whose log
 // pattern is anomalous now (logHoldZ).
 func (e *Engine) foldTemplates(g *Graph, w *window, segs map[int32]int, index map[int32]int) {
-	held := map[int32]bool{}
 	for svc, ni := range index {
 		ex := e.logExp[svc]
 		if ex == nil {
@@ -241,16 +241,15 @@ func (e *Engine) foldTemplates(g *Graph, w *window, segs map[int32]int, index ma
 			// before: the end of a fault the baseline took in is no news
 			ex.held = 0
 		}
-		if anomalous && ex.held < e.baselineWindows {
+		if ex.holding = anomalous && ex.held < e.baselineWindows; ex.holding {
 			ex.held++
-			held[svc] = true
 			continue
 		}
 		ex.value = e.decayed(ex.value, 1) + exposure(segs[svc])
 		ex.windows++
 	}
 	for k, obs := range w.tmpl {
-		if held[k.service] {
+		if e.logExp[k.service].holding {
 			continue
 		}
 		st := e.tmplBase[k]

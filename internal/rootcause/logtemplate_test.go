@@ -176,32 +176,41 @@ func BenchmarkAddLogs(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*ld.LogRecordCount()), "ns/record")
 }
 
+// missingZ replays windows of shop traffic (30 s, 100 requests each) with
+// inventory logging stmts(w) per request, and returns inventory's
+// FeatLogMissing for each closed window from window `from` on.
+func missingZ(e *Engine, seed uint64, windows, from int, stmts func(w int) map[string]plog.SeverityNumber) []float64 {
+	rng := rand.New(rand.NewPCG(seed, seed))
+	var missing []float64
+	for w := range windows {
+		td := chainTraffic(rng, t0.Add(time.Duration(w)*30*time.Second+time.Second), 28*time.Second, 100, shop())
+		e.AddLogs(logTraffic(td, "inventory", stmts(w)))
+		e.AddTraces(td)
+		for _, r := range e.Advance(false) {
+			if r.Graph.Start >= t0.Add(time.Duration(from)*30*time.Second).UnixNano() {
+				missing = append(missing, r.Graph.Nodes[r.Graph.Index("inventory")].X[FeatLogMissing])
+			}
+		}
+	}
+	return missing
+}
+
 // TestLogPatternHeld: a statement that stops with a fault keeps standing out
 // for as long as the fault lasts, up to one baseline (its windows are kept
 // out of the template baseline); a change that lasts longer becomes the
 // new normal.
 func TestLogPatternHeld(t *testing.T) {
 	e := newTestEngine(t, LatencyZ{})
-	rng := rand.New(rand.NewPCG(7, 7))
 	normal := map[string]plog.SeverityNumber{"[reserve][stock checked]": plog.SeverityNumberInfo, "[reserve][done]": plog.SeverityNumberInfo}
 	fault := map[string]plog.SeverityNumber{"[reserve][stock checked]": plog.SeverityNumberInfo}
 	const before = 12
 	hold := e.baselineWindows // 10 windows of 30 s
-	var missing []float64
-	for w := range before + 5*hold {
-		td := chainTraffic(rng, t0.Add(time.Duration(w)*30*time.Second+time.Second), 28*time.Second, 100, shop())
-		stmts := normal
+	missing := missingZ(e, 7, before+5*hold, before, func(w int) map[string]plog.SeverityNumber {
 		if w >= before {
-			stmts = fault
+			return fault
 		}
-		e.AddLogs(logTraffic(td, "inventory", stmts))
-		e.AddTraces(td)
-		for _, r := range e.Advance(false) {
-			if r.Graph.Start >= t0.Add(before*30*time.Second).UnixNano() {
-				missing = append(missing, r.Graph.Nodes[r.Graph.Index("inventory")].X[FeatLogMissing])
-			}
-		}
-	}
+		return normal
+	})
 	require.Greater(t, len(missing), 2*hold)
 	for i, z := range missing[:hold] {
 		assert.GreaterOrEqual(t, z, 8.0, "fault window %d: the statement is still missing", i)
@@ -215,27 +224,16 @@ func TestLogPatternHeld(t *testing.T) {
 // "missing" ERROR fades as the baseline forgets it.
 func TestLogPatternRecovery(t *testing.T) {
 	e := newTestEngine(t, LatencyZ{})
-	rng := rand.New(rand.NewPCG(9, 9))
 	normal := map[string]plog.SeverityNumber{"[reserve][stock checked]": plog.SeverityNumberInfo}
 	fault := map[string]plog.SeverityNumber{"[reserve][stock checked]": plog.SeverityNumberInfo, "[reserve][no stock row]": plog.SeverityNumberError}
 	const before = 12
-	hold := e.baselineWindows
-	end := before + 3*hold
-	var missing []float64
-	for w := range end + 6 {
-		td := chainTraffic(rng, t0.Add(time.Duration(w)*30*time.Second+time.Second), 28*time.Second, 100, shop())
-		stmts := normal
+	end := before + 3*e.baselineWindows
+	missing := missingZ(e, 9, end+6, end, func(w int) map[string]plog.SeverityNumber {
 		if w >= before && w < end {
-			stmts = fault
+			return fault
 		}
-		e.AddLogs(logTraffic(td, "inventory", stmts))
-		e.AddTraces(td)
-		for _, r := range e.Advance(false) {
-			if r.Graph.Start >= t0.Add(time.Duration(end)*30*time.Second).UnixNano() {
-				missing = append(missing, r.Graph.Nodes[r.Graph.Index("inventory")].X[FeatLogMissing])
-			}
-		}
-	}
+		return normal
+	})
 	require.Len(t, missing, 5)
 	assert.Greater(t, missing[0], float64(logHoldZ), "the ERROR stops")
 	for i := 1; i < len(missing); i++ {
