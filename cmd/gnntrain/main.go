@@ -51,15 +51,15 @@ func run(data string, days []string, sims int, seed uint64, epochs int, out stri
 				return err
 			}
 			for _, c := range cases {
-				l, ok, err := rcatrain.CaseExample(c, history, s)
+				ls, err := rcatrain.CaseExamples(c, history, s)
 				if err != nil {
 					return err
 				}
-				if !ok {
-					fmt.Printf("  %s: faulty service not in the scored window, skipped\n", rcatrain.CaseID(c))
+				if len(ls) == 0 {
+					fmt.Printf("  %s: faulty service in no window of the fault, skipped\n", rcatrain.CaseID(c))
 					continue
 				}
-				examples = append(examples, l)
+				examples = append(examples, ls...)
 			}
 		}
 	}

@@ -34,15 +34,13 @@ func crossValidate(all []dayCases, s settings, folds int) ([]caseResult, error) 
 		cases[i].fold = i % folds
 	}
 	rs := s.train()
-	examples := make([]*rcatrain.Labeled, len(cases))
+	examples := make([][]rcatrain.Labeled, len(cases))
 	for i, e := range cases {
-		l, ok, err := rcatrain.CaseExample(e.c, all[e.day].history, rs)
+		ls, err := rcatrain.CaseExamples(e.c, all[e.day].history, rs)
 		if err != nil {
 			return nil, err
 		}
-		if ok {
-			examples[i] = &l
-		}
+		examples[i] = ls
 	}
 	sim, err := rcatrain.SimExamples(rcatrain.SimScenarios, s.seed, rs)
 	if err != nil {
@@ -57,8 +55,8 @@ func crossValidate(all []dayCases, s settings, folds int) ([]caseResult, error) 
 	for f := range folds {
 		train := slices.Clone(sim)
 		for i, e := range cases {
-			if e.fold != f && examples[i] != nil {
-				train = append(train, *examples[i])
+			if e.fold != f {
+				train = append(train, examples[i]...)
 			}
 		}
 		cfg := rcatrain.TrainConfig

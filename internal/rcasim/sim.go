@@ -22,9 +22,9 @@ const (
 	// FaultCPU multiplies the self time of every span of the faulty service
 	// and raises its pods' CPU metric.
 	FaultCPU = "cpu_contention"
-	// FaultDelay adds a fixed network delay to every call into and out of the
-	// faulty service: the caller's exit span grows, the callee's entry span
-	// does not.
+	// FaultDelay adds a fixed network delay to the responses of the faulty
+	// service: its callers' exit spans grow, its own entry spans and its
+	// calls out do not.
 	FaultDelay = "network_delay"
 	// FaultException makes a share of the faulty service's requests throw:
 	// an ERROR log with trace/span id, error status, the statements after

@@ -312,10 +312,10 @@ func (t *tracer) call(caller, callerPod int, c *call, parent pcommon.SpanID, st,
 	after := ms(gap) - before
 	if p.kind == FaultDelay && st >= p.injectAt {
 		if c.svc == p.svc {
-			after += ms(p.delayMs * (0.8 + 0.4*rng.Float64())) // responses leave the faulty pod late
-		}
-		if caller == p.svc {
-			before += ms(p.delayMs * (0.8 + 0.4*rng.Float64())) // requests leave the faulty pod late
+			// responses leave the faulty pod late; its own calls out do not
+			// (as in all nine Nezha delay cases: gap before the faulty
+			// service +2 s, the gap of its calls out at its baseline)
+			after += ms(p.delayMs * (0.8 + 0.4*rng.Float64()))
 		}
 	}
 	callDL := dl

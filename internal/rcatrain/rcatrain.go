@@ -43,6 +43,9 @@ type Feeder struct {
 	engine *rootcause.Engine
 	due    int64
 	Graph  *rootcause.Graph
+	// During are the windows (with a report) wholly inside [from, to), when set.
+	from, to int64
+	During   []*rootcause.Graph
 }
 
 // NewFeeder returns a feeder scoring the first window ending at or after due.
@@ -71,6 +74,9 @@ func (f *Feeder) take(rs []rootcause.Result) {
 		if f.Graph == nil && r.Graph.End >= f.due && r.Report != nil {
 			f.Graph = r.Graph
 		}
+		if r.Report != nil && r.Graph.Start >= f.from && r.Graph.End <= f.to {
+			f.During = append(f.During, r.Graph)
+		}
 	}
 }
 
@@ -93,15 +99,29 @@ type Labeled struct {
 	Fault  string
 }
 
-// CaseExample is a case's scored window labelled with its faulty service;
-// ok is false when the service is not in the window.
-func CaseExample(c nezha.Case, history []nezha.Event, s Settings) (Labeled, bool, error) {
-	g, err := CaseGraph(c, history, s)
+// CaseExamples are all of a case's windows wholly inside the fault (it
+// lasts 3 minutes; the data has about 2), labelled with its faulty service
+// (none when the service is in no such window). Training on every one of
+// them, not only the scored one, shows the network the fault's course;
+// they share the case's DatasetWeight.
+func CaseExamples(c nezha.Case, history []nezha.Event, s Settings) ([]Labeled, error) {
+	f, err := NewFeeder(s, c.Fault.InjectTime.Add(s.Delay))
 	if err != nil {
-		return Labeled{}, false, err
+		return nil, err
 	}
-	l, ok := label(g, c.Fault.Service, CaseID(c), c.Fault.Type)
-	return l, ok, nil
+	f.from, f.to = c.Fault.InjectTime.UnixNano(), c.Fault.InjectTime.Add(3*time.Minute).UnixNano()
+	nezha.Replay(history, c, int64(s.Window), f.Feed)
+	f.Close()
+	var out []Labeled
+	for _, g := range f.During {
+		if l, ok := label(g, c.Fault.Service, CaseID(c), c.Fault.Type); ok {
+			out = append(out, l)
+		}
+	}
+	for i := range out {
+		out[i].Weight = DatasetWeight / float64(len(out))
+	}
+	return out, nil
 }
 
 // CaseID names a case: its inject time and service.
@@ -112,8 +132,8 @@ func CaseID(c nezha.Case) string {
 // TrainConfig is the network cmd/gnntrain trains.
 var TrainConfig = rootcause.TrainConfig{Hidden: 8, Layers: 2, Epochs: 200, LearningRate: 0.01, L2: 1e-3, Seed: 1}
 
-// Fit trains the model on examples; dataset examples weigh DatasetWeight
-// times a simulated one.
+// Fit trains the model on examples; a dataset example without a weight of
+// its own weighs DatasetWeight times a simulated one.
 func Fit(examples []Labeled, cfg rootcause.TrainConfig) *rootcause.Model {
 	ex := make([]rootcause.Example, len(examples))
 	sim, data := 0, 0
@@ -123,7 +143,9 @@ func Fit(examples []Labeled, cfg rootcause.TrainConfig) *rootcause.Model {
 			sim++
 		} else {
 			data++
-			ex[i].Weight = DatasetWeight
+			if ex[i].Weight == 0 {
+				ex[i].Weight = DatasetWeight
+			}
 		}
 	}
 	m := rootcause.Train(ex, cfg)
@@ -131,9 +153,11 @@ func Fit(examples []Labeled, cfg rootcause.TrainConfig) *rootcause.Model {
 	return m
 }
 
-// DatasetWeight: real windows count more than simulated ones; the
-// simulator teaches the shapes, the data the magnitudes.
-const DatasetWeight = 3
+// DatasetWeight: a real case counts ten simulated ones, so the ~30 cases
+// weigh about as much as the 300 scenarios: the simulator teaches the
+// shapes, the data the magnitudes. (At 3 the simulator outweighed the
+// data 4:1 and cross-validated AC@1 was 0.03 lower, mean of three seeds.)
+const DatasetWeight = 10.0
 
 // label is g's example with the faulty service as target; false when there
 // is no scored window or the service is not in it.

@@ -19,16 +19,20 @@ import (
 //	h' = tanh(Ws·h + Wi·mean_in[h_u, e_uv] + Wo·mean_out[h_w, e_vw] + b)
 //
 // and the score is a transparent prior - the node's own strongest anomaly,
-// squashed - scaled by a learned share in [0, 2]:
+// squashed - scaled by a learned share in [0.5, 1.5]:
 //
-//	score = prior · (1 + tanh(r)),  r = linear readout of the last layer and the input
+//	score = prior · (1 + shareRange·tanh(r)),  r = linear readout of the last layer and the input
 //
 // The network decides how much of a node's own anomaly is its own fault
 // (callers of a failing service inherit its errors and latency) rather
 // than ranking from nothing: with a few dozen real labelled faults that
 // keeps it from unlearning the obvious, and a node without any anomaly of
 // its own (prior 0: only its callees' time in its duration, or faster than
-// usual) can never outrank one that has some.
+// usual) can never outrank one that has some. The share is bounded so the
+// network re-orders comparable anomalies but cannot veto a glaring one: with
+// shares in [0, 2] it learned to zero a service whose gap before it was
+// 2,000 times its spread (a real network delay) and one with a new ERROR
+// and 26-sigma error rate (a real exception).
 // Callers and callees are separate weights because anomalies
 // travel upstream: a slow callee makes its callers slow, not the reverse,
 // which is what lets the network tell a root cause from its victims.
@@ -51,7 +55,11 @@ type TrainInfo struct {
 	Loss          float64 `json:"loss"`
 }
 
-const modelVersion = 1
+// modelVersion 2: shares in [0.5, 1.5] (version 1: [0, 2]).
+const modelVersion = 2
+
+// shareRange bounds how far the network moves a node's prior (see Model).
+const shareRange = 0.5
 
 //go:embed gnn_model.json
 var embeddedModel []byte
@@ -236,7 +244,7 @@ func (m *Model) forward(g *Graph) *pass {
 	for v := range n {
 		p.prior[v] = prior(&g.Nodes[v])
 		p.share[v] = math.Tanh(dot(m.Params[ro:ro+m.Hidden], last[v]) + dot(m.Params[ro+m.Hidden:], p.x[v]))
-		p.scores[v] = p.prior[v] * (1 + p.share[v])
+		p.scores[v] = p.prior[v] * (1 + shareRange*p.share[v])
 	}
 	return p
 }
@@ -285,7 +293,7 @@ func (m *Model) backward(g *Graph, p *pass, dScores []float64, grad []float64) {
 	last := p.h[m.Layers]
 	dh := make([][]float64, n)
 	for v := range n {
-		ds := dScores[v] * p.prior[v] * (1 - p.share[v]*p.share[v]) // dL/dr
+		ds := dScores[v] * p.prior[v] * shareRange * (1 - p.share[v]*p.share[v]) // dL/dr
 		for j := range m.Hidden {
 			grad[ro+j] += ds * last[v][j]
 		}
