@@ -1,8 +1,9 @@
 // Command gnntrain trains the gnn_root_cause network and writes its weights
 // file: deterministic for a given seed. It simulates faults on real-shaped
 // call graphs (internal/rcasim) and replays the Nezha development cases,
-// both through the connector's engine, and fits the network on the scored
-// windows (internal/rcatrain). The default output is the file embedded in
+// both through the connector's engine, and fits the network on the
+// simulator's scored windows and every window of each Nezha case's fault
+// (internal/rcatrain). The default output is the file embedded in
 // the build; -out elsewhere makes a file for the connector's `model` option.
 //
 //	go run ./cmd/gnntrain -data .cache/datasets/nezha-tt-dev

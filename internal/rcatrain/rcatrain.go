@@ -6,6 +6,7 @@
 package rcatrain // import "github.com/otelcol-biz/otelcol-biz/internal/rcatrain"
 
 import (
+	"math"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -38,14 +39,15 @@ func (s Settings) EngineConfig(method rootcause.Method) rootcause.Config {
 	}
 }
 
-// Feeder collects the scored window of one replay.
+// Feeder collects the scored window of one replay, and for CaseExamples
+// the windows wholly inside the fault.
 type Feeder struct {
 	engine *rootcause.Engine
 	due    int64
 	Graph  *rootcause.Graph
-	// During are the windows (with a report) wholly inside [from, to), when set.
+	// during are the windows (with a report) wholly inside [from, to); from == to: none
 	from, to int64
-	During   []*rootcause.Graph
+	during   []*rootcause.Graph
 }
 
 // NewFeeder returns a feeder scoring the first window ending at or after due.
@@ -75,7 +77,7 @@ func (f *Feeder) take(rs []rootcause.Result) {
 			f.Graph = r.Graph
 		}
 		if r.Report != nil && r.Graph.Start >= f.from && r.Graph.End <= f.to {
-			f.During = append(f.During, r.Graph)
+			f.during = append(f.during, r.Graph)
 		}
 	}
 }
@@ -99,21 +101,28 @@ type Labeled struct {
 	Fault  string
 }
 
-// CaseExamples are all of a case's windows wholly inside the fault (it
-// lasts 3 minutes; the data has about 2), labelled with its faulty service
-// (none when the service is in no such window). Training on every one of
-// them, not only the scored one, shows the network the fault's course;
-// they share the case's DatasetWeight.
+// CaseExamples are all of a case's windows wholly inside the fault and its
+// recorded data (the fault lasts 3 minutes, the files about 2: a window the
+// data stops in holds a few seconds of it), labelled with its faulty
+// service (none when the service is in no such window). Training on every
+// one of them, not only the scored one, shows the network the fault's
+// course; they share the case's DatasetWeight.
 func CaseExamples(c nezha.Case, history []nezha.Event, s Settings) ([]Labeled, error) {
 	f, err := NewFeeder(s, c.Fault.InjectTime.Add(s.Delay))
 	if err != nil {
 		return nil, err
 	}
-	f.from, f.to = c.Fault.InjectTime.UnixNano(), c.Fault.InjectTime.Add(3*time.Minute).UnixNano()
+	f.from, f.to = c.Fault.InjectTime.UnixNano(), min(c.Fault.End().UnixNano(), dataEnd(c.Events))
 	nezha.Replay(history, c, int64(s.Window), f.Feed)
 	f.Close()
+	return weighCase(f.during, c), nil
+}
+
+// weighCase labels a case's fault windows and shares DatasetWeight among
+// those holding the faulty service.
+func weighCase(windows []*rootcause.Graph, c nezha.Case) []Labeled {
 	var out []Labeled
-	for _, g := range f.During {
+	for _, g := range windows {
 		if l, ok := label(g, c.Fault.Service, CaseID(c), c.Fault.Type); ok {
 			out = append(out, l)
 		}
@@ -121,7 +130,19 @@ func CaseExamples(c nezha.Case, history []nezha.Event, s Settings) ([]Labeled, e
 	for i := range out {
 		out[i].Weight = DatasetWeight / float64(len(out))
 	}
-	return out, nil
+	return out
+}
+
+// dataEnd is the time of the last span or log line of events (metrics are
+// per minute and may run on).
+func dataEnd(events []nezha.Event) int64 {
+	end := int64(math.MinInt64)
+	for _, e := range events {
+		if e.Span != nil || e.Log != nil {
+			end = max(end, e.At)
+		}
+	}
+	return end
 }
 
 // CaseID names a case: its inject time and service.

@@ -94,7 +94,7 @@ func ParseModel(b []byte) (*Model, error) {
 		return nil, fmt.Errorf("model: %w", err)
 	}
 	if m.Version != modelVersion {
-		return nil, fmt.Errorf("model: version %d, this build reads %d", m.Version, modelVersion)
+		return nil, fmt.Errorf("model: version %d, this build reads %d: retrain it with this build's cmd/gnntrain", m.Version, modelVersion)
 	}
 	if !slices.Equal(m.Features, FeatureNames[:]) || !slices.Equal(m.EdgeFeatures, EdgeFeatureNames[:]) {
 		return nil, fmt.Errorf("model: features %v / %v do not match this build's %v / %v", m.Features, m.EdgeFeatures, FeatureNames, EdgeFeatureNames)
@@ -195,7 +195,7 @@ type pass struct {
 	mIn, mOut [][][]float64 // per layer, per node
 	in, out   [][]int       // edge indexes into and out of each node
 	prior     []float64
-	share     []float64 // tanh(r)
+	share     []float64 // tanh(r); the node's factor is 1 + shareRange·share
 	scores    []float64
 }
 
