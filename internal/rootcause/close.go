@@ -157,6 +157,7 @@ func (e *Engine) close(w *window) Result {
 	e.scoreTemplates(g, w, segs, index)
 	e.traceRCA(g, b, index)
 	e.pickParts(g, aggs)
+	e.carryForward(g, w.start, aggs)
 	g.Cascades = e.cascades(b, b.parent)
 
 	var rep *Report
@@ -167,7 +168,14 @@ func (e *Engine) close(w *window) Result {
 
 	// fold the window into the baselines
 	for _, n := range g.Nodes {
+		if n.Carried {
+			continue
+		}
 		st := e.nodes[n.id]
+		st.last, st.lastStart = nil, w.start
+		if n.Own() >= e.cfg.MinAnomaly {
+			st.last = &n
+		}
 		for f := range NumNodeFeatures {
 			if fromRing(f) && !math.IsNaN(n.Raw[f]) {
 				st.rings[f].add(n.Raw[f])
@@ -275,6 +283,44 @@ func (e *Engine) anomalous(g *Graph) bool {
 		}
 	}
 	return false
+}
+
+// carryDecay weighs a carried node's features (see carryForward).
+const carryDecay = 0.5
+
+// carryForward adds, as Carried nodes, the services that stood out (own
+// anomaly at min_anomaly or more) in the window just before and sent
+// nothing in this one, with that window's features at carryDecay: with a
+// few requests a second a faulty service can be silent for a window (a
+// 2 s delay on every response of a service that gets a request every
+// 10 s), and a silent window is no evidence it recovered. Carried once:
+// a carried node does not carry again.
+func (e *Engine) carryForward(g *Graph, start int64, aggs map[int32]*serviceAgg) {
+	ids := make([]int32, 0)
+	for id, st := range e.nodes {
+		if st.last != nil && st.lastStart == start-e.window && aggs[id] == nil {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids) // map order must not leak into reports
+	for _, id := range ids {
+		n := *e.nodes[id].last
+		n.Carried = true
+		for f := range n.X {
+			n.X[f] *= carryDecay
+		}
+		n.traceRCA = 0
+		g.Nodes = append(g.Nodes, n)
+	}
+}
+
+// Own is a node's strongest sign of trouble of its own, as a z: its self
+// time, the gap before it, its errors, ERROR logs, timeouts, CPU and log
+// patterns - not its duration nor the gap of its calls out, which its
+// callees' faults raise as much as its own; 0 when none is above baseline.
+func (n *Node) Own() float64 {
+	x := &n.X
+	return max(0, x[FeatSelfTime], x[FeatGapIn], x[FeatErrorRate], x[FeatErrorLogs], x[FeatTimeouts], x[FeatCPU], x[FeatLogNew], x[FeatLogMissing])
 }
 
 // pickParts names each node's pod and operation with the most evidence:

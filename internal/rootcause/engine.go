@@ -68,8 +68,10 @@ type Engine struct {
 }
 
 type nodeState struct {
-	rings    [NumNodeFeatures]ring // FeatGapIn/FeatGapOut unused: they come from edges
-	cpu, mem float64               // latest samples, NaN before the first
+	rings     [NumNodeFeatures]ring // FeatGapIn/FeatGapOut unused: they come from edges
+	cpu, mem  float64               // latest samples, NaN before the first
+	last      *Node                 // the node in the window starting at lastStart, when anomalous
+	lastStart int64
 }
 
 type edgeState struct {

@@ -250,10 +250,7 @@ func (m *Model) forward(g *Graph) *pass {
 }
 
 // prior is a node's own strongest sign of trouble, squashed.
-func prior(n *Node) float64 {
-	x := &n.X
-	return squash(max(0, x[FeatSelfTime], x[FeatGapIn], x[FeatErrorRate], x[FeatErrorLogs], x[FeatTimeouts], x[FeatCPU], x[FeatLogNew], x[FeatLogMissing]))
-}
+func prior(n *Node) float64 { return squash(n.Own()) }
 
 // meanMsg is the mean of [h_peer, e] over edges (zeros without edges).
 func (m *Model) meanMsg(p *pass, h [][]float64, edges []int, din int, peer func(Edge) int, g *Graph) []float64 {

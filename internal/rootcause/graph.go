@@ -61,6 +61,10 @@ type Node struct {
 	Raw      [NumNodeFeatures]float64
 	Exemplar pcommon.TraceID // a failed or slowest trace through it
 
+	// Carried: the service sent nothing this window; X, Raw and the parts
+	// are its previous window's (see carryForward).
+	Carried bool
+
 	id         int32
 	traceRCA   float64 // TraceRCA-like Jaccard score, computed at build time
 	errorSpans int

@@ -168,7 +168,10 @@ func (e *Engine) evidence(g *Graph, i int) []string {
 		}
 		return a - b
 	})
-	out := make([]string, 0, len(fs))
+	out := make([]string, 0, len(fs)+1)
+	if n.Carried {
+		out = append(out, "no telemetry this window: the previous window's evidence at half weight")
+	}
 	for _, f := range fs {
 		out = append(out, fmt.Sprintf("%s=%.4g (z=%.1f)", FeatureNames[f], n.Raw[f], n.X[f]))
 	}
