@@ -157,7 +157,7 @@ func (e *Engine) close(w *window) Result {
 	e.scoreTemplates(g, w, segs, index)
 	e.traceRCA(g, b, index)
 	e.pickParts(g, aggs)
-	e.carryForward(g, w.start, aggs)
+	e.carryForward(g, w.start, aggs) // after the steps that need a node's spans (aggs, index)
 	g.Cascades = e.cascades(b, b.parent)
 
 	var rep *Report
@@ -278,7 +278,8 @@ func (e *Engine) anomalous(g *Graph) bool {
 		return true
 	}
 	for i := range g.Nodes {
-		if g.Nodes[i].Anomaly() >= e.cfg.MinAnomaly {
+		// a carried node was reported with its own window already
+		if !g.Nodes[i].Carried && g.Nodes[i].Anomaly() >= e.cfg.MinAnomaly {
 			return true
 		}
 	}
@@ -289,12 +290,13 @@ func (e *Engine) anomalous(g *Graph) bool {
 const carryDecay = 0.5
 
 // carryForward adds, as Carried nodes, the services that stood out (own
-// anomaly at min_anomaly or more) in the window just before and sent
-// nothing in this one, with that window's features at carryDecay: with a
-// few requests a second a faulty service can be silent for a window (a
-// 2 s delay on every response of a service that gets a request every
-// 10 s), and a silent window is no evidence it recovered. Carried once:
-// a carried node does not carry again.
+// anomaly at min_anomaly or more) in the window just before and sent no
+// spans or logs in this one, with that window's features at carryDecay:
+// with a few requests a second a faulty service can be silent for a window
+// (a 2 s delay on every response of a service that gets a request every
+// 10 s), and a silent window is no evidence it recovered. Carried once: a
+// carried node does not carry again. A carried node ranks but does not
+// make a report on its own (its window had one).
 func (e *Engine) carryForward(g *Graph, start int64, aggs map[int32]*serviceAgg) {
 	ids := make([]int32, 0)
 	for id, st := range e.nodes {
@@ -304,7 +306,9 @@ func (e *Engine) carryForward(g *Graph, start int64, aggs map[int32]*serviceAgg)
 	}
 	slices.Sort(ids) // map order must not leak into reports
 	for _, id := range ids {
-		n := *e.nodes[id].last
+		st := e.nodes[id]
+		n := *st.last
+		st.last = nil // once, even if this window start closes again
 		n.Carried = true
 		for f := range n.X {
 			n.X[f] *= carryDecay
@@ -314,15 +318,6 @@ func (e *Engine) carryForward(g *Graph, start int64, aggs map[int32]*serviceAgg)
 	}
 }
 
-// Own is a node's strongest sign of trouble of its own, as a z: its self
-// time, the gap before it, its errors, ERROR logs, timeouts, CPU and log
-// patterns - not its duration nor the gap of its calls out, which its
-// callees' faults raise as much as its own; 0 when none is above baseline.
-func (n *Node) Own() float64 {
-	x := &n.X
-	return max(0, x[FeatSelfTime], x[FeatGapIn], x[FeatErrorRate], x[FeatErrorLogs], x[FeatTimeouts], x[FeatCPU], x[FeatLogNew], x[FeatLogMissing])
-}
-
 // pickParts names each node's pod and operation with the most evidence:
 // the most failures when errors stand out, else the highest p90 self time
 // (operations: the highest z against their own baseline when they have one).
@@ -330,6 +325,9 @@ func (e *Engine) pickParts(g *Graph, aggs map[int32]*serviceAgg) {
 	for i := range g.Nodes {
 		n := &g.Nodes[i]
 		a := aggs[n.id]
+		if a == nil { // carried: the parts of its own window
+			continue
+		}
 		errorsLead := n.errorSpans > 0 && math.Max(n.X[FeatErrorRate], n.X[FeatErrorLogs]) >= n.X[FeatSelfTime]
 		best := func(m map[int32]*partAgg, score func(id int32, p *partAgg) float64) int32 {
 			bestID, bestScore := int32(overflowID), math.Inf(-1)

@@ -313,39 +313,46 @@ func TestDuplicateSpansCountOnce(t *testing.T) {
 
 // TestSilentServiceCarried: a service that stood out and sends nothing in
 // the next window is kept in that window's ranking, once, with its last
-// features at carryDecay and a reason saying so; a silent service that did
-// not stand out is not.
+// features at carryDecay and a reason saying so, without feeding its
+// baselines or making a report on its own; a silent service that did not
+// stand out is not carried.
 func TestSilentServiceCarried(t *testing.T) {
-	e := newTestEngine(t, LatencyZ{})
-	rng := rand.New(rand.NewPCG(7, 11))
-	var rs []Result
-	for w := range 15 {
-		chain := shop()
-		switch {
-		case w == 12:
-			chain[3].selfMs *= 5
-		case w > 12:
-			chain = chain[:2] // inventory and payment silent
-		}
-		e.AddTraces(chainTraffic(rng, t0.Add(time.Duration(w)*30*time.Second+time.Second), 28*time.Second, 150, chain))
-		rs = append(rs, e.Advance(false)...)
-	}
-	rs = append(rs, e.Advance(true)...)
-	require.Len(t, rs, 15)
+	gnn, err := EmbeddedModel()
+	require.NoError(t, err)
+	for _, m := range []Method{LatencyZ{}, gnn} {
+		t.Run(m.Name(), func(t *testing.T) {
+			e := newTestEngine(t, m)
+			rng := rand.New(rand.NewPCG(7, 11))
+			var rs []Result
+			for w := range 15 {
+				chain := shop()
+				switch {
+				case w == 12:
+					chain[3].selfMs *= 5
+				case w > 12:
+					chain = chain[:2] // inventory and payment silent
+				}
+				e.AddTraces(chainTraffic(rng, t0.Add(time.Duration(w)*30*time.Second+time.Second), 28*time.Second, 150, chain))
+				rs = append(rs, e.Advance(false)...)
+			}
+			rs = append(rs, e.Advance(true)...)
+			require.Len(t, rs, 15)
 
-	before, silent := rs[12].Graph, rs[13].Graph
-	p := silent.Index("payment")
-	require.GreaterOrEqual(t, p, 0, "payment carried")
-	assert.Equal(t, -1, silent.Index("inventory"), "inventory did not stand out")
-	n, was := &silent.Nodes[p], &before.Nodes[before.Index("payment")]
-	assert.True(t, n.Carried)
-	assert.InDelta(t, was.X[FeatSelfTime]*carryDecay, n.X[FeatSelfTime], 1e-9)
-	assert.Equal(t, was.Raw[FeatSelfTime], n.Raw[FeatSelfTime])
-	require.NotNil(t, rs[13].Report)
-	assert.Equal(t, "payment", rs[13].Report.Candidates[0].Service)
-	assert.Contains(t, rs[13].Report.Candidates[0].Evidence[0], "no telemetry this window")
-	assert.Equal(t, -1, rs[14].Graph.Index("payment"), "carried once")
-	for _, nd := range rs[14].Graph.Nodes {
-		assert.False(t, nd.Carried, nd.Service)
+			before, silent := rs[12].Graph, rs[13].Graph
+			require.NotNil(t, rs[12].Report)
+			p := silent.Index("payment")
+			require.GreaterOrEqual(t, p, 0, "payment carried")
+			assert.Equal(t, -1, silent.Index("inventory"), "inventory did not stand out")
+			n, was := &silent.Nodes[p], &before.Nodes[before.Index("payment")]
+			assert.True(t, n.Carried)
+			assert.InDelta(t, was.X[FeatSelfTime]*carryDecay, n.X[FeatSelfTime], 1e-9)
+			assert.Equal(t, was.Raw[FeatSelfTime], n.Raw[FeatSelfTime])
+			assert.Contains(t, e.evidence(silent, p)[0], "no spans or logs this window")
+			assert.Nil(t, rs[13].Report, "a carried node alone makes no report")
+			st := e.nodes[n.id]
+			assert.Equal(t, before.Start, st.lastStart, "the carried window is not folded into payment's baselines")
+			assert.Nil(t, st.last)
+			assert.Equal(t, -1, rs[14].Graph.Index("payment"), "carried once")
+		})
 	}
 }

@@ -61,8 +61,9 @@ type Node struct {
 	Raw      [NumNodeFeatures]float64
 	Exemplar pcommon.TraceID // a failed or slowest trace through it
 
-	// Carried: the service sent nothing this window; X, Raw and the parts
-	// are its previous window's (see carryForward).
+	// Carried: the service sent no spans or logs this window; Raw and the
+	// parts are its previous window's, X that window's at carryDecay (see
+	// carryForward).
 	Carried bool
 
 	id         int32
@@ -97,6 +98,15 @@ func (n *Node) Anomaly() float64 {
 		a = math.Max(a, z)
 	}
 	return a
+}
+
+// Own is a node's strongest sign of trouble of its own, as a z: its self
+// time, the gap before it, its errors, ERROR logs, timeouts, CPU and log
+// patterns - not its duration nor the gap of its calls out, which its
+// callees' faults raise as much as its own; 0 when none is above baseline.
+func (n *Node) Own() float64 {
+	x := &n.X
+	return max(0, x[FeatSelfTime], x[FeatGapIn], x[FeatErrorRate], x[FeatErrorLogs], x[FeatTimeouts], x[FeatCPU], x[FeatLogNew], x[FeatLogMissing])
 }
 
 // Index returns the node of service, or -1.

@@ -108,7 +108,7 @@ func (e *Engine) report(g *Graph) *Report {
 			c.Evidence = append([]string{cascadeEvidence(cascade)}, c.Evidence...)
 		}
 		r.Candidates = append(r.Candidates, c)
-		if !n.Exemplar.IsEmpty() {
+		if !n.Exemplar.IsEmpty() && !n.Carried { // a carried node's trace is not in this window
 			if id := n.Exemplar.String(); !slices.Contains(r.Exemplars, id) {
 				r.Exemplars = append(r.Exemplars, id)
 			}
@@ -170,7 +170,7 @@ func (e *Engine) evidence(g *Graph, i int) []string {
 	})
 	out := make([]string, 0, len(fs)+1)
 	if n.Carried {
-		out = append(out, "no telemetry this window: the previous window's evidence at half weight")
+		out = append(out, fmt.Sprintf("no spans or logs this window: the previous window's evidence, z times %g", carryDecay))
 	}
 	for _, f := range fs {
 		out = append(out, fmt.Sprintf("%s=%.4g (z=%.1f)", FeatureNames[f], n.Raw[f], n.X[f]))
