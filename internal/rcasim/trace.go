@@ -263,12 +263,9 @@ func (t *tracer) invoke(svc, epIdx int, start int64, parent pcommon.SpanID, dl i
 		adv(ms(0.1 + 0.4*rng.Float64()))
 		if !cut {
 			fail = outcome{kind: resultException}
-			t.logs = append(t.logs, logRec{
-				pod: pod, ts: tcur, severity: sevError, traced: true, spanID: ctrlID, line: 175,
-				body: logBody(tcur, sevError, "o.a.c.c.C.[.[.[.[dispatcherServlet]", 175, t.tid, ctrlID, true,
-					"Servlet.service() for servlet [dispatcherServlet] in context with path [] threw exception "+
-						"[Request processing failed; nested exception is "+p.excMsg+"] with root cause"),
-			})
+			t.log(pod, tcur, sevError, ctrlID, "o.a.c.c.C.[.[.[.[dispatcherServlet]", 175,
+				"Servlet.service() for servlet [dispatcherServlet] in context with path [] threw exception "+
+					"[Request processing failed; nested exception is "+p.excMsg+"] with root cause")
 		}
 	}
 

@@ -85,13 +85,24 @@ func (f *Feeder) take(rs []rootcause.Result) {
 // CaseGraph replays a Nezha case after its day's history and returns the
 // scored window's graph (nil if no window qualified).
 func CaseGraph(c nezha.Case, history []nezha.Event, s Settings) (*rootcause.Graph, error) {
+	f, err := replayCase(c, history, s, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	return f.Graph, nil
+}
+
+// replayCase replays a Nezha case after its day's history, collecting the
+// scored window and the windows wholly inside [from, to).
+func replayCase(c nezha.Case, history []nezha.Event, s Settings, from, to int64) (*Feeder, error) {
 	f, err := NewFeeder(s, c.Fault.InjectTime.Add(s.Delay))
 	if err != nil {
 		return nil, err
 	}
+	f.from, f.to = from, to
 	nezha.Replay(history, c, int64(s.Window), f.Feed)
 	f.Close()
-	return f.Graph, nil
+	return f, nil
 }
 
 // Labeled is a training example with where it came from.
@@ -108,13 +119,10 @@ type Labeled struct {
 // one of them, not only the scored one, shows the network the fault's
 // course; they share the case's DatasetWeight.
 func CaseExamples(c nezha.Case, history []nezha.Event, s Settings) ([]Labeled, error) {
-	f, err := NewFeeder(s, c.Fault.InjectTime.Add(s.Delay))
+	f, err := replayCase(c, history, s, c.Fault.InjectTime.UnixNano(), min(c.Fault.End().UnixNano(), dataEnd(c.Events)))
 	if err != nil {
 		return nil, err
 	}
-	f.from, f.to = c.Fault.InjectTime.UnixNano(), min(c.Fault.End().UnixNano(), dataEnd(c.Events))
-	nezha.Replay(history, c, int64(s.Window), f.Feed)
-	f.Close()
 	return weighCase(f.during, c), nil
 }
 
@@ -153,8 +161,8 @@ func CaseID(c nezha.Case) string {
 // TrainConfig is the network cmd/gnntrain trains.
 var TrainConfig = rootcause.TrainConfig{Hidden: 8, Layers: 2, Epochs: 200, LearningRate: 0.01, L2: 1e-3, Seed: 1}
 
-// Fit trains the model on examples; a dataset example without a weight of
-// its own weighs DatasetWeight times a simulated one.
+// Fit trains the model on examples (dataset examples carry their share of
+// DatasetWeight, see weighCase; simulated ones weigh 1).
 func Fit(examples []Labeled, cfg rootcause.TrainConfig) *rootcause.Model {
 	ex := make([]rootcause.Example, len(examples))
 	sim, data := 0, 0
@@ -164,9 +172,6 @@ func Fit(examples []Labeled, cfg rootcause.TrainConfig) *rootcause.Model {
 			sim++
 		} else {
 			data++
-			if ex[i].Weight == 0 {
-				ex[i].Weight = DatasetWeight
-			}
 		}
 	}
 	m := rootcause.Train(ex, cfg)

@@ -322,9 +322,7 @@ func TestSilentServiceCarried(t *testing.T) {
 	for _, m := range []Method{LatencyZ{}, gnn} {
 		t.Run(m.Name(), func(t *testing.T) {
 			e := newTestEngine(t, m)
-			rng := rand.New(rand.NewPCG(7, 11))
-			var rs []Result
-			for w := range 15 {
+			rs := replayChains(t, e, 15, func(w int) []hop {
 				chain := shop()
 				switch {
 				case w == 12:
@@ -332,10 +330,8 @@ func TestSilentServiceCarried(t *testing.T) {
 				case w > 12:
 					chain = chain[:2] // inventory and payment silent
 				}
-				e.AddTraces(chainTraffic(rng, t0.Add(time.Duration(w)*30*time.Second+time.Second), 28*time.Second, 150, chain))
-				rs = append(rs, e.Advance(false)...)
-			}
-			rs = append(rs, e.Advance(true)...)
+				return chain
+			})
 			require.Len(t, rs, 15)
 
 			before, silent := rs[12].Graph, rs[13].Graph

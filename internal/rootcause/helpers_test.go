@@ -118,11 +118,20 @@ func shop() []hop {
 // replay feeds windows of traffic (one call per window, from mutate(w))
 // and returns the reports.
 func replay(t testing.TB, e *Engine, windows int, mutate func(w int, chain []hop)) []Result {
+	return replayChains(t, e, windows, func(w int) []hop {
+		chain := shop()
+		mutate(w, chain)
+		return chain
+	})
+}
+
+// replayChains is replay with window w's chain from chainOf(w) (which may
+// leave services out).
+func replayChains(t testing.TB, e *Engine, windows int, chainOf func(w int) []hop) []Result {
 	rng := rand.New(rand.NewPCG(7, 11))
 	var out []Result
 	for w := range windows {
-		chain := shop()
-		mutate(w, chain)
+		chain := chainOf(w)
 		e.AddTraces(chainTraffic(rng, t0.Add(time.Duration(w)*30*time.Second+time.Second), 28*time.Second, 150, chain))
 		out = append(out, e.Advance(false)...)
 	}
