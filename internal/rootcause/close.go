@@ -37,6 +37,7 @@ func (a *serviceAgg) part(m map[int32]*partAgg, id int32) *partAgg {
 // window into the baselines.
 func (e *Engine) close(w *window) Result {
 	b := w.build(e.cfg.MaxEdges)
+	e.attribute(w, b)
 	e.stats.DroppedEdges += int64(b.dropped)
 	e.stats.Windows++
 	g := &Graph{Start: w.start, End: w.start + e.window}
@@ -125,12 +126,15 @@ func (e *Engine) close(w *window) Result {
 		return int(x.callee - y.callee)
 	})
 	edgeRaw := make([][NumEdgeFeatures]float64, len(keys))
+	edgeTail := make([]float64, len(keys))
 	for i, k := range keys {
 		o := b.edges[k]
 		ed := Edge{From: index[k.caller], To: index[k.callee], Calls: o.calls}
 		raw := [NumEdgeFeatures]float64{math.NaN(), float64(o.errors) / float64(o.calls)}
+		edgeTail[i] = math.NaN()
 		if len(o.gaps) > 0 {
-			raw[EdgeGap] = quantile(o.gaps, 0.9)
+			raw[EdgeGap] = quantile(o.gaps, 0.5)
+			edgeTail[i] = quantile(o.gaps, 0.9)
 		}
 		edgeRaw[i] = raw
 		if st := e.edgeState(k, w.start); st != nil {
@@ -150,11 +154,8 @@ func (e *Engine) close(w *window) Result {
 		g.Edges = append(g.Edges, ed)
 	}
 
-	segs := make(map[int32]int, len(aggs))
-	for id, a := range aggs {
-		segs[id] = a.segs
-	}
-	e.scoreTemplates(g, w, segs, index)
+	e.scoreTemplates(g, w, aggs, index)
+	e.scoreSequences(g, w, index)
 	e.traceRCA(g, b, index)
 	e.pickParts(g, aggs)
 	e.carryForward(g, w.start, aggs) // after the steps that need a node's spans (aggs, index)
@@ -189,9 +190,13 @@ func (e *Engine) close(w *window) Result {
 					st.rings[f].add(edgeRaw[i][f])
 				}
 			}
+			if !math.IsNaN(edgeTail[i]) {
+				st.tail.add(edgeTail[i])
+			}
 		}
 	}
-	e.foldTemplates(g, w, segs, index)
+	e.foldTemplates(g, w, aggs, index)
+	e.foldSequences(w)
 	for id, a := range aggs {
 		for op, p := range a.ops {
 			if st := e.opState(opKey{id, op}, w.start); st != nil {
@@ -229,7 +234,7 @@ func (e *Engine) edgeState(k edgeKey, now int64) *edgeState {
 		if len(e.edges) >= e.cfg.MaxEdges {
 			return nil
 		}
-		st = &edgeState{}
+		st = &edgeState{tail: newRing(e.baselineWindows)}
 		for f := range st.rings {
 			st.rings[f] = newRing(e.baselineWindows)
 		}
@@ -366,7 +371,7 @@ func (e *Engine) pickParts(g *Graph, aggs map[int32]*serviceAgg) {
 // traceRCA computes each node's TraceRCA-like score (Li et al., IWQoS'21,
 // simplified to services): a segment is anomalous when it failed, its self
 // time is beyond its service's baseline p90 + 3 spreads, or the network gap
-// before it is beyond its edge's; a trace is anomalous when any segment
+// before it is beyond its edge's (p90 too, not the model's median); a trace is anomalous when any segment
 // is. A service scores the Jaccard index of "traces where it is anomalous"
 // and "anomalous traces or traces through it".
 func (e *Engine) traceRCA(g *Graph, b *built, index map[int32]int) {
@@ -379,7 +384,7 @@ func (e *Engine) traceRCA(g *Graph, b *built, index map[int32]int) {
 	}
 	gapThr := func(caller, callee int32) float64 {
 		if st := e.edges[edgeKey{caller, callee}]; st != nil {
-			if med, spread, ok := st.rings[EdgeGap].stats(edgeFloor[EdgeGap], &e.scratch); ok {
+			if med, spread, ok := st.tail.stats(edgeFloor[EdgeGap], &e.scratch); ok {
 				return med + 3*spread
 			}
 		}

@@ -61,6 +61,9 @@ type Engine struct {
 	memNames         map[string]bool
 	tmplBase         map[tmplKey]*tmplState
 	logExp           map[int32]*logExposure
+	opExp            map[opKey]*opExposure
+	seqBase          map[seqKey]*tmplState
+	resid            []residual // scoreTemplates -> foldTemplates
 	tmplBuf          []byte
 	scratch          []float64
 	stats            Stats
@@ -76,6 +79,7 @@ type nodeState struct {
 
 type edgeState struct {
 	rings    [NumEdgeFeatures]ring
+	tail     ring // the windows' p90 gap: traceRCA's per-call threshold
 	lastSeen int64
 }
 
@@ -108,6 +112,8 @@ func NewEngine(cfg Config) (*Engine, error) {
 		opBase:          map[opKey]*edgeState{},
 		tmplBase:        map[tmplKey]*tmplState{},
 		logExp:          map[int32]*logExposure{},
+		opExp:           map[opKey]*opExposure{},
+		seqBase:         map[seqKey]*tmplState{},
 		cpuNames:        map[string]bool{},
 		memNames:        map[string]bool{},
 		now:             time.Now,
@@ -137,7 +143,7 @@ func (e *Engine) windowAt(ts int64) *window {
 	}
 	w := e.open[start]
 	if w == nil {
-		w = &window{start: start, tmpl: map[tmplKey]int32{}}
+		w = &window{start: start, tmpl: map[tmplKey]int32{}, seq: map[seqKey]int32{}}
 		e.open[start] = w
 	}
 	return w

@@ -55,8 +55,9 @@ type TrainInfo struct {
 	Loss          float64 `json:"loss"`
 }
 
-// modelVersion 2: shares in [0.5, 1.5] (version 1: [0, 2]).
-const modelVersion = 2
+// modelVersion 3: median gaps, log features per endpoint and statement
+// pair (2: shares in [0.5, 1.5]; 1: [0, 2]).
+const modelVersion = 3
 
 // shareRange bounds how far the network moves a node's prior (see Model).
 const shareRange = 0.5

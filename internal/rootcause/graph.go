@@ -26,16 +26,16 @@ const (
 
 // Edge features: robust z-scores of one caller -> callee pair.
 const (
-	EdgeGap       = iota // p90 caller-observed minus callee-observed time
+	EdgeGap       = iota // median caller-observed minus callee-observed time (a retransmission adds 200 ms to a few calls, a network delay to all)
 	EdgeErrorRate        // share of calls whose callee segment failed
 	NumEdgeFeatures
 )
 
 // FeatureNames name the node features in evidence and in model files.
-var FeatureNames = [NumNodeFeatures]string{"self_time_p90_ms", "duration_p90_ms", "error_rate", "error_logs", "timeouts", "calls", "cpu", "memory", "gap_in_p90_ms", "gap_out_p90_ms", "log_template_new", "log_template_missing"}
+var FeatureNames = [NumNodeFeatures]string{"self_time_p90_ms", "duration_p90_ms", "error_rate", "error_logs", "timeouts", "calls", "cpu", "memory", "gap_in_p50_ms", "gap_out_p50_ms", "log_template_new", "log_template_missing"}
 
 // EdgeFeatureNames name the edge features in model files.
-var EdgeFeatureNames = [NumEdgeFeatures]string{"gap_p90_ms", "error_rate"}
+var EdgeFeatureNames = [NumEdgeFeatures]string{"gap_p50_ms", "error_rate"}
 
 // rawFloor is each raw feature's smallest robust spread: 1 ms of latency, 1%
 // of errors, one log or timeout, a tenth of the calls' scale, 5% CPU

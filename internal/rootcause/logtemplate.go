@@ -35,11 +35,19 @@ const (
 	maxTemplateTokens = 12
 )
 
-// tmplKey is one service's log template.
+// tmplKey is one service's log template, logged under one operation's
+// requests (opNone: records without a span in the window).
 type tmplKey struct {
-	service int32
-	tmpl    uint64 // xxhash of the masked text; the low 2 bits: severity class
+	service, op int32
+	tmpl        uint64 // xxhash of the masked text; the low 2 bits: severity class
 }
+
+// minSpread is the least variance of a statement's count per request of
+// the missing-statement z (see scoreTemplates).
+const minSpread = 0.1
+
+// opNone is the operation of records counted for the whole service.
+const opNone int32 = -1
 
 // tmplState is a template's baseline: its count decayed by the baseline's
 // window count, as of its service's window number at. Decay counts the
@@ -47,8 +55,36 @@ type tmplKey struct {
 // quiet hour does not erase what the service normally logs.
 type tmplState struct {
 	count float64
-	at    int
+	// sq and want sum, over the windows with more records than expected,
+	// the squared excess and the expected count: their ratio is the
+	// count's learned variance per expected record (see spread).
+	sq, want float64
+	at       int
 }
+
+// fold decays st to its service's window number now and adds a window.
+func (st *tmplState) fold(e *Engine, now int, count, sq, want float64) {
+	st.count = e.decayed(st.count, now-st.at) + count
+	st.sq = e.decayed(st.sq, now-st.at) + sq
+	st.want = e.decayed(st.want, now-st.at) + want
+	st.at = now
+}
+
+// spread is the variance per expected record of a template's count, for a
+// rate of r records per request: binomial (1-r) for a statement logged at
+// most once per request (one logged on every request has almost no
+// spread, so requests without it are strong evidence), blended with the
+// variance learned from the baseline's windows, which dominates once the
+// baseline has expected priorRecords records: loops log a statement a
+// varying number of times, branches follow the request mix. minSpread
+// keeps some doubt (records of slow requests that miss their span's window).
+func (st *tmplState) spread(r float64) float64 {
+	prior := math.Max(1-r, minSpread)
+	return math.Max((st.sq+prior*priorRecords)/(st.want+priorRecords), minSpread)
+}
+
+// priorRecords weighs spread's binomial prior against the learned variance.
+const priorRecords = 10
 
 // logExposure is a service's decayed request count (segments, at least one
 // per window), the denominator of its templates' rates; windows numbers the
@@ -91,21 +127,32 @@ func sevClass(r plog.LogRecord) uint64 {
 // template returns a record's template id: the scope name (the logger
 // name, for OTel's Java appenders), the code location when the SDK records
 // it, and the start of the body with each token holding a digit (numbers,
-// ids, clocks, train G1234) read as '#'. buf is reused across calls.
+// ids, clocks, train G1234) read as '#'. A record below WARN that carries
+// its source line is identified by its location alone: one line is one
+// statement, and its body differs only in values that masking misses
+// (names, enum words) and would split the statement's count. WARN and
+// ERROR records keep the body, where a new message at a known line (an
+// exception's class) is news. buf is reused across calls.
 func template(buf []byte, scope string, r plog.LogRecord) ([]byte, uint64) {
 	buf = append(buf[:0], scope...)
 	attrs := r.Attributes()
+	located := false
 	for _, k := range codeAttributes {
 		if v, ok := attrs.Get(k); ok {
 			buf = append(buf, 0)
 			buf = append(buf, v.AsString()...)
+			located = located || k == "code.line.number" || k == "code.lineno"
 		}
+	}
+	sev := sevClass(r)
+	if located && sev == sevOther {
+		return buf, xxhash.Sum64(buf)&^sevMask | sev
 	}
 	buf = append(buf, 0)
 	if b := r.Body(); b.Type() == pcommon.ValueTypeStr {
 		buf = maskInto(buf, b.Str(), len(buf)+maxTemplateBytes)
 	}
-	return buf, xxhash.Sum64(buf)&^sevMask | sevClass(r)
+	return buf, xxhash.Sum64(buf)&^sevMask | sev
 }
 
 // codeAttributes locate a log statement in code (semantic conventions, old and new names).
@@ -147,17 +194,61 @@ func isSep(c byte) bool {
 }
 
 // countTemplate adds one record to its window's template counts and
-// returns its severity class.
+// returns its severity class. A record with a span id waits for the window
+// to close, to be counted under its span's operation (attribute).
 func (e *Engine) countTemplate(w *window, service int32, scope string, r plog.LogRecord) uint64 {
 	var h uint64
 	e.tmplBuf, h = template(e.tmplBuf, scope, r)
-	k := tmplKey{service, h}
-	if _, ok := w.tmpl[k]; !ok && len(w.tmpl) >= e.cfg.MaxLogTemplates {
-		e.stats.DroppedTemplates++
+	k := tmplKey{service: service, op: opNone, tmpl: h}
+	if !r.SpanID().IsEmpty() && len(w.spanned) < e.cfg.MaxSpansPerWindow {
+		ts := int64(r.Timestamp())
+		if ts == 0 {
+			ts = int64(r.ObservedTimestamp())
+		}
+		w.spanned = append(w.spanned, spanLog{key: k, span: spanKey{r.TraceID(), r.SpanID()}, ts: ts})
 	} else {
-		w.tmpl[k]++
+		e.countKey(w, k)
 	}
 	return h & sevMask
+}
+
+func (e *Engine) countKey(w *window, k tmplKey) {
+	if _, ok := w.tmpl[k]; !ok && len(w.tmpl) >= e.cfg.MaxLogTemplates {
+		e.stats.DroppedTemplates++
+		return
+	}
+	w.tmpl[k]++
+}
+
+// attribute counts the window's records with a span id under the operation
+// of their span's segment (the service's entry operation): a statement is
+// expected per request of the endpoint whose code logs it, so a missing one
+// is measured against that endpoint's requests, not the service's mix. A
+// record whose span has not ended yet waits for the next window once (a
+// slow request logs in one window and ends in the next); records whose span
+// is not found then, or whose operation has no baseline slot left
+// (max_operations), count for the whole service.
+func (e *Engine) attribute(w *window, b *built) {
+	next := e.open[w.start+e.window]
+	counted := w.spanned[:0]
+	for _, l := range w.spanned {
+		i, ok := b.index[l.span]
+		if !ok && !l.carried && next != nil && len(next.spanned) < e.cfg.MaxSpansPerWindow {
+			l.carried = true
+			next.spanned = append(next.spanned, l)
+			continue
+		}
+		counted = append(counted, l)
+		k := l.key
+		if ok {
+			if seg := &b.segs[b.segOf[i]]; seg.service == k.service && e.opExposure(opKey{k.service, seg.op}, w.start) != nil {
+				k.op = seg.op
+			}
+		}
+		e.countKey(w, k)
+	}
+	e.countSequences(w, counted)
+	w.spanned = nil
 }
 
 // decayed is v after the given number of its service's windows.
@@ -168,52 +259,112 @@ func (e *Engine) decayed(v float64, windows int) float64 {
 	return v * math.Pow(1-1/float64(e.baselineWindows), float64(windows))
 }
 
-// exposure is a window's request count for a service's log rates: its
-// segments, at least 1 when it logged.
-func exposure(segs int) float64 { return math.Max(float64(segs), 1) }
+// opExposure is an operation's decayed request count (its segments), the
+// denominator of the rates of the templates logged under it; at is its
+// service's window number, as for tmplState.
+type opExposure struct {
+	value    float64
+	at       int
+	lastSeen int64 // window start
+}
 
-// scoreTemplates sets each node's FeatLogNew (the strongest WARN/ERROR
-// template above its expected count) and FeatLogMissing (the strongest
-// expected statement below it), as (observed - expected) / sqrt(expected + 1),
-// once the service has minHistory windows of log baseline.
-func (e *Engine) scoreTemplates(g *Graph, w *window, segs map[int32]int, index map[int32]int) {
-	rate := func(k tmplKey) (float64, bool) {
-		ex := e.logExp[k.service]
-		if ex == nil || ex.windows < minHistory {
-			return 0, false
+// opExposure returns k's exposure, creating it while under max_operations
+// (nil beyond).
+func (e *Engine) opExposure(k opKey, now int64) *opExposure {
+	oe := e.opExp[k]
+	if oe == nil {
+		if len(e.opExp) >= e.cfg.MaxOperations {
+			return nil
 		}
-		st := e.tmplBase[k]
-		if st == nil {
+		oe = &opExposure{}
+		e.opExp[k] = oe
+	}
+	oe.lastSeen = now
+	return oe
+}
+
+// requests is a window's request count behind a template's records: the
+// segments of its operation, or of its whole service (at least 1 when it
+// logged) for records counted without one.
+func requests(aggs map[int32]*serviceAgg, k tmplKey) float64 {
+	a := aggs[k.service]
+	switch {
+	case a == nil:
+		return 1
+	case k.op == opNone:
+		return math.Max(float64(a.segs), 1)
+	case a.ops[k.op] == nil:
+		return 0
+	}
+	return float64(len(a.ops[k.op].self))
+}
+
+// tmplRate is a template's baseline records per request, ok once its
+// service has minHistory windows of log baseline.
+func (e *Engine) tmplRate(k tmplKey) (float64, bool) {
+	ex := e.logExp[k.service]
+	if ex == nil || ex.windows < minHistory {
+		return 0, false
+	}
+	st := e.tmplBase[k]
+	if st == nil {
+		return 0, true
+	}
+	den := ex.value
+	if k.op != opNone {
+		oe := e.opExp[opKey{k.service, k.op}]
+		if oe == nil {
 			return 0, true
 		}
-		return e.decayed(st.count, ex.windows-st.at) / ex.value, true
+		den = e.decayed(oe.value, ex.windows-oe.at)
 	}
+	if den <= 0 {
+		return 0, true
+	}
+	return e.decayed(st.count, ex.windows-st.at) / den, true
+}
+
+// scoreTemplates sets each node's FeatLogNew (the strongest WARN/ERROR
+// template above its expected count, a Poisson z: (observed - expected) /
+// sqrt(expected + 1)) and FeatLogMissing (the strongest expected statement
+// below it), once the service has minHistory windows of log baseline. A
+// statement's count per request is binomial, variance want*(1-rate): one
+// logged on every request has almost no spread, so requests without it are
+// strong evidence, while a statement on half the paths varies like a coin.
+// minSpread keeps some doubt (records of slow requests that miss their
+// span's window, loops logging a varying number of times).
+func (e *Engine) scoreTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg, index map[int32]int) {
 	for k, obs := range w.tmpl {
 		ni, ok := index[k.service]
 		if !ok || k.tmpl&sevMask == sevOther {
 			continue
 		}
-		r, ok := rate(k)
+		r, ok := e.tmplRate(k)
 		if !ok {
 			continue
 		}
-		want := r * exposure(segs[k.service])
+		want := r * requests(aggs, k)
 		if z := (float64(obs) - want) / math.Sqrt(want+1); z > g.Nodes[ni].X[FeatLogNew] {
 			n := &g.Nodes[ni]
 			n.X[FeatLogNew], n.Raw[FeatLogNew] = z, float64(obs)
 		}
 	}
+	e.resid = e.resid[:0]
 	for k := range e.tmplBase {
 		ni, ok := index[k.service]
 		if !ok {
 			continue
 		}
-		r, ok := rate(k)
+		r, ok := e.tmplRate(k)
 		if !ok {
 			continue
 		}
-		want, obs := r*exposure(segs[k.service]), float64(w.tmpl[k])
-		if z := (want - obs) / math.Sqrt(want+1); z > g.Nodes[ni].X[FeatLogMissing] {
+		want, obs := r*requests(aggs, k), float64(w.tmpl[k])
+		z := (want - obs) / math.Sqrt(want*e.tmplBase[k].spread(r)+1)
+		if obs > want {
+			e.resid = append(e.resid, residual{k, (obs - want) * (obs - want), want})
+		}
+		if z > g.Nodes[ni].X[FeatLogMissing] {
 			n := &g.Nodes[ni]
 			n.X[FeatLogMissing], n.Raw[FeatLogMissing] = z, want-obs
 		}
@@ -224,7 +375,7 @@ func (e *Engine) scoreTemplates(g *Graph, w *window, segs map[int32]int, index m
 // service of the window gains exposure, logging or not (a statement that
 // stops is what FeatLogMissing looks for), except services whose log
 // pattern is anomalous now (logHoldZ).
-func (e *Engine) foldTemplates(g *Graph, w *window, segs map[int32]int, index map[int32]int) {
+func (e *Engine) foldTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg, index map[int32]int) {
 	for svc, ni := range index {
 		ex := e.logExp[svc]
 		if ex == nil {
@@ -245,11 +396,35 @@ func (e *Engine) foldTemplates(g *Graph, w *window, segs map[int32]int, index ma
 			ex.held++
 			continue
 		}
-		ex.value = e.decayed(ex.value, 1) + exposure(segs[svc])
+		ex.value = e.decayed(ex.value, 1) + requests(aggs, tmplKey{service: svc, op: opNone})
 		ex.windows++
+		if a := aggs[svc]; a != nil {
+			for op, p := range a.ops {
+				if oe := e.opExposure(opKey{svc, op}, w.start); oe != nil {
+					oe.value = e.decayed(oe.value, ex.windows-oe.at) + float64(len(p.self))
+					oe.at = ex.windows
+				}
+			}
+		}
+	}
+	// the scored templates first, with how far above their expectation
+	// they were: the spread learns from windows with more records than
+	// expected, the mirror image of a missing statement's noise, which no
+	// missing-statement fault adds to (its first, partly faulty windows
+	// would otherwise widen the spread and hide it in the next ones); also
+	// in held windows (a spread learned from quiet windows only stays too
+	// small to let the next noisy one pass). Then the window's other (new)
+	// templates.
+	for _, r := range e.resid {
+		ex, count := e.logExp[r.key.service], float64(w.tmpl[r.key])
+		if ex.holding {
+			count = 0 // the spread learns from every window, the rate not
+		}
+		e.tmplBase[r.key].fold(e, ex.windows, count, r.sq, r.want)
 	}
 	for k, obs := range w.tmpl {
-		if e.logExp[k.service].holding {
+		ex := e.logExp[k.service]
+		if ex.holding {
 			continue
 		}
 		st := e.tmplBase[k]
@@ -260,23 +435,44 @@ func (e *Engine) foldTemplates(g *Graph, w *window, segs map[int32]int, index ma
 			}
 			st = &tmplState{}
 			e.tmplBase[k] = st
+		} else if st.at == ex.windows {
+			continue // folded above
 		}
-		now := e.logExp[k.service].windows
-		st.count = e.decayed(st.count, now-st.at) + float64(obs)
-		st.at = now
+		st.fold(e, ex.windows, float64(obs), 0, 0)
 	}
 }
 
-// sweepTemplates forgets the template baselines of services not seen since
-// cutoff (their ids are about to be reused).
+// residual is a scored template's squared miss and expected count in the
+// window being closed.
+type residual struct {
+	key      tmplKey
+	sq, want float64
+}
+
+// sweepTemplates forgets the template baselines of services and operations
+// not seen since cutoff (their ids are about to be reused).
 func (e *Engine) sweepTemplates(cutoff int64) {
 	for svc, ex := range e.logExp {
 		if ex.lastSeen < cutoff {
 			delete(e.logExp, svc)
 		}
 	}
-	for k := range e.tmplBase {
+	for k, oe := range e.opExp {
+		if _, ok := e.logExp[k.service]; !ok || oe.lastSeen < cutoff {
+			delete(e.opExp, k)
+		}
+	}
+	for k := range e.seqBase {
 		if _, ok := e.logExp[k.service]; !ok {
+			delete(e.seqBase, k)
+		}
+	}
+	for k := range e.tmplBase {
+		_, ok := e.logExp[k.service]
+		if k.op != opNone {
+			_, ok = e.opExp[opKey{k.service, k.op}]
+		}
+		if !ok {
 			delete(e.tmplBase, k)
 		}
 	}

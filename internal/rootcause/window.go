@@ -41,7 +41,17 @@ type window struct {
 	spans   []spanRec
 	logs    []logRec
 	metrics []metricRec
-	tmpl    map[tmplKey]int32 // log records per service and template
+	tmpl    map[tmplKey]int32 // log records per service, operation and template
+	spanned []spanLog         // records with a span id, counted when the window closes
+	seq     map[seqKey]int32  // statement pairs per service (logsequence.go)
+}
+
+// spanLog is a log record waiting to be counted under its span's operation.
+type spanLog struct {
+	key     tmplKey // op unknown yet
+	span    spanKey
+	ts      int64
+	carried bool // from the window before, where its span had not ended
 }
 
 // segment is one service's part of one trace: a span whose parent is in
@@ -69,6 +79,7 @@ type edgeObs struct {
 // built is a closed window's structure: segments, edges and index maps.
 type built struct {
 	spans    []spanRec
+	index    map[spanKey]int32 // span ids -> spans
 	segs     []segment
 	segOf    []int32 // per span
 	parent   []int32 // per span: index of its parent in the window, or -1
@@ -102,7 +113,7 @@ func (w *window) build(maxEdges int) *built {
 	}
 	w.spans = kept
 	n := len(w.spans)
-	b := &built{spans: w.spans, segOf: make([]int32, n), edges: map[edgeKey]*edgeObs{}, errLogs: map[int32]int{}, cpu: map[int32]float64{}, mem: map[int32]float64{}}
+	b := &built{spans: w.spans, index: idx, segOf: make([]int32, n), edges: map[edgeKey]*edgeObs{}, errLogs: map[int32]int{}, cpu: map[int32]float64{}, mem: map[int32]float64{}}
 	parent := make([]int32, n)
 	b.parent = parent
 	childNs := make([]int64, n)
