@@ -19,8 +19,8 @@ const (
 	FeatMemory            // pod memory (latest sample)
 	FeatGapIn             // max over calls into it: caller-observed minus its own time
 	FeatGapOut            // max over its calls out
-	FeatLogNew            // strongest WARN/ERROR log template above its expected count (Poisson z)
-	FeatLogMissing        // strongest expected log statement below its count (Poisson z)
+	FeatLogNew            // strongest WARN/ERROR log template above its expected count, per service (Poisson z)
+	FeatLogMissing        // strongest expected log statement or statement pair below its count (z with a learned spread)
 	NumNodeFeatures
 )
 

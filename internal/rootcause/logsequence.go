@@ -12,9 +12,10 @@ import (
 // in one span: A is still logged, B is not. Each service's pairs (B logged
 // right after A) are counted per window and learned as a share of A's
 // records; A records followed by B less often than that share point at the
-// code region that broke, on however few requests and whatever the request
-// mix (a loop that logs A a varying number of times per request blurs the
-// per-request rates of scoreTemplates, not the pair).
+// code region that broke, on however few requests: a branch that logs A
+// then B on a share of the requests that follows the request data blurs
+// the per-request rate of B (scoreTemplates), not the pair. The pair's
+// count gets the same learned spread as a template's (loops: A, A, B).
 
 // seqKey is a statement pair of a service: b logged right after a in one
 // span; b == seqHead counts a's records (the pair's denominator).
@@ -51,17 +52,19 @@ func (e *Engine) countSequences(w *window, recs []spanLog) {
 func (e *Engine) countSeq(w *window, k seqKey) {
 	if _, ok := w.seq[k]; !ok && len(w.seq) >= e.cfg.MaxLogTemplates {
 		e.stats.DroppedTemplates++
+		w.short(k.service)
 		return
 	}
 	w.seq[k]++
 }
 
 // scoreSequences raises each node's FeatLogMissing to its most broken
-// pair's z: (expected - observed) / sqrt(variance + 1), the pair binomial
-// in A's records (see scoreTemplates).
+// pair's z: (expected - observed) / sqrt(expected * spread + 1), the
+// expected count the pair's share (one pseudo-record more in its
+// denominator, as tmplRate) of A's records in the window.
 func (e *Engine) scoreSequences(g *Graph, w *window, index map[int32]int) {
 	for k, st := range e.seqBase {
-		if k.b == seqHead {
+		if k.b == seqHead || w.partial[k.service] {
 			continue
 		}
 		ni, ok := index[k.service]
@@ -70,26 +73,24 @@ func (e *Engine) scoreSequences(g *Graph, w *window, index map[int32]int) {
 		if !ok || ex == nil || ex.windows < minHistory || head == nil {
 			continue
 		}
-		heads := e.decayed(head.count, ex.windows-head.at)
-		if heads <= 0 {
-			continue
-		}
-		share := math.Min(e.decayed(st.count, ex.windows-st.at)/heads, 1)
+		share := math.Min(e.decayed(st.count, ex.windows-st.at)/(e.decayed(head.count, ex.windows-head.at)+1), 1)
 		want, obs := share*float64(w.seq[seqKey{k.service, k.a, seqHead}]), float64(w.seq[k])
-		spread := want * math.Max(1-share, minSpread)
-		if z := (want - obs) / math.Sqrt(spread+1); z > g.Nodes[ni].X[FeatLogMissing] {
+		if e.learnsSpread(ex, obs, want) {
+			e.resid = append(e.resid, residual{st, k.service, obs, (obs - want) * (obs - want), want})
+		}
+		if z := (want - obs) / math.Sqrt(want*st.spread(share)+1); z > g.Nodes[ni].X[FeatLogMissing] {
 			n := &g.Nodes[ni]
 			n.X[FeatLogMissing], n.Raw[FeatLogMissing] = z, want-obs
 		}
 	}
 }
 
-// foldSequences adds a window's pairs to the baseline of services not held
-// (see foldTemplates, which decides the hold).
+// foldSequences adds a window's pairs not folded with their residual (see
+// foldTemplates, which decides the hold) to the baseline.
 func (e *Engine) foldSequences(w *window) {
 	for k, obs := range w.seq {
 		ex := e.logExp[k.service]
-		if ex == nil || ex.holding {
+		if ex == nil || ex.holding || w.partial[k.service] {
 			continue
 		}
 		st := e.seqBase[k]
@@ -100,8 +101,9 @@ func (e *Engine) foldSequences(w *window) {
 			}
 			st = &tmplState{}
 			e.seqBase[k] = st
+		} else if st.at == ex.windows {
+			continue // folded with its residual
 		}
-		st.count = e.decayed(st.count, ex.windows-st.at) + float64(obs)
-		st.at = ex.windows
+		st.fold(e, ex.windows, float64(obs), 0, 0)
 	}
 }

@@ -1,7 +1,9 @@
 package rootcause
 
 import (
+	"cmp"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/cespare/xxhash/v2"
@@ -13,11 +15,14 @@ import (
 // what it logs. A "return" fault logs a statement the service never logged
 // before (often ERROR); an "exception" skips the rest of a code region, so
 // a statement logged on every request goes missing. Each service's log
-// records are grouped by template (the scope name and the body with ids and
-// numbers masked), counted per window and compared with the template's
-// baseline rate per request of that service: new or jumping WARN/ERROR
-// templates and missing expected statements become two node features, as
-// Poisson z-scores (the counts are small).
+// records are grouped by template (the scope name, the code location and
+// the body with ids and numbers masked) and by the endpoint of their span,
+// counted per window and compared with the template's baseline rate per
+// request of that endpoint (of the service, for records without a span):
+// new or jumping WARN/ERROR templates (a Poisson z, per service) and
+// missing expected statements (a z with a learned spread, see
+// scoreTemplates; and broken statement pairs, logsequence.go) become two
+// node features.
 
 // Severity classes, kept in a template key's low bits.
 const (
@@ -200,6 +205,9 @@ func (e *Engine) countTemplate(w *window, service int32, scope string, r plog.Lo
 	var h uint64
 	e.tmplBuf, h = template(e.tmplBuf, scope, r)
 	k := tmplKey{service: service, op: opNone, tmpl: h}
+	if !r.SpanID().IsEmpty() && len(w.spanned) >= e.cfg.MaxSpansPerWindow {
+		w.short(service) // its endpoint's statements would look missing
+	}
 	if !r.SpanID().IsEmpty() && len(w.spanned) < e.cfg.MaxSpansPerWindow {
 		ts := int64(r.Timestamp())
 		if ts == 0 {
@@ -215,6 +223,7 @@ func (e *Engine) countTemplate(w *window, service int32, scope string, r plog.Lo
 func (e *Engine) countKey(w *window, k tmplKey) {
 	if _, ok := w.tmpl[k]; !ok && len(w.tmpl) >= e.cfg.MaxLogTemplates {
 		e.stats.DroppedTemplates++
+		w.short(k.service)
 		return
 	}
 	w.tmpl[k]++
@@ -268,9 +277,13 @@ type opExposure struct {
 	lastSeen int64 // window start
 }
 
-// opExposure returns k's exposure, creating it while under max_operations
-// (nil beyond).
+// opExposure returns k's exposure, creating it while under max_operations;
+// nil beyond, and for operations beyond max_operations (the record then
+// counts for its whole service).
 func (e *Engine) opExposure(k opKey, now int64) *opExposure {
+	if k.op < 0 {
+		return nil
+	}
 	oe := e.opExp[k]
 	if oe == nil {
 		if len(e.opExp) >= e.cfg.MaxOperations {
@@ -300,7 +313,9 @@ func requests(aggs map[int32]*serviceAgg, k tmplKey) float64 {
 }
 
 // tmplRate is a template's baseline records per request, ok once its
-// service has minHistory windows of log baseline.
+// service has minHistory windows of log baseline. One pseudo-request
+// more in the denominator: a rate learned from one request is no
+// certainty.
 func (e *Engine) tmplRate(k tmplKey) (float64, bool) {
 	ex := e.logExp[k.service]
 	if ex == nil || ex.windows < minHistory {
@@ -318,39 +333,44 @@ func (e *Engine) tmplRate(k tmplKey) (float64, bool) {
 		}
 		den = e.decayed(oe.value, ex.windows-oe.at)
 	}
-	if den <= 0 {
-		return 0, true
-	}
-	return e.decayed(st.count, ex.windows-st.at) / den, true
+	return e.decayed(st.count, ex.windows-st.at) / (den + 1), true
 }
 
-// scoreTemplates sets each node's FeatLogNew (the strongest WARN/ERROR
-// template above its expected count, a Poisson z: (observed - expected) /
-// sqrt(expected + 1)) and FeatLogMissing (the strongest expected statement
-// below it), once the service has minHistory windows of log baseline. A
-// statement's count per request is binomial, variance want*(1-rate): one
-// logged on every request has almost no spread, so requests without it are
-// strong evidence, while a statement on half the paths varies like a coin.
-// minSpread keeps some doubt (records of slow requests that miss their
-// span's window, loops logging a varying number of times).
+// scoreTemplates sets each node's FeatLogNew, the strongest WARN/ERROR
+// template above its expected count per request of the service (over all
+// its endpoints: a statement seen under one endpoint before is not new
+// under another, nor when the request mix moves it), as a Poisson
+// z (observed - expected) / sqrt(expected + 1); and FeatLogMissing, the
+// strongest expected statement below its count, (expected - observed) /
+// sqrt(expected * spread + 1) (see tmplState.spread), unless the service
+// lost records to a full table this window. Both once the service has
+// minHistory windows of log baseline.
 func (e *Engine) scoreTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg, index map[int32]int) {
+	type svcTmpl struct {
+		service int32
+		tmpl    uint64
+	}
+	type opCount struct {
+		op    int32
+		count float64
+	}
+	type seen struct {
+		now  int32
+		base []opCount // baseline records per endpoint, summed in op order (map order must not leak into reports)
+	}
+	news := map[svcTmpl]*seen{}
 	for k, obs := range w.tmpl {
-		ni, ok := index[k.service]
-		if !ok || k.tmpl&sevMask == sevOther {
+		if _, ok := index[k.service]; !ok || k.tmpl&sevMask == sevOther {
 			continue
 		}
-		r, ok := e.tmplRate(k)
-		if !ok {
-			continue
+		st := svcTmpl{k.service, k.tmpl}
+		if news[st] == nil {
+			news[st] = &seen{}
 		}
-		want := r * requests(aggs, k)
-		if z := (float64(obs) - want) / math.Sqrt(want+1); z > g.Nodes[ni].X[FeatLogNew] {
-			n := &g.Nodes[ni]
-			n.X[FeatLogNew], n.Raw[FeatLogNew] = z, float64(obs)
-		}
+		news[st].now += obs
 	}
 	e.resid = e.resid[:0]
-	for k := range e.tmplBase {
+	for k, st := range e.tmplBase {
 		ni, ok := index[k.service]
 		if !ok {
 			continue
@@ -360,13 +380,35 @@ func (e *Engine) scoreTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg,
 			continue
 		}
 		want, obs := r*requests(aggs, k), float64(w.tmpl[k])
-		z := (want - obs) / math.Sqrt(want*e.tmplBase[k].spread(r)+1)
-		if obs > want {
-			e.resid = append(e.resid, residual{k, (obs - want) * (obs - want), want})
+		ex := e.logExp[k.service]
+		if n := news[svcTmpl{k.service, k.tmpl}]; n != nil {
+			n.base = append(n.base, opCount{k.op, e.decayed(st.count, ex.windows-st.at)})
 		}
-		if z > g.Nodes[ni].X[FeatLogMissing] {
+		if w.partial[k.service] {
+			continue
+		}
+		if e.learnsSpread(ex, obs, want) {
+			e.resid = append(e.resid, residual{st, k.service, obs, (obs - want) * (obs - want), want})
+		}
+		if z := (want - obs) / math.Sqrt(want*st.spread(r)+1); z > g.Nodes[ni].X[FeatLogMissing] {
 			n := &g.Nodes[ni]
 			n.X[FeatLogMissing], n.Raw[FeatLogMissing] = z, want-obs
+		}
+	}
+	for k, n := range news {
+		ex := e.logExp[k.service]
+		if ex == nil || ex.windows < minHistory {
+			continue
+		}
+		ni := index[k.service]
+		slices.SortFunc(n.base, func(a, b opCount) int { return cmp.Compare(a.op, b.op) })
+		base := 0.0
+		for _, c := range n.base {
+			base += c.count
+		}
+		want, obs := base/(ex.value+1)*requests(aggs, tmplKey{service: k.service, op: opNone}), float64(n.now)
+		if z := (obs - want) / math.Sqrt(want+1); z > g.Nodes[ni].X[FeatLogNew] {
+			g.Nodes[ni].X[FeatLogNew], g.Nodes[ni].Raw[FeatLogNew] = z, obs
 		}
 	}
 }
@@ -374,7 +416,8 @@ func (e *Engine) scoreTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg,
 // foldTemplates adds a scored window to the template baselines: every
 // service of the window gains exposure, logging or not (a statement that
 // stops is what FeatLogMissing looks for), except services whose log
-// pattern is anomalous now (logHoldZ).
+// pattern is anomalous now (logHoldZ) or that lost records to a full table
+// (their counts are short).
 func (e *Engine) foldTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg, index map[int32]int) {
 	for svc, ni := range index {
 		ex := e.logExp[svc]
@@ -383,6 +426,9 @@ func (e *Engine) foldTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg, 
 			e.logExp[svc] = ex
 		}
 		ex.lastSeen = w.start
+		if ex.holding = w.partial[svc]; ex.holding {
+			continue // short counts: neither learned nor a normal window
+		}
 		x := &g.Nodes[ni].X
 		anomalous := max(x[FeatLogNew], x[FeatLogMissing]) >= logHoldZ
 		if anomalous {
@@ -400,9 +446,10 @@ func (e *Engine) foldTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg, 
 		ex.windows++
 		if a := aggs[svc]; a != nil {
 			for op, p := range a.ops {
-				if oe := e.opExposure(opKey{svc, op}, w.start); oe != nil {
+				// endpoints that logged under their spans (attribute made them)
+				if oe := e.opExp[opKey{svc, op}]; oe != nil {
 					oe.value = e.decayed(oe.value, ex.windows-oe.at) + float64(len(p.self))
-					oe.at = ex.windows
+					oe.at, oe.lastSeen = ex.windows, w.start
 				}
 			}
 		}
@@ -416,11 +463,11 @@ func (e *Engine) foldTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg, 
 	// small to let the next noisy one pass). Then the window's other (new)
 	// templates.
 	for _, r := range e.resid {
-		ex, count := e.logExp[r.key.service], float64(w.tmpl[r.key])
+		ex, count := e.logExp[r.service], r.count
 		if ex.holding {
 			count = 0 // the spread learns from every window, the rate not
 		}
-		e.tmplBase[r.key].fold(e, ex.windows, count, r.sq, r.want)
+		r.st.fold(e, ex.windows, count, r.sq, r.want)
 	}
 	for k, obs := range w.tmpl {
 		ex := e.logExp[k.service]
@@ -442,15 +489,33 @@ func (e *Engine) foldTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg, 
 	}
 }
 
-// residual is a scored template's squared miss and expected count in the
-// window being closed.
+// learnsSpread: a window's count teaches the spread when above its
+// expectation (see foldTemplates), or in either direction once its
+// service's log pattern has stood out for a whole baseline (held that
+// long, the change is the new normal, and so is its variation).
+func (e *Engine) learnsSpread(ex *logExposure, obs, want float64) bool {
+	return obs > want || ex.held >= e.baselineWindows
+}
+
+// residual is a scored template's or pair's count, squared excess and
+// expected count in the window being closed (scoreTemplates and
+// scoreSequences -> foldTemplates).
 type residual struct {
-	key      tmplKey
-	sq, want float64
+	st              *tmplState
+	service         int32
+	count, sq, want float64
+}
+
+// negligible: a template or pair its service has not logged for so many
+// windows that its decayed count is below 1/1000 (about 7 baselines): its
+// slot goes to new templates.
+func (e *Engine) negligible(st *tmplState, ex *logExposure) bool {
+	return e.decayed(st.count, ex.windows-st.at) < 1e-3
 }
 
 // sweepTemplates forgets the template baselines of services and operations
-// not seen since cutoff (their ids are about to be reused).
+// not seen since cutoff (their ids are about to be reused), and templates
+// no longer logged.
 func (e *Engine) sweepTemplates(cutoff int64) {
 	for svc, ex := range e.logExp {
 		if ex.lastSeen < cutoff {
@@ -462,14 +527,15 @@ func (e *Engine) sweepTemplates(cutoff int64) {
 			delete(e.opExp, k)
 		}
 	}
-	for k := range e.seqBase {
-		if _, ok := e.logExp[k.service]; !ok {
+	for k, st := range e.seqBase {
+		if ex := e.logExp[k.service]; ex == nil || e.negligible(st, ex) {
 			delete(e.seqBase, k)
 		}
 	}
-	for k := range e.tmplBase {
-		_, ok := e.logExp[k.service]
-		if k.op != opNone {
+	for k, st := range e.tmplBase {
+		ex := e.logExp[k.service]
+		ok := ex != nil && !e.negligible(st, ex)
+		if ok && k.op != opNone {
 			_, ok = e.opExp[opKey{k.service, k.op}]
 		}
 		if !ok {

@@ -2,6 +2,7 @@ package rootcause
 
 import (
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -260,8 +261,8 @@ func TestLogPatternRecovery(t *testing.T) {
 	}
 }
 
-// spanLogs adds, for each of service's entry spans, the INFO records
-// stmts(span) returns, with the span's ids, one millisecond apart from its start.
+// spanLogs adds, for each of service's entry spans, the INFO records (WARN
+// for bodies starting so) stmts(span) returns, with the span's ids, one millisecond apart from its start.
 func spanLogs(td ptrace.Traces, service string, stmts func(s ptrace.Span) []string) plog.Logs {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
@@ -280,6 +281,9 @@ func spanLogs(td ptrace.Traces, service string, stmts func(s ptrace.Span) []stri
 				r := sl.LogRecords().AppendEmpty()
 				r.SetTimestamp(s.StartTimestamp() + pcommon.Timestamp(i)*pcommon.Timestamp(time.Millisecond))
 				r.SetSeverityNumber(plog.SeverityNumberInfo)
+				if strings.HasPrefix(body, "WARN ") {
+					r.SetSeverityNumber(plog.SeverityNumberWarn)
+				}
 				r.SetTraceID(s.TraceID())
 				r.SetSpanID(s.SpanID())
 				r.Body().SetStr(body)
@@ -294,6 +298,11 @@ func spanLogs(td ptrace.Traces, service string, stmts func(s ptrace.Span) []stri
 // on the rest) logging stmts(w, endpoint, rng) per request, and returns
 // inventory's FeatLogMissing per closed window from window `from` on.
 func statementZ(t *testing.T, windows, from int, reserveShare func(w int) float64, stmts func(w int, endpoint string, rng *rand.Rand) []string) []float64 {
+	return statementFeature(t, FeatLogMissing, windows, from, reserveShare, stmts)
+}
+
+// statementFeature is statementZ for any node feature.
+func statementFeature(t *testing.T, feature, windows, from int, reserveShare func(w int) float64, stmts func(w int, endpoint string, rng *rand.Rand) []string) []float64 {
 	e := newTestEngine(t, LatencyZ{})
 	rng := rand.New(rand.NewPCG(3, 3))
 	var missing []float64
@@ -311,11 +320,29 @@ func statementZ(t *testing.T, windows, from int, reserveShare func(w int) float6
 		e.AddTraces(td)
 		for _, r := range e.Advance(false) {
 			if r.Graph.Start >= t0.Add(time.Duration(from)*30*time.Second).UnixNano() {
-				missing = append(missing, r.Graph.Nodes[r.Graph.Index("inventory")].X[FeatLogMissing])
+				missing = append(missing, r.Graph.Nodes[r.Graph.Index("inventory")].X[feature])
 			}
 		}
 	}
 	return missing
+}
+
+// TestWarningUnderAnotherEndpoint: a WARN statement the service logs on
+// one endpoint is no new statement when the request mix moves it to
+// another (shared code, a retry helper): "new" is judged per service.
+func TestWarningUnderAnotherEndpoint(t *testing.T) {
+	const before = 12
+	z := statementFeature(t, FeatLogNew, before+3, before-4, func(w int) float64 { return map[bool]float64{true: 0.1, false: 0.9}[w >= before] },
+		func(w int, endpoint string, rng *rand.Rand) []string {
+			if (endpoint == "/api/inventory/reserve") == (w < before) && rng.Float64() < 0.3 {
+				return []string{"WARN [stock][retrying read]"}
+			}
+			return nil
+		})
+	require.Len(t, z, 6)
+	for i, v := range z {
+		assert.Less(t, v, 3.0, "window %d", i)
+	}
 }
 
 // TestStatementsPerEndpoint: a statement is expected per request of the
@@ -433,4 +460,41 @@ func TestRecordsJoinTheirSpan(t *testing.T) {
 		ops[name] += st.count
 	}
 	assert.Equal(t, map[string]float64{"/api/inventory/reserve": 1, "/api/inventory/release": 1, "(service)": 1}, ops)
+}
+
+// TestShortWindowNotScored: when a window's template table is full, the
+// records it turned away would read as missing statements: the service's
+// missing statements are not scored that window, nor its counts learned.
+func TestShortWindowNotScored(t *testing.T) {
+	cfg := testConfig(LatencyZ{})
+	cfg.MaxLogTemplates = 4
+	e, err := NewEngine(cfg)
+	require.NoError(t, err)
+	e.SetClock(func() time.Time { return t0.Add(24 * time.Hour) })
+	normal := map[string]plog.SeverityNumber{"[reserve][stock checked]": plog.SeverityNumberInfo, "[reserve][done]": plog.SeverityNumberInfo}
+	junk := map[string]plog.SeverityNumber{}
+	for _, b := range []string{"[a]", "[b]", "[c]", "[d]"} {
+		junk[b] = plog.SeverityNumberInfo
+	}
+	rng := rand.New(rand.NewPCG(4, 4))
+	var missing []float64
+	var learned []int // inventory's log baseline windows after each window
+	for w := range 15 {
+		td := chainTraffic(rng, t0.Add(time.Duration(w)*30*time.Second+time.Second), 28*time.Second, 100, shop())
+		if w >= 12 {
+			e.AddLogs(logTraffic(td, "inventory", junk)) // fills the window's table first
+		}
+		e.AddLogs(logTraffic(td, "inventory", normal))
+		e.AddTraces(td)
+		for _, r := range e.Advance(false) {
+			n := r.Graph.Nodes[r.Graph.Index("inventory")]
+			missing = append(missing, n.X[FeatLogMissing])
+			learned = append(learned, e.logExp[n.id].windows)
+		}
+	}
+	require.Len(t, missing, 14)
+	assert.Equal(t, learned[11], learned[13], "short windows are not learned")
+	assert.Less(t, missing[11], float64(logHoldZ), "last normal window")
+	assert.Equal(t, []float64{0, 0}, missing[12:], "short windows")
+	assert.Positive(t, e.Stats().DroppedTemplates)
 }

@@ -44,6 +44,17 @@ type window struct {
 	tmpl    map[tmplKey]int32 // log records per service, operation and template
 	spanned []spanLog         // records with a span id, counted when the window closes
 	seq     map[seqKey]int32  // statement pairs per service (logsequence.go)
+	partial map[int32]bool    // services that lost log records to a full table
+}
+
+// short marks a service whose records did not all make it into the
+// window's counts: its missing statements are not scored, nor its counts
+// learned.
+func (w *window) short(service int32) {
+	if w.partial == nil {
+		w.partial = map[int32]bool{}
+	}
+	w.partial[service] = true
 }
 
 // spanLog is a log record waiting to be counted under its span's operation.

@@ -27,10 +27,12 @@ type Config struct {
 	MaxOperations int `mapstructure:"max_operations"`
 	// MaxPods bounds the pod names tracked. Default: 20000.
 	MaxPods int `mapstructure:"max_pods"`
-	// MaxSpansPerWindow bounds the spans (and ERROR logs) one window keeps (beyond: counted). Default: 500000.
+	// MaxSpansPerWindow bounds the spans (and ERROR logs, and log records
+	// waiting for their span) one window keeps (beyond: counted). Default: 500000.
 	MaxSpansPerWindow int `mapstructure:"max_spans_per_window"`
-	// MaxLogTemplates bounds the log templates (scope + masked body) counted
-	// per window and kept in the baselines (beyond: counted). Default: 20000.
+	// MaxLogTemplates bounds the log templates (per service and endpoint),
+	// and separately the statement pairs, counted per window and kept in the
+	// baselines (beyond: counted). Default: 20000.
 	MaxLogTemplates int `mapstructure:"max_log_templates"`
 	// MaxLateness is how long after a window's end late spans still count. Default: 10s.
 	MaxLateness time.Duration `mapstructure:"max_lateness"`
