@@ -111,6 +111,9 @@ func (e *Engine) close(w *window) Result {
 			}
 			n.X[f], _ = st.rings[f].z(n.Raw[f], rawFloor[f], &e.scratch)
 		}
+		if a.segs > 0 {
+			n.X[FeatErrorRate] = e.errorZ(st, a.errs, a.segs)
+		}
 		index[id] = len(g.Nodes)
 		g.Nodes = append(g.Nodes, n)
 	}
@@ -206,6 +209,21 @@ func (e *Engine) close(w *window) Result {
 	}
 	e.sweep(w.start - int64(e.cfg.Baseline) - e.window)
 	return Result{Graph: g, Report: rep}
+}
+
+// errorZ is a window's error-rate z counting its requests: failed requests
+// beyond the baseline rate over their spread, binomial at that rate or the
+// baseline windows' own spread of the rate, whichever is wider (plus one
+// request's doubt). One failed request of one is no 100-spread event, as
+// a plain robust z of the rate (floored at 1 %) would make it, while 20 of
+// 30 still stand out by about 20.
+func (e *Engine) errorZ(st *nodeState, errs, segs int) float64 {
+	med, spread, ok := st.rings[FeatErrorRate].stats(rawFloor[FeatErrorRate], &e.scratch)
+	if !ok {
+		return 0
+	}
+	p, n := min(max(med, 0), 1), float64(segs)
+	return (float64(errs) - n*p) / math.Sqrt(max(n*p*(1-p), n*spread*n*spread)+1)
 }
 
 func maxKnown(a, b float64) float64 {

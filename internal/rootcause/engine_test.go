@@ -352,3 +352,32 @@ func TestSilentServiceCarried(t *testing.T) {
 		})
 	}
 }
+
+// TestErrorZCountsRequests: the error-rate z weighs the window's requests:
+// one failed request of one is weak evidence, most of thirty is strong,
+// and a service that always fails half its requests is not anomalous at
+// half.
+func TestErrorZCountsRequests(t *testing.T) {
+	e := newTestEngine(t, LatencyZ{})
+	for _, tc := range []struct {
+		name       string
+		baseline   []float64 // window error rates
+		errs, segs int
+		lo, hi     float64
+	}{
+		{"one of one", []float64{0, 0, 0, 0, 0, 0}, 1, 1, 0.5, 1.5},
+		{"twenty of thirty", []float64{0, 0, 0, 0, 0, 0}, 20, 30, 15, 25},
+		{"usual half", []float64{0.5, 0.45, 0.55, 0.5, 0.5, 0.48}, 15, 30, -1, 1},
+		{"no history", nil, 5, 5, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := e.node(int32(len(e.nodes)))
+			for _, v := range tc.baseline {
+				st.rings[FeatErrorRate].add(v)
+			}
+			z := e.errorZ(st, tc.errs, tc.segs)
+			assert.GreaterOrEqual(t, z, tc.lo)
+			assert.LessOrEqual(t, z, tc.hi)
+		})
+	}
+}
