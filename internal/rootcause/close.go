@@ -188,8 +188,15 @@ func (e *Engine) close(w *window) Result {
 	}
 	for i, k := range keys {
 		if st := e.edges[k]; st != nil {
+			held := false
+			if g.Edges[i].X[EdgeGap] >= gapHoldZ && st.held < e.baselineWindows {
+				st.held++
+				held = true
+			} else if g.Edges[i].X[EdgeGap] < gapHoldZ {
+				st.held = 0
+			}
 			for f := range NumEdgeFeatures {
-				if !math.IsNaN(edgeRaw[i][f]) {
+				if !math.IsNaN(edgeRaw[i][f]) && !(held && f == EdgeGap) {
 					st.rings[f].add(edgeRaw[i][f])
 				}
 			}
@@ -225,6 +232,11 @@ func (e *Engine) errorZ(st *nodeState, errs, segs int) float64 {
 	p, n := min(max(med, 0), 1), float64(segs)
 	return (float64(errs) - n*p) / math.Sqrt(max(n*p*(1-p), n*spread*n*spread)+1)
 }
+
+// gapHoldZ: an edge gap this far above its baseline (a network delay, not
+// jitter) stays out of the edge's ring, for up to a baseline of windows, so
+// that a fault that began before its recorded start still stands out.
+const gapHoldZ = 10
 
 func maxKnown(a, b float64) float64 {
 	if math.IsNaN(a) {

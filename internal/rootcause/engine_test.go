@@ -381,3 +381,28 @@ func TestErrorZCountsRequests(t *testing.T) {
 		})
 	}
 }
+
+// TestNetworkDelayHeld: a network delay's gap stays out of its edge's
+// baseline, so it stands out for as long as it lasts, up to a baseline of
+// windows (a fault recorded late had its first windows in the baseline
+// otherwise); a delay that lasts longer becomes the new normal.
+func TestNetworkDelayHeld(t *testing.T) {
+	e := newTestEngine(t, LatencyZ{})
+	const before = 12
+	results := replay(t, e, before+30, func(w int, chain []hop) {
+		if w >= before {
+			chain[2].gapMs = 200 // order -> inventory
+		}
+	})
+	var gap []float64
+	for _, r := range results {
+		if r.Graph.Start >= t0.Add(before*30*time.Second).UnixNano() {
+			gap = append(gap, r.Graph.Nodes[r.Graph.Index("inventory")].X[FeatGapIn])
+		}
+	}
+	require.Greater(t, len(gap), 2*e.baselineWindows)
+	for i, z := range gap[:e.baselineWindows] {
+		assert.GreaterOrEqual(t, z, float64(gapHoldZ), "delay window %d", i)
+	}
+	assert.Less(t, gap[len(gap)-1], 3.0, "after %d windows the delay is the new normal", len(gap))
+}
