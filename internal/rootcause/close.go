@@ -109,10 +109,11 @@ func (e *Engine) close(w *window) Result {
 			if !fromRing(f) || math.IsNaN(n.Raw[f]) {
 				continue
 			}
+			if f == FeatErrorRate {
+				n.X[f] = e.errorZ(st, a.errs, a.segs)
+				continue
+			}
 			n.X[f], _ = st.rings[f].z(n.Raw[f], rawFloor[f], &e.scratch)
-		}
-		if a.segs > 0 {
-			n.X[FeatErrorRate] = e.errorZ(st, a.errs, a.segs)
 		}
 		index[id] = len(g.Nodes)
 		g.Nodes = append(g.Nodes, n)

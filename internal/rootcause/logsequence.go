@@ -42,20 +42,11 @@ func (e *Engine) countSequences(w *window, recs []spanLog) {
 		return cmp.Compare(x.ts, y.ts)
 	})
 	for i, l := range recs {
-		e.countSeq(w, seqKey{l.key.service, l.key.tmpl, seqHead})
+		countIn(e, w, w.seq, seqKey{l.key.service, l.key.tmpl, seqHead}, l.key.service)
 		if i+1 < len(recs) && recs[i+1].span == l.span && recs[i+1].key.service == l.key.service {
-			e.countSeq(w, seqKey{l.key.service, l.key.tmpl, recs[i+1].key.tmpl})
+			countIn(e, w, w.seq, seqKey{l.key.service, l.key.tmpl, recs[i+1].key.tmpl}, l.key.service)
 		}
 	}
-}
-
-func (e *Engine) countSeq(w *window, k seqKey) {
-	if _, ok := w.seq[k]; !ok && len(w.seq) >= e.cfg.MaxLogTemplates {
-		e.stats.DroppedTemplates++
-		w.short(k.service)
-		return
-	}
-	w.seq[k]++
 }
 
 // scoreSequences raises each node's FeatLogMissing to its most broken
@@ -75,13 +66,7 @@ func (e *Engine) scoreSequences(g *Graph, w *window, index map[int32]int) {
 		}
 		share := math.Min(e.decayed(st.count, ex.windows-st.at)/(e.decayed(head.count, ex.windows-head.at)+1), 1)
 		want, obs := share*float64(w.seq[seqKey{k.service, k.a, seqHead}]), float64(w.seq[k])
-		if e.learnsSpread(ex, obs, want) {
-			e.resid = append(e.resid, residual{st, k.service, obs, (obs - want) * (obs - want), want})
-		}
-		if z := (want - obs) / math.Sqrt(want*st.spread(share)+1); z > g.Nodes[ni].X[FeatLogMissing] {
-			n := &g.Nodes[ni]
-			n.X[FeatLogMissing], n.Raw[FeatLogMissing] = z, want-obs
-		}
+		e.scoreMissing(&g.Nodes[ni], ex, st, k.service, share, want, obs)
 	}
 }
 
@@ -89,21 +74,8 @@ func (e *Engine) scoreSequences(g *Graph, w *window, index map[int32]int) {
 // foldTemplates, which decides the hold) to the baseline.
 func (e *Engine) foldSequences(w *window) {
 	for k, obs := range w.seq {
-		ex := e.logExp[k.service]
-		if ex == nil || ex.holding || w.partial[k.service] {
-			continue
+		if !w.partial[k.service] {
+			foldCount(e, e.seqBase, k, e.logExp[k.service], obs)
 		}
-		st := e.seqBase[k]
-		if st == nil {
-			if len(e.seqBase) >= e.cfg.MaxLogTemplates {
-				e.stats.DroppedTemplates++
-				continue
-			}
-			st = &tmplState{}
-			e.seqBase[k] = st
-		} else if st.at == ex.windows {
-			continue // folded with its residual
-		}
-		st.fold(e, ex.windows, float64(obs), 0, 0)
 	}
 }

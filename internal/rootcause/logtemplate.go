@@ -205,28 +205,31 @@ func (e *Engine) countTemplate(w *window, service int32, scope string, r plog.Lo
 	var h uint64
 	e.tmplBuf, h = template(e.tmplBuf, scope, r)
 	k := tmplKey{service: service, op: opNone, tmpl: h}
-	if !r.SpanID().IsEmpty() && len(w.spanned) >= e.cfg.MaxSpansPerWindow {
+	if !r.SpanID().IsEmpty() {
+		if len(w.spanned) < e.cfg.MaxSpansPerWindow {
+			ts := int64(r.Timestamp())
+			if ts == 0 {
+				ts = int64(r.ObservedTimestamp())
+			}
+			w.spanned = append(w.spanned, spanLog{key: k, span: spanKey{r.TraceID(), r.SpanID()}, ts: ts})
+			return h & sevMask
+		}
 		w.short(service) // its endpoint's statements would look missing
 	}
-	if !r.SpanID().IsEmpty() && len(w.spanned) < e.cfg.MaxSpansPerWindow {
-		ts := int64(r.Timestamp())
-		if ts == 0 {
-			ts = int64(r.ObservedTimestamp())
-		}
-		w.spanned = append(w.spanned, spanLog{key: k, span: spanKey{r.TraceID(), r.SpanID()}, ts: ts})
-	} else {
-		e.countKey(w, k)
-	}
+	countIn(e, w, w.tmpl, k, service)
 	return h & sevMask
 }
 
-func (e *Engine) countKey(w *window, k tmplKey) {
-	if _, ok := w.tmpl[k]; !ok && len(w.tmpl) >= e.cfg.MaxLogTemplates {
+// countIn adds one to a window table's k (templates or statement pairs),
+// creating it while the table is under max_log_templates; beyond, the
+// record is counted as dropped and its service's window is short.
+func countIn[K comparable](e *Engine, w *window, table map[K]int32, k K, service int32) {
+	if _, ok := table[k]; !ok && len(table) >= e.cfg.MaxLogTemplates {
 		e.stats.DroppedTemplates++
-		w.short(k.service)
+		w.short(service)
 		return
 	}
-	w.tmpl[k]++
+	table[k]++
 }
 
 // attribute counts the window's records with a span id under the operation
@@ -254,7 +257,7 @@ func (e *Engine) attribute(w *window, b *built) {
 				k.op = seg.op
 			}
 		}
-		e.countKey(w, k)
+		countIn(e, w, w.tmpl, k, k.service)
 	}
 	e.countSequences(w, counted)
 	w.spanned = nil
@@ -384,15 +387,8 @@ func (e *Engine) scoreTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg,
 		if n := news[svcTmpl{k.service, k.tmpl}]; n != nil {
 			n.base = append(n.base, opCount{k.op, e.decayed(st.count, ex.windows-st.at)})
 		}
-		if w.partial[k.service] {
-			continue
-		}
-		if e.learnsSpread(ex, obs, want) {
-			e.resid = append(e.resid, residual{st, k.service, obs, (obs - want) * (obs - want), want})
-		}
-		if z := (want - obs) / math.Sqrt(want*st.spread(r)+1); z > g.Nodes[ni].X[FeatLogMissing] {
-			n := &g.Nodes[ni]
-			n.X[FeatLogMissing], n.Raw[FeatLogMissing] = z, want-obs
+		if !w.partial[k.service] {
+			e.scoreMissing(&g.Nodes[ni], ex, st, k.service, r, want, obs)
 		}
 	}
 	for k, n := range news {
@@ -470,31 +466,45 @@ func (e *Engine) foldTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg, 
 		r.st.fold(e, ex.windows, count, r.sq, r.want)
 	}
 	for k, obs := range w.tmpl {
-		ex := e.logExp[k.service]
-		if ex.holding {
-			continue
-		}
-		st := e.tmplBase[k]
-		if st == nil {
-			if len(e.tmplBase) >= e.cfg.MaxLogTemplates {
-				e.stats.DroppedTemplates++
-				continue
-			}
-			st = &tmplState{}
-			e.tmplBase[k] = st
-		} else if st.at == ex.windows {
-			continue // folded above
-		}
-		st.fold(e, ex.windows, float64(obs), 0, 0)
+		foldCount(e, e.tmplBase, k, e.logExp[k.service], obs)
 	}
 }
 
-// learnsSpread: a window's count teaches the spread when above its
-// expectation (see foldTemplates), or in either direction once its
+// foldCount adds a window's count of k (a template or a statement pair)
+// to its baseline unless its service is held (or has no log baseline) or
+// it was folded with its residual already; new keys take a slot while the
+// baseline is under max_log_templates (beyond: counted as dropped).
+func foldCount[K comparable](e *Engine, base map[K]*tmplState, k K, ex *logExposure, obs int32) {
+	if ex == nil || ex.holding {
+		return
+	}
+	st := base[k]
+	if st == nil {
+		if len(base) >= e.cfg.MaxLogTemplates {
+			e.stats.DroppedTemplates++
+			return
+		}
+		st = &tmplState{}
+		base[k] = st
+	} else if st.at == ex.windows {
+		return // folded with its residual
+	}
+	st.fold(e, ex.windows, float64(obs), 0, 0)
+}
+
+// scoreMissing raises n's FeatLogMissing to a template's or pair's z,
+// (want - obs) / sqrt(want * spread + 1) at rate r per request or record,
+// and keeps the window's residual for its spread when it teaches it: above
+// its expectation (see foldTemplates), or in either direction once the
 // service's log pattern has stood out for a whole baseline (held that
 // long, the change is the new normal, and so is its variation).
-func (e *Engine) learnsSpread(ex *logExposure, obs, want float64) bool {
-	return obs > want || ex.held >= e.baselineWindows
+func (e *Engine) scoreMissing(n *Node, ex *logExposure, st *tmplState, service int32, r, want, obs float64) {
+	if obs > want || ex.held >= e.baselineWindows {
+		e.resid = append(e.resid, residual{st, service, obs, (obs - want) * (obs - want), want})
+	}
+	if z := (want - obs) / math.Sqrt(want*st.spread(r)+1); z > n.X[FeatLogMissing] {
+		n.X[FeatLogMissing], n.Raw[FeatLogMissing] = z, want-obs
+	}
 }
 
 // residual is a scored template's or pair's count, squared excess and

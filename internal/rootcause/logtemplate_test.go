@@ -196,22 +196,40 @@ func BenchmarkAddLogs(b *testing.B) {
 	}
 }
 
-// missingZ replays windows of shop traffic (30 s, 100 requests each) with
-// inventory logging stmts(w) per request, and returns inventory's
-// FeatLogMissing for each closed window from window `from` on.
-func missingZ(e *Engine, seed uint64, windows, from int, stmts func(w int) map[string]plog.SeverityNumber) []float64 {
-	rng := rand.New(rand.NewPCG(seed, seed))
-	var missing []float64
+// replayLogs replays windows of shop traffic (30 s, 100 requests each),
+// adding logs(w, td) before each window's spans, and passes every closed
+// window to each.
+func replayLogs(e *Engine, rng *rand.Rand, windows int, logs func(w int, td ptrace.Traces) []plog.Logs, each func(Result)) {
 	for w := range windows {
 		td := chainTraffic(rng, t0.Add(time.Duration(w)*30*time.Second+time.Second), 28*time.Second, 100, shop())
-		e.AddLogs(logTraffic(td, "inventory", stmts(w)))
+		for _, ld := range logs(w, td) {
+			e.AddLogs(ld)
+		}
 		e.AddTraces(td)
 		for _, r := range e.Advance(false) {
-			if r.Graph.Start >= t0.Add(time.Duration(from)*30*time.Second).UnixNano() {
-				missing = append(missing, r.Graph.Nodes[r.Graph.Index("inventory")].X[FeatLogMissing])
-			}
+			each(r)
 		}
 	}
+}
+
+// inventoryFrom appends inventory's feature to out for each window from
+// window `from` on (a replayLogs each).
+func inventoryFrom(from, feature int, out *[]float64) func(Result) {
+	return func(r Result) {
+		if r.Graph.Start >= t0.Add(time.Duration(from)*30*time.Second).UnixNano() {
+			*out = append(*out, r.Graph.Nodes[r.Graph.Index("inventory")].X[feature])
+		}
+	}
+}
+
+// missingZ replays windows of shop traffic with inventory logging stmts(w)
+// per request, and returns inventory's FeatLogMissing for each closed
+// window from window `from` on.
+func missingZ(e *Engine, seed uint64, windows, from int, stmts func(w int) map[string]plog.SeverityNumber) []float64 {
+	var missing []float64
+	replayLogs(e, rand.New(rand.NewPCG(seed, seed)), windows, func(w int, td ptrace.Traces) []plog.Logs {
+		return []plog.Logs{logTraffic(td, "inventory", stmts(w))}
+	}, inventoryFrom(from, FeatLogMissing, &missing))
 	return missing
 }
 
@@ -303,28 +321,19 @@ func statementZ(t *testing.T, windows, from int, reserveShare func(w int) float6
 
 // statementFeature is statementZ for any node feature.
 func statementFeature(t *testing.T, feature, windows, from int, reserveShare func(w int) float64, stmts func(w int, endpoint string, rng *rand.Rand) []string) []float64 {
-	e := newTestEngine(t, LatencyZ{})
 	rng := rand.New(rand.NewPCG(3, 3))
-	var missing []float64
-	for w := range windows {
-		td := chainTraffic(rng, t0.Add(time.Duration(w)*30*time.Second+time.Second), 28*time.Second, 100, shop())
-		ld := spanLogs(td, "inventory", func(s ptrace.Span) []string {
+	var out []float64
+	replayLogs(newTestEngine(t, LatencyZ{}), rng, windows, func(w int, td ptrace.Traces) []plog.Logs {
+		return []plog.Logs{spanLogs(td, "inventory", func(s ptrace.Span) []string {
 			endpoint := "/api/inventory/release"
 			if rng.Float64() < reserveShare(w) {
 				endpoint = "/api/inventory/reserve"
 			}
 			s.SetName(endpoint)
 			return stmts(w, endpoint, rng)
-		})
-		e.AddLogs(ld)
-		e.AddTraces(td)
-		for _, r := range e.Advance(false) {
-			if r.Graph.Start >= t0.Add(time.Duration(from)*30*time.Second).UnixNano() {
-				missing = append(missing, r.Graph.Nodes[r.Graph.Index("inventory")].X[feature])
-			}
-		}
-	}
-	return missing
+		})}
+	}, inventoryFrom(from, feature, &out))
+	return out
 }
 
 // TestWarningUnderAnotherEndpoint: a WARN statement the service logs on
@@ -476,22 +485,18 @@ func TestShortWindowNotScored(t *testing.T) {
 	for _, b := range []string{"[a]", "[b]", "[c]", "[d]"} {
 		junk[b] = plog.SeverityNumberInfo
 	}
-	rng := rand.New(rand.NewPCG(4, 4))
 	var missing []float64
 	var learned []int // inventory's log baseline windows after each window
-	for w := range 15 {
-		td := chainTraffic(rng, t0.Add(time.Duration(w)*30*time.Second+time.Second), 28*time.Second, 100, shop())
-		if w >= 12 {
-			e.AddLogs(logTraffic(td, "inventory", junk)) // fills the window's table first
+	replayLogs(e, rand.New(rand.NewPCG(4, 4)), 15, func(w int, td ptrace.Traces) []plog.Logs {
+		if w >= 12 { // the junk fills the window's table first
+			return []plog.Logs{logTraffic(td, "inventory", junk), logTraffic(td, "inventory", normal)}
 		}
-		e.AddLogs(logTraffic(td, "inventory", normal))
-		e.AddTraces(td)
-		for _, r := range e.Advance(false) {
-			n := r.Graph.Nodes[r.Graph.Index("inventory")]
-			missing = append(missing, n.X[FeatLogMissing])
-			learned = append(learned, e.logExp[n.id].windows)
-		}
-	}
+		return []plog.Logs{logTraffic(td, "inventory", normal)}
+	}, func(r Result) {
+		n := r.Graph.Nodes[r.Graph.Index("inventory")]
+		missing = append(missing, n.X[FeatLogMissing])
+		learned = append(learned, e.logExp[n.id].windows)
+	})
 	require.Len(t, missing, 14)
 	assert.Equal(t, learned[11], learned[13], "short windows are not learned")
 	assert.Less(t, missing[11], float64(logHoldZ), "last normal window")
