@@ -213,3 +213,54 @@ func TestDropsCarryNoWeight(t *testing.T) {
 	assert.Equal(t, want, got)
 	assert.Equal(t, 2, slices.Index(got, slices.Max(got)), "payment first: %v", got)
 }
+
+// TestPriorWeighsEvidence: the prior puts latency on the scale of the count
+// z's and counts a second family of evidence, and the network keeps the
+// order for two services with the same callers.
+func TestPriorWeighsEvidence(t *testing.T) {
+	type feats map[int]float64
+	tests := []struct {
+		name           string
+		culprit, other feats
+	}{
+		{
+			// 09:25 in the Nezha data: a 120 ms pause in a bystander
+			// against an exception's failed requests and new ERROR
+			name:    "failing requests and a new ERROR beat a latency pause",
+			culprit: feats{FeatErrorRate: 5.8, FeatErrorLogs: 6, FeatLogNew: 5},
+			other:   feats{FeatSelfTime: 49},
+		},
+		{
+			name:    "a network delay beats a log wobble",
+			culprit: feats{FeatGapIn: 240},
+			other:   feats{FeatLogMissing: 4, FeatErrorLogs: 2},
+		},
+		{
+			name:    "a second family counts",
+			culprit: feats{FeatErrorLogs: 5, FeatLogMissing: 3},
+			other:   feats{FeatErrorLogs: 5},
+		},
+		{
+			name:    "one family counts once",
+			culprit: feats{FeatCPU: 8},
+			other:   feats{FeatErrorRate: 6, FeatErrorLogs: 6, FeatTimeouts: 6},
+		},
+	}
+	m, err := EmbeddedModel()
+	require.NoError(t, err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := &Graph{Nodes: []Node{{Service: "gateway"}, {Service: "culprit"}, {Service: "other"}},
+				Edges: []Edge{{From: 0, To: 1, Calls: 20}, {From: 0, To: 2, Calls: 20}}}
+			for f, z := range tt.culprit {
+				g.Nodes[1].X[f] = z
+			}
+			for f, z := range tt.other {
+				g.Nodes[2].X[f] = z
+			}
+			assert.Greater(t, prior(&g.Nodes[1]), prior(&g.Nodes[2]))
+			s, _ := m.Score(g)
+			assert.Greater(t, s[1], s[2], "scores %v", s)
+		})
+	}
+}
