@@ -52,3 +52,27 @@ func (r *ring) z(x, floor float64, scratch *[]float64) (float64, bool) {
 	}
 	return (x - med) / spread, true
 }
+
+// hold keeps an anomalous series out of its baseline, so that a fault still
+// stands out in its later windows instead of becoming the expectation
+// within a few: at most a baseline of windows (a change that lasts longer
+// is the new normal), re-armed only after a baseline of normal windows (the
+// end of a change the baseline took in is no news either).
+type hold struct {
+	held   int // windows kept out since the series was last normal for a baseline
+	normal int // consecutive windows without an anomaly
+}
+
+// keep records a window and reports whether to keep it out of the baseline.
+func (h *hold) keep(anomalous bool, baselineWindows int) bool {
+	if anomalous {
+		h.normal = 0
+	} else if h.normal++; h.normal >= baselineWindows {
+		h.held = 0
+	}
+	if anomalous && h.held < baselineWindows {
+		h.held++
+		return true
+	}
+	return false
+}

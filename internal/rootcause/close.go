@@ -189,13 +189,7 @@ func (e *Engine) close(w *window) Result {
 	}
 	for i, k := range keys {
 		if st := e.edges[k]; st != nil {
-			held := false
-			if g.Edges[i].X[EdgeGap] >= gapHoldZ && st.held < e.baselineWindows {
-				st.held++
-				held = true
-			} else if g.Edges[i].X[EdgeGap] < gapHoldZ {
-				st.held = 0
-			}
+			held := st.hold.keep(g.Edges[i].X[EdgeGap] >= gapHoldZ, e.baselineWindows)
 			for f := range NumEdgeFeatures {
 				if !math.IsNaN(edgeRaw[i][f]) && !(held && f == EdgeGap) {
 					st.rings[f].add(edgeRaw[i][f])

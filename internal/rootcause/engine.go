@@ -80,7 +80,7 @@ type nodeState struct {
 type edgeState struct {
 	rings    [NumEdgeFeatures]ring
 	tail     ring // the windows' p90 gap: traceRCA's per-call threshold
-	held     int  // consecutive windows whose gap was kept out of the ring (gapHoldZ)
+	hold     hold // of windows whose gap stands out (gapHoldZ)
 	lastSeen int64
 }
 

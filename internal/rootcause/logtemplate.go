@@ -97,8 +97,7 @@ const priorRecords = 10
 type logExposure struct {
 	value    float64
 	windows  int
-	held     int   // windows kept out of the baseline since the pattern was last normal for a baseline
-	normal   int   // consecutive windows without a log-pattern anomaly
+	hold     hold  // of windows whose log pattern stands out (logHoldZ)
 	holding  bool  // the window being folded is kept out
 	lastSeen int64 // window start
 }
@@ -426,16 +425,7 @@ func (e *Engine) foldTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg, 
 			continue // short counts: neither learned nor a normal window
 		}
 		x := &g.Nodes[ni].X
-		anomalous := max(x[FeatLogNew], x[FeatLogMissing]) >= logHoldZ
-		if anomalous {
-			ex.normal = 0
-		} else if ex.normal++; ex.normal >= e.baselineWindows {
-			// the hold re-arms after a baseline of normal windows, not
-			// before: the end of a fault the baseline took in is no news
-			ex.held = 0
-		}
-		if ex.holding = anomalous && ex.held < e.baselineWindows; ex.holding {
-			ex.held++
+		if ex.holding = ex.hold.keep(max(x[FeatLogNew], x[FeatLogMissing]) >= logHoldZ, e.baselineWindows); ex.holding {
 			continue
 		}
 		ex.value = e.decayed(ex.value, 1) + requests(aggs, tmplKey{service: svc, op: opNone})
@@ -499,7 +489,7 @@ func foldCount[K comparable](e *Engine, base map[K]*tmplState, k K, ex *logExpos
 // service's log pattern has stood out for a whole baseline (held that
 // long, the change is the new normal, and so is its variation).
 func (e *Engine) scoreMissing(n *Node, ex *logExposure, st *tmplState, service int32, r, want, obs float64) {
-	if obs > want || ex.held >= e.baselineWindows {
+	if obs > want || ex.hold.held >= e.baselineWindows {
 		e.resid = append(e.resid, residual{st, service, obs, (obs - want) * (obs - want), want})
 	}
 	if z := (want - obs) / math.Sqrt(want*st.spread(r)+1); z > n.X[FeatLogMissing] {
