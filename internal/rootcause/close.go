@@ -358,7 +358,7 @@ func (e *Engine) pickParts(g *Graph, aggs map[int32]*serviceAgg) {
 		if a == nil { // carried: the parts of its own window
 			continue
 		}
-		errorsLead := n.errorSpans > 0 && math.Max(n.X[FeatErrorRate], n.X[FeatErrorLogs]) >= n.X[FeatSelfTime]
+		errorsLead := n.errorSpans > 0 && math.Max(n.X[FeatErrorRate], n.X[FeatErrorLogs]) >= weighed(FeatSelfTime, n.X[FeatSelfTime])
 		best := func(m map[int32]*partAgg, score func(id int32, p *partAgg) float64) int32 {
 			bestID, bestScore := int32(overflowID), math.Inf(-1)
 			for id, p := range m {

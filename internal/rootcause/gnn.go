@@ -251,16 +251,6 @@ func (m *Model) forward(g *Graph) *pass {
 	return p
 }
 
-// latencyScale puts the latency z's on the scale of the count z's. A
-// latency quantile is judged against its own baseline windows, and a few
-// slow requests or a pause are common: in the development data's fault-free
-// windows a node's self time passed z 50 about as often (0.5 % of
-// node-windows) as its ERROR logs passed z 5, its gap in passed z 20 as
-// often as a statement went missing with z 5, and z 10 ten to fifty times
-// as often as either. Unscaled, a 120 ms pause in a bystander (z 49)
-// outranked a service whose requests failed with a new ERROR (z 6).
-const latencyScale = 10
-
 // priorBeta is the weight of a node's second family of evidence: families
 // are not independent (a failed request both fails and logs), so half.
 const priorBeta = 0.5
@@ -275,7 +265,7 @@ func prior(n *Node) float64 {
 	x := &n.X
 	a, b := 0.0, 0.0
 	for _, z := range [...]float64{
-		max(x[FeatSelfTime], x[FeatGapIn]) / latencyScale,
+		weighed(FeatSelfTime, max(x[FeatSelfTime], x[FeatGapIn])),
 		max(x[FeatErrorRate], x[FeatErrorLogs], x[FeatTimeouts]),
 		x[FeatCPU],
 		max(x[FeatLogNew], x[FeatLogMissing]),

@@ -215,8 +215,10 @@ func TestDropsCarryNoWeight(t *testing.T) {
 }
 
 // TestPriorWeighsEvidence: the prior puts latency on the scale of the count
-// z's and counts a second family of evidence, and the network keeps the
-// order for two services with the same callers.
+// z's and counts a second family of evidence (the first and third rows fail
+// with the strongest z alone), without going too far (a real delay still
+// beats a log wobble, and three error features are one family); the
+// network keeps the order for two services with the same callers.
 func TestPriorWeighsEvidence(t *testing.T) {
 	type feats map[int]float64
 	tests := []struct {
@@ -263,4 +265,35 @@ func TestPriorWeighsEvidence(t *testing.T) {
 			assert.Greater(t, s[1], s[2], "scores %v", s)
 		})
 	}
+}
+
+// TestPriorFamilies: features of one family do not add up, a node with
+// nothing of its own above the baseline has no prior, and a missing value
+// takes only its own family out.
+func TestPriorFamilies(t *testing.T) {
+	type feats map[int]float64
+	tests := []struct {
+		name     string
+		x, equal feats
+	}{
+		{"self time and gap in are one family", feats{FeatSelfTime: 49, FeatGapIn: 49}, feats{FeatSelfTime: 49}},
+		{"new and missing statements are one family", feats{FeatLogNew: 5, FeatLogMissing: 5}, feats{FeatLogNew: 5}},
+		{"errors are one family", feats{FeatErrorRate: 5, FeatErrorLogs: 5, FeatTimeouts: 5}, feats{FeatErrorRate: 5}},
+		{"not its own: duration, gap out, calls, memory, drops", feats{FeatDuration: 50, FeatGapOut: 50, FeatCalls: 9, FeatMemory: 9, FeatSelfTime: -3}, feats{}},
+		{"NaN takes out only its family", feats{FeatErrorLogs: math.NaN(), FeatLogMissing: 4}, feats{FeatLogMissing: 4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var a, b Node
+			for f, z := range tt.x {
+				a.X[f] = z
+			}
+			for f, z := range tt.equal {
+				b.X[f] = z
+			}
+			assert.Equal(t, prior(&b), prior(&a))
+		})
+	}
+	var n Node
+	assert.Zero(t, prior(&n))
 }

@@ -1,6 +1,7 @@
 package rootcause
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -118,7 +119,7 @@ func (e *Engine) report(g *Graph) *Report {
 		r.Pattern = PatternLatency
 		best := math.Inf(-1)
 		for f, z := range g.Nodes[order[0]].X {
-			if z > best {
+			if z := weighed(f, z); z > best {
 				best, r.Pattern = z, patternOf[f]
 			}
 		}
@@ -142,7 +143,7 @@ func cascadeEvidence(c *Cascade) string {
 }
 
 // evidence lists a node's features at or beyond min_anomaly, strongest
-// first; below it, the strongest one above its baseline, so that a
+// (weighed) first; below it, the strongest one above its baseline, so that a
 // candidate is never listed without a reason.
 func (e *Engine) evidence(g *Graph, i int) []string {
 	n := &g.Nodes[i]
@@ -152,7 +153,7 @@ func (e *Engine) evidence(g *Graph, i int) []string {
 		if z >= e.cfg.MinAnomaly {
 			fs = append(fs, f)
 		}
-		if z > 0 && (strongest < 0 || z > n.X[strongest]) {
+		if z > 0 && (strongest < 0 || weighed(f, z) > weighed(strongest, n.X[strongest])) {
 			strongest = f
 		}
 	}
@@ -160,11 +161,8 @@ func (e *Engine) evidence(g *Graph, i int) []string {
 		fs = append(fs, strongest)
 	}
 	slices.SortFunc(fs, func(a, b int) int {
-		if n.X[a] > n.X[b] {
-			return -1
-		}
-		if n.X[a] < n.X[b] {
-			return 1
+		if za, zb := weighed(a, n.X[a]), weighed(b, n.X[b]); za != zb {
+			return cmp.Compare(zb, za)
 		}
 		return a - b
 	})
