@@ -204,8 +204,8 @@ func (e *Engine) close(w *window) Result {
 	e.foldSequences(w)
 	for id, a := range aggs {
 		for op, p := range a.ops {
-			if st := e.opState(opKey{id, op}, w.start); st != nil {
-				st.rings[0].add(quantile(p.self, 0.9))
+			if st := e.opBaseline(opKey{id, op}, w.start); st != nil {
+				st.self.add(quantile(p.self, 0.9))
 			}
 		}
 	}
@@ -269,14 +269,15 @@ func (e *Engine) edgeState(k edgeKey, now int64) *edgeState {
 	return st
 }
 
-func (e *Engine) opState(k opKey, now int64) *edgeState {
+// opBaseline returns operation k's baseline; nil when max_operations are
+// tracked already (the operation is then judged by its p90 alone).
+func (e *Engine) opBaseline(k opKey, now int64) *opState {
 	st := e.opBase[k]
 	if st == nil {
 		if len(e.opBase) >= e.cfg.MaxOperations {
 			return nil
 		}
-		st = &edgeState{}
-		st.rings[0] = newRing(e.baselineWindows)
+		st = &opState{self: newRing(e.baselineWindows)}
 		e.opBase[k] = st
 	}
 	st.lastSeen = now
@@ -382,7 +383,7 @@ func (e *Engine) pickParts(g *Graph, aggs map[int32]*serviceAgg) {
 			n.Operation = e.ops.name(best(a.ops, func(op int32, p *partAgg) float64 {
 				if !errorsLead {
 					if st := e.opBase[opKey{n.id, op}]; st != nil {
-						if z, ok := st.rings[0].z(quantile(p.self, 0.9), 1, &e.scratch); ok {
+						if z, ok := st.self.z(quantile(p.self, 0.9), 1, &e.scratch); ok {
 							return z
 						}
 					}

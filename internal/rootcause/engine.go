@@ -56,7 +56,7 @@ type Engine struct {
 	watermark        int64 // latest span end seen
 	nodes            map[int32]*nodeState
 	edges            map[edgeKey]*edgeState
-	opBase           map[opKey]*edgeState // ring[0]: the operation's p90 self time
+	opBase           map[opKey]*opState
 	cpuNames         map[string]bool
 	memNames         map[string]bool
 	tmplBase         map[tmplKey]*tmplState
@@ -86,6 +86,13 @@ type edgeState struct {
 
 type opKey struct{ service, op int32 }
 
+// opState is an operation's baseline: the p90 self time of its windows, so
+// a candidate's operation is the one slowest against its own usual.
+type opState struct {
+	self     ring
+	lastSeen int64
+}
+
 // futureSkew: spans ending further than this ahead of the wall clock are
 // dropped as bad clocks; one of them would otherwise close every window.
 const futureSkew = time.Hour
@@ -110,7 +117,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		open:            map[int64]*window{},
 		nodes:           map[int32]*nodeState{},
 		edges:           map[edgeKey]*edgeState{},
-		opBase:          map[opKey]*edgeState{},
+		opBase:          map[opKey]*opState{},
 		tmplBase:        map[tmplKey]*tmplState{},
 		logExp:          map[int32]*logExposure{},
 		opExp:           map[opKey]*opExposure{},
