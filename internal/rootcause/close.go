@@ -397,8 +397,8 @@ func (e *Engine) pickParts(g *Graph, aggs map[int32]*serviceAgg) {
 // traceRCA computes each node's TraceRCA-like score (Li et al., IWQoS'21,
 // simplified to services): a segment is anomalous when it failed, its self
 // time is beyond its service's baseline p90 + 3 spreads, or the network gap
-// before it is beyond its edge's (p90 too, not the model's median); a trace is anomalous when any segment
-// is. A service scores the Jaccard index of "traces where it is anomalous"
+// before it is beyond its edge's (p90 too, not the model's median); a trace
+// is anomalous when any segment is. A service scores the Jaccard index of "traces where it is anomalous"
 // and "anomalous traces or traces through it".
 func (e *Engine) traceRCA(g *Graph, b *built, index map[int32]int) {
 	selfThr := make([]float64, len(g.Nodes))

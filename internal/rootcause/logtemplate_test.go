@@ -68,9 +68,9 @@ func FuzzMaskInto(f *testing.F) {
 	})
 }
 
-// logTraffic adds one record per inventory request for each statement in
-// stmts (severity, body) at the span's end.
-func logTraffic(td ptrace.Traces, service string, stmts map[string]plog.SeverityNumber) plog.Logs {
+// serviceLogs returns logs of service, scope c.s.InventoryServiceImpl,
+// with the records add appends for each of service's spans in td.
+func serviceLogs(td ptrace.Traces, service string, add func(s ptrace.Span, recs plog.LogRecordSlice)) plog.Logs {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
 	rl.Resource().Attributes().PutStr("service.name", service)
@@ -81,19 +81,27 @@ func logTraffic(td ptrace.Traces, service string, stmts map[string]plog.Severity
 			continue
 		}
 		for _, s := range rs.ScopeSpans().At(0).Spans().All() {
-			if s.ParentSpanID().IsEmpty() || s.Kind() == ptrace.SpanKindClient {
-				continue
-			}
-			for body, sev := range stmts {
-				r := sl.LogRecords().AppendEmpty()
-				r.SetTimestamp(s.EndTimestamp())
-				r.SetSeverityNumber(sev)
-				r.SetTraceID(s.TraceID())
-				r.Body().SetStr(body + " " + s.SpanID().String())
-			}
+			add(s, sl.LogRecords())
 		}
 	}
 	return ld
+}
+
+// logTraffic adds one record per inventory request for each statement in
+// stmts (severity, body) at the span's end.
+func logTraffic(td ptrace.Traces, service string, stmts map[string]plog.SeverityNumber) plog.Logs {
+	return serviceLogs(td, service, func(s ptrace.Span, recs plog.LogRecordSlice) {
+		if s.ParentSpanID().IsEmpty() || s.Kind() == ptrace.SpanKindClient {
+			return
+		}
+		for body, sev := range stmts {
+			r := recs.AppendEmpty()
+			r.SetTimestamp(s.EndTimestamp())
+			r.SetSeverityNumber(sev)
+			r.SetTraceID(s.TraceID())
+			r.Body().SetStr(body + " " + s.SpanID().String())
+		}
+	})
 }
 
 // TestLogPatterns: code faults that change only what a service logs. An
@@ -282,33 +290,22 @@ func TestLogPatternRecovery(t *testing.T) {
 // spanLogs adds, for each of service's entry spans, the INFO records (WARN
 // for bodies starting so) stmts(span) returns, with the span's ids, one millisecond apart from its start.
 func spanLogs(td ptrace.Traces, service string, stmts func(s ptrace.Span) []string) plog.Logs {
-	ld := plog.NewLogs()
-	rl := ld.ResourceLogs().AppendEmpty()
-	rl.Resource().Attributes().PutStr("service.name", service)
-	sl := rl.ScopeLogs().AppendEmpty()
-	sl.Scope().SetName("c.s.InventoryServiceImpl")
-	for _, rs := range td.ResourceSpans().All() {
-		if v, _ := rs.Resource().Attributes().Get("service.name"); v.Str() != service {
-			continue
+	return serviceLogs(td, service, func(s ptrace.Span, recs plog.LogRecordSlice) {
+		if s.Kind() == ptrace.SpanKindClient || s.Name() == "HTTP POST" {
+			return
 		}
-		for _, s := range rs.ScopeSpans().At(0).Spans().All() {
-			if s.Kind() == ptrace.SpanKindClient || s.Name() == "HTTP POST" {
-				continue
+		for i, body := range stmts(s) {
+			r := recs.AppendEmpty()
+			r.SetTimestamp(s.StartTimestamp() + pcommon.Timestamp(i)*pcommon.Timestamp(time.Millisecond))
+			r.SetSeverityNumber(plog.SeverityNumberInfo)
+			if strings.HasPrefix(body, "WARN ") {
+				r.SetSeverityNumber(plog.SeverityNumberWarn)
 			}
-			for i, body := range stmts(s) {
-				r := sl.LogRecords().AppendEmpty()
-				r.SetTimestamp(s.StartTimestamp() + pcommon.Timestamp(i)*pcommon.Timestamp(time.Millisecond))
-				r.SetSeverityNumber(plog.SeverityNumberInfo)
-				if strings.HasPrefix(body, "WARN ") {
-					r.SetSeverityNumber(plog.SeverityNumberWarn)
-				}
-				r.SetTraceID(s.TraceID())
-				r.SetSpanID(s.SpanID())
-				r.Body().SetStr(body)
-			}
+			r.SetTraceID(s.TraceID())
+			r.SetSpanID(s.SpanID())
+			r.Body().SetStr(body)
 		}
-	}
-	return ld
+	})
 }
 
 // statementZ replays windows of shop traffic with inventory's two
