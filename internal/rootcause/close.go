@@ -398,8 +398,9 @@ func (e *Engine) pickParts(g *Graph, aggs map[int32]*serviceAgg) {
 // simplified to services): a segment is anomalous when it failed, its self
 // time is beyond its service's baseline p90 + 3 spreads, or the network gap
 // before it is beyond its edge's (p90 too, not the model's median); a trace
-// is anomalous when any segment is. A service scores the Jaccard index of "traces where it is anomalous"
-// and "anomalous traces or traces through it".
+// is anomalous when any segment is. A service scores the Jaccard index of
+// "traces where it is anomalous" and "anomalous traces or traces through
+// it".
 func (e *Engine) traceRCA(g *Graph, b *built, index map[int32]int) {
 	selfThr := make([]float64, len(g.Nodes))
 	for i := range g.Nodes {
