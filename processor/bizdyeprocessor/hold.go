@@ -19,8 +19,9 @@ type heldTrace struct {
 	nlogs      int
 	prev, next *heldTrace // FIFO by arrival, oldest at head
 
-	// a CONSUMER root awaiting its producer trace (link_async)
+	// a root awaiting its producer trace, or that trace's root (link_async)
 	awaitEntry pcommon.SpanID
+	awaitKind  ptrace.SpanKind
 	awaitSvc   uint16
 
 	// The scope the previous item was moved to, so that the items of one

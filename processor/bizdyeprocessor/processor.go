@@ -71,7 +71,7 @@ const (
 	flagKeep     uint8 = 1 << iota // the trace matched a keep rule
 	flagReleased                   // its root arrived: later spans are late
 	flagStitched                   // link_async already ran for its entry span
-	flagAwaiting                   // a CONSUMER root found no producer yet: held up to wait for it
+	flagAwaiting                   // a root found no producer yet, or one whose root is pending: held up to wait
 )
 
 // traceEntry is a registry value: a flags byte, then the trace's dye.
@@ -633,11 +633,18 @@ func (p *bizDye) decide(t *batchTrace, now int32, c *counts, resSvc []string) {
 	}
 	flags := cur.flags()
 	if p.cfg.LinkAsync && dye != "" && !t.entry.IsEmpty() && flags&(flagStitched|flagAwaiting) == 0 {
-		if ref, key, ok := p.findProducer(t.id, dye, t.entryKind); ok {
+		if ref, key, ok := p.findProducer(t.id, dye, t.entryKind); ok && !(t.root && p.rootPending(ref.trace)) {
 			flags |= flagStitched
 			t.link, t.linkT, t.linkK = ref.span, ref.trace, key
 			dye = p.stitch(dye, ref, c, p.services.id(svcAt(resSvc, t.entryRes)))
 			changed = true
+		} else if ok {
+			// The producer's trace has not brought its root span yet, and
+			// keys such as canary often sit on the root, which ends last:
+			// hold this trace up to wait and link it when it is released, with
+			// every key its producer's trace has by then.
+			flags |= flagAwaiting
+			t.await = true
 		} else if t.root && t.entryKind == ptrace.SpanKindConsumer {
 			// Behind Kafka the producer's trace may reach this replica after
 			// the consumer's (partitions are consumed independently): hold the
@@ -684,6 +691,13 @@ func (p *bizDye) decide(t *batchTrace, now int32, c *counts, resSvc []string) {
 	}
 }
 
+// rootPending reports whether trace id is dyed but its root span has not
+// arrived yet. Called with p.mu held.
+func (p *bizDye) rootPending(id pcommon.TraceID) bool {
+	slot := p.reg.lookup(id)
+	return slot >= 0 && p.reg.at(slot).flags()&flagReleased == 0
+}
+
 // stitch adds a producer trace's keys and id to dye and counts the hop.
 func (p *bizDye) stitch(dye string, ref producerRef, c *counts, child uint16) string {
 	var dropped int
@@ -708,7 +722,7 @@ func (p *bizDye) finishHeld(ht *heldTrace, c *counts) {
 	flags, dye := e.flags(), e.dye()
 	if flags&flagAwaiting != 0 {
 		flags = flags&^flagAwaiting | flagStitched
-		if ref, key, ok := p.findProducer(ht.id, dye, ptrace.SpanKindConsumer); ok {
+		if ref, key, ok := p.findProducer(ht.id, dye, ht.awaitKind); ok {
 			dye = p.stitch(dye, ref, c, ht.awaitSvc)
 			if p.keeps(dye) {
 				flags |= flagKeep
@@ -920,7 +934,7 @@ func (p *bizDye) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 				}
 				ht := p.hold.entry(t.id, nowT)
 				if t.await && s.SpanID() == t.entry {
-					ht.awaitEntry, ht.awaitSvc = t.entry, sc.resSvcID[ri]
+					ht.awaitEntry, ht.awaitKind, ht.awaitSvc = t.entry, t.entryKind, sc.resSvcID[ri]
 				}
 				p.hold.holdSpan(ht, rs, ss, ri, si, s)
 				c.held++

@@ -17,11 +17,16 @@ import (
 )
 
 func attrOf(td ptrace.Traces, span string) (string, bool) {
+	return spanAttr(td, span, "biz.order_id")
+}
+
+// spanAttr returns attribute key of the span named span.
+func spanAttr(td ptrace.Traces, span, key string) (string, bool) {
 	for _, rs := range td.ResourceSpans().All() {
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, s := range ss.Spans().All() {
 				if s.SpanID() == sid(span) {
-					v, ok := s.Attributes().Get("biz.order_id")
+					v, ok := s.Attributes().Get(key)
 					if !ok {
 						return "", false
 					}
@@ -121,4 +126,25 @@ func TestZeroTraceIDSpansAreNotMerged(t *testing.T) {
 	s := h.traces.AllTraces()[1].ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
 	v, _ := s.Attributes().Get("biz.order_id")
 	assert.Equal(t, "B", v.AsString())
+}
+
+// A consumer linked to its producer's trace before that trace's root has
+// arrived still gets the keys the root brings (here canary, so biz.keep).
+func TestConsumerInheritsProducerRootKeys(t *testing.T) {
+	h := newHarness(t, testConfig(), componenttest.NewNopTelemetrySettings())
+	ctx := context.Background()
+	require.NoError(t, h.p.ConsumeTraces(ctx, traces(
+		sp{svc: "order", trace: "p1", span: "pub", parent: "proot", kind: ptrace.SpanKindProducer, attrs: map[string]any{"messaging.kafka.message.key": "ORD-7"}})))
+	require.NoError(t, h.p.ConsumeTraces(ctx, traces(
+		sp{svc: "ship", trace: "t2", span: "c", kind: ptrace.SpanKindConsumer, attrs: map[string]any{"messaging.kafka.message.key": "ORD-7"}})))
+	require.NoError(t, h.p.ConsumeTraces(ctx, traces(
+		sp{svc: "gateway", trace: "p1", span: "proot", kind: ptrace.SpanKindServer, attrs: map[string]any{"canary": true}})))
+	for i := 0; i < 4; i++ {
+		h.advance(time.Second)
+	}
+	out := h.allTraces()
+	for _, key := range []string{"biz.order_id", "biz.canary", "biz.keep"} {
+		v, ok := spanAttr(out, "c", key)
+		assert.True(t, ok, "consumer c has no %s (%q)", key, v)
+	}
 }

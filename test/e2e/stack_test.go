@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,11 +117,21 @@ type stack struct {
 // startStack starts the stack; gatewayEnv adds or overrides gateway env vars.
 func startStack(t *testing.T, gatewayEnv ...string) stack {
 	t.Helper()
+	// The collectors' own counters, scraped when a test fails while both
+	// still run (the cleanup registered last runs first) and printed after
+	// every process's output, so they end the log: they show where the data
+	// stopped (agent receiver, Kafka, biz_dye, tail sampling, an exporter).
+	var counters strings.Builder
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("pipeline counters when the test failed:\n%s", counters.String())
+		}
+	})
 	jaegerOTLP, jaegerQuery := startJaeger(t)
 	loki := startLoki(t)
 	kafka := startKafka(t)
 
-	gwHealth, gwProm := freeAddr(t), freeAddr(t)
+	gwHealth, gwProm, gwTelemetry := freeAddr(t), freeAddr(t), freeAddr(t)
 	prom := startPrometheus(t, gwProm)
 	gateway := startCollector(t, t.TempDir(), append([]string{
 		"BIZ_KAFKA_BROKERS=" + kafka,
@@ -133,14 +144,14 @@ func startStack(t *testing.T, gatewayEnv ...string) stack {
 		"BIZ_HEALTH_ENDPOINT=" + gwHealth,
 		"BIZ_SPANMETRICS_FLUSH_INTERVAL=1s",
 		"BIZ_PPROF_ENDPOINT=" + freeAddr(t),
-		"BIZ_TELEMETRY_PORT=" + portOf(freeAddr(t)),
+		"BIZ_TELEMETRY_PORT=" + portOf(gwTelemetry),
 		"BIZ_STATE_DIR=" + t.TempDir(),
 		"BIZ_TAIL_DECISION_WAIT=2s",
 		"BIZ_DYE_WAIT=2s",
 	}, gatewayEnv...), "--config="+filepath.Join(repoRoot(), "config", "gateway.yaml"))
 	gateway.waitHealthy(t, "http://"+gwHealth+"/")
 
-	agentGRPC, agentHealth := freeAddr(t), freeAddr(t)
+	agentGRPC, agentHealth, agentTelemetry := freeAddr(t), freeAddr(t), freeAddr(t)
 	agentDir := t.TempDir()
 	agent := startCollector(t, agentDir, []string{
 		"BIZ_KAFKA_BROKERS=" + kafka,
@@ -148,11 +159,48 @@ func startStack(t *testing.T, gatewayEnv ...string) stack {
 		"BIZ_OTLP_HTTP_ENDPOINT=" + freeAddr(t),
 		"BIZ_HEALTH_ENDPOINT=" + agentHealth,
 		"BIZ_PPROF_ENDPOINT=" + freeAddr(t),
-		"BIZ_TELEMETRY_PORT=" + portOf(freeAddr(t)),
+		"BIZ_TELEMETRY_PORT=" + portOf(agentTelemetry),
 		"BIZ_QUEUE_DIR=" + filepath.Join(agentDir, "queue"),
 	}, "--config="+filepath.Join(repoRoot(), "config", "agent.yaml"), "--config="+filepath.Join(repoRoot(), "config", "overlays", "agent-local.yaml"))
 	agent.waitHealthy(t, "http://"+agentHealth+"/")
+	t.Cleanup(func() {
+		if t.Failed() {
+			fmt.Fprintf(&counters, "agent:\n%sgateway:\n%s", pipelineCounters(agentTelemetry), pipelineCounters(gwTelemetry))
+		}
+	})
 	return stack{agentGRPC: agentGRPC, jaegerQuery: jaegerQuery, loki: loki, prometheus: prom}
+}
+
+// pipelineCounters returns the data counters among a collector's own
+// metrics (receivers, processors, exporters, Kafka, biz_dye, tail sampling),
+// one "name{labels} value" line each.
+func pipelineCounters(telemetryAddr string) string {
+	client := &http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get("http://" + telemetryAddr + "/metrics")
+	if err != nil {
+		return "  " + err.Error() + "\n"
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var b strings.Builder
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, "otelcol_") || containsAny(line, "_bucket{", "_bytes", "latency", "capacity", "in_flight", "connects", "execution_", "partition_start") {
+			continue
+		}
+		if containsAny(line, "_spans", "_log_records", "_items", "kafka", "biz_dye", "tail_sampling") {
+			b.WriteString("  " + line + "\n")
+		}
+	}
+	return b.String()
+}
+
+func containsAny(s string, parts ...string) bool {
+	for _, p := range parts {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestAgentGatewayStack: one canary order flow split by a lost Kafka header
@@ -164,8 +212,12 @@ func TestAgentGatewayStack(t *testing.T) {
 	// only the policies keep traces: biz.keep (canary), errors, slow. The
 	// consumer sent before its producer is held up to BIZ_DYE_WAIT: the two
 	// take different Kafka partitions, and on a loaded CI machine the
-	// producer reached the gateway more than the default 2 s later.
-	st := startStack(t, "BIZ_SAMPLING_PERCENT=0", "BIZ_DYE_WAIT=10s")
+	// producer reached the gateway more than the default 2 s later. The
+	// canary key is on the root span, which ends last: tail_sampling decides
+	// on the whole trace only if the root arrives within its decision_wait of
+	// the first span, so decision_wait is sized above biz_dye's wait, as the
+	// biz_dye README advises.
+	st := startStack(t, "BIZ_SAMPLING_PERCENT=0", "BIZ_DYE_WAIT=10s", "BIZ_TAIL_DECISION_WAIT=12s")
 	agentGRPC, jaegerQuery, loki, prom := st.agentGRPC, st.jaegerQuery, st.loki, st.prometheus
 
 	orderID, producer, logLine := sendOrder(t, agentGRPC)
@@ -174,14 +226,14 @@ func TestAgentGatewayStack(t *testing.T) {
 	// the producer trace (Kafka partitions are consumed independently, so a
 	// consumer trace reaching the gateway first would find nothing to link).
 	var orderTraces, fulfilmentTraces []jaegerTrace
-	require.Eventually(t, func() bool {
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		orderTraces = jaegerSearch(t, jaegerQuery, "order", map[string]string{"biz.order_id": orderID})
-		return len(orderTraces) == 1
+		assert.Len(c, orderTraces, 1)
 	}, 90*time.Second, time.Second, "Jaeger search by biz.order_id=%s in service order", orderID)
 	consumer := sendLostHeaderConsumer(t, agentGRPC, orderID)
-	require.Eventually(t, func() bool {
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		fulfilmentTraces = jaegerSearch(t, jaegerQuery, "fulfilment", map[string]string{"biz.order_id": orderID})
-		return len(fulfilmentTraces) == 1
+		assert.Len(c, fulfilmentTraces, 1)
 	}, 90*time.Second, time.Second, "Jaeger search by biz.order_id=%s in service fulfilment", orderID)
 	assert.Equal(t, producer.TraceID().String(), orderTraces[0].TraceID)
 	assert.Len(t, orderTraces[0].Spans, 3, "gateway, order and the Kafka publish span")
@@ -194,9 +246,9 @@ func TestAgentGatewayStack(t *testing.T) {
 	orderID2 := orderID + "-B"
 	consumer2 := sendLostHeaderConsumer(t, agentGRPC, orderID2)
 	producer2 := sendOrderWithID(t, agentGRPC, orderID2)
-	require.Eventually(t, func() bool {
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		fulfilmentTraces = jaegerSearch(t, jaegerQuery, "fulfilment", map[string]string{"biz.order_id": orderID2})
-		return len(fulfilmentTraces) == 1
+		assert.Len(c, fulfilmentTraces, 1)
 	}, 90*time.Second, time.Second, "Jaeger search by biz.order_id=%s in service fulfilment", orderID2)
 	assert.Equal(t, consumer2.TraceID().String(), fulfilmentTraces[0].TraceID)
 	assert.True(t, linksTo(fulfilmentTraces[0], producer2), "consumer sent before its producer is still linked back")
