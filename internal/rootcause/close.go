@@ -148,16 +148,9 @@ func (e *Engine) close(w *window) Result {
 				}
 			}
 		}
-		to, from := &g.Nodes[ed.To], &g.Nodes[ed.From]
-		to.X[FeatGapIn] = math.Max(to.X[FeatGapIn], ed.X[EdgeGap])
-		from.X[FeatGapOut] = math.Max(from.X[FeatGapOut], ed.X[EdgeGap])
-		if !math.IsNaN(raw[EdgeGap]) {
-			to.Raw[FeatGapIn] = maxKnown(to.Raw[FeatGapIn], raw[EdgeGap])
-			from.Raw[FeatGapOut] = maxKnown(from.Raw[FeatGapOut], raw[EdgeGap])
-		}
 		g.Edges = append(g.Edges, ed)
 	}
-
+	attributeGaps(g, edgeRaw)
 	e.scoreTemplates(g, w, aggs, index)
 	e.scoreSequences(g, w, index)
 	e.traceRCA(g, b, index)
@@ -227,6 +220,41 @@ func (e *Engine) errorZ(st *nodeState, errs, segs int) float64 {
 	p, n := min(max(med, 0), 1), float64(segs)
 	return (float64(errs) - n*p) / math.Sqrt(max(n*p*(1-p), n*spread*n*spread)+1)
 }
+
+// attributeGaps sets the nodes' gap features from their edges' gaps. The
+// time between a caller's exit span and its callee's entry span is the
+// callee's (gap in) unless the caller is the common end of the slow calls:
+// a call stands out, the caller has other calls, in or out, that stand out
+// (slowEdgeZ) and the callee has none. Then it is the caller's (gap out): a
+// throttled CPU or a delayed network interface slows every call of the
+// service, both ways, while a delay into one callee slows only the calls
+// into it. In a Nezha CPU fault the calls from the throttled service to its
+// three callees rose by 44 to 175 z, far above its own self time (43), and
+// in a network delay the delayed service's one slow call out (220 z) had
+// outranked the calls into it (125 z).
+func attributeGaps(g *Graph, edgeRaw [][NumEdgeFeatures]float64) {
+	slow := make([]int, len(g.Nodes)) // calls in and out that stand out
+	for _, ed := range g.Edges {
+		if ed.X[EdgeGap] >= slowEdgeZ {
+			slow[ed.From]++
+			slow[ed.To]++
+		}
+	}
+	for i, ed := range g.Edges {
+		f, n := FeatGapIn, &g.Nodes[ed.To]
+		if ed.X[EdgeGap] >= slowEdgeZ && slow[ed.From] > 1 && slow[ed.To] == 1 {
+			f, n = FeatGapOut, &g.Nodes[ed.From]
+		}
+		n.X[f] = math.Max(n.X[f], ed.X[EdgeGap])
+		if raw := edgeRaw[i][EdgeGap]; !math.IsNaN(raw) {
+			n.Raw[f] = maxKnown(n.Raw[f], raw)
+		}
+	}
+}
+
+// slowEdgeZ: a call gap this far above its baseline is a slow call (a
+// network delay, not jitter, as gapHoldZ) when finding its common end.
+const slowEdgeZ = gapHoldZ
 
 // gapHoldZ: an edge gap this far above its baseline (a network delay, not
 // jitter) stays out of the edge's ring, for up to a baseline of windows, so

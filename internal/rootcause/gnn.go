@@ -55,10 +55,11 @@ type TrainInfo struct {
 	Loss          float64 `json:"loss"`
 }
 
-// modelVersion 4: the prior scales latency and adds a second family of
-// evidence (3: median gaps, log features per endpoint and statement pair;
-// 2: shares in [0.5, 1.5]; 1: [0, 2]).
-const modelVersion = 4
+// modelVersion 5: a slow call's gap goes to its common end (attributeGaps)
+// (4: the prior scales latency and adds a second family of evidence; 3:
+// median gaps, log features per endpoint and statement pair; 2: shares in
+// [0.5, 1.5]; 1: [0, 2]).
+const modelVersion = 5
 
 // shareRange bounds how far the network moves a node's prior (see Model).
 const shareRange = 0.5
@@ -256,16 +257,16 @@ func (m *Model) forward(g *Graph) *pass {
 const priorBeta = 0.5
 
 // prior is a node's own evidence: the squashed z of its strongest family of
-// signs of trouble - latency (self time, gap in), errors (rate, ERROR logs,
-// timeouts), CPU, log patterns - plus half its second strongest family, so
-// a service whose requests fail and whose statements changed outranks one
-// with a single spike of the same size. Duration and the gap of the calls
-// out are left out: a callee's fault raises them as much as the node's own.
+// signs of trouble - latency (self time, the gaps of the calls it is the
+// slow end of), errors (rate, ERROR logs, timeouts), CPU, log patterns - plus half
+// its second strongest family, so a service whose requests fail and whose
+// statements changed outranks one with a single spike of the same size.
+// Duration is left out: a callee's fault raises it as much as the node's own.
 func prior(n *Node) float64 {
 	x := &n.X
 	a, b := 0.0, 0.0
 	for _, z := range [...]float64{
-		weighed(FeatSelfTime, max(x[FeatSelfTime], x[FeatGapIn])),
+		weighed(FeatSelfTime, max(x[FeatSelfTime], x[FeatGapIn], x[FeatGapOut])),
 		max(x[FeatErrorRate], x[FeatErrorLogs], x[FeatTimeouts]),
 		x[FeatCPU],
 		max(x[FeatLogNew], x[FeatLogMissing]),

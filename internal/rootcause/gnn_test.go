@@ -277,9 +277,10 @@ func TestPriorFamilies(t *testing.T) {
 		x, equal feats
 	}{
 		{"self time and gap in are one family", feats{FeatSelfTime: 49, FeatGapIn: 49}, feats{FeatSelfTime: 49}},
+		{"so is the gap of all calls out (a stall)", feats{FeatSelfTime: 20, FeatGapOut: 49}, feats{FeatSelfTime: 49}},
 		{"new and missing statements are one family", feats{FeatLogNew: 5, FeatLogMissing: 5}, feats{FeatLogNew: 5}},
 		{"errors are one family", feats{FeatErrorRate: 5, FeatErrorLogs: 5, FeatTimeouts: 5}, feats{FeatErrorRate: 5}},
-		{"not its own: duration, gap out, calls, memory, drops", feats{FeatDuration: 50, FeatGapOut: 50, FeatCalls: 9, FeatMemory: 9, FeatSelfTime: -3}, feats{}},
+		{"not its own: duration, calls, memory, drops", feats{FeatDuration: 50, FeatCalls: 9, FeatMemory: 9, FeatSelfTime: -3}, feats{}},
 		{"NaN takes out only its family", feats{FeatErrorLogs: math.NaN(), FeatLogMissing: 4}, feats{FeatLogMissing: 4}},
 	}
 	for _, tt := range tests {

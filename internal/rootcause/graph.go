@@ -17,8 +17,8 @@ const (
 	FeatCalls             // segments (request rate)
 	FeatCPU               // pod CPU (latest sample)
 	FeatMemory            // pod memory (latest sample)
-	FeatGapIn             // max over calls into it: caller-observed minus its own time
-	FeatGapOut            // max over its calls out
+	FeatGapIn             // max over calls into it: caller-observed minus its own time (attributeGaps)
+	FeatGapOut            // max over its calls out when it is the common end of the slow calls (attributeGaps)
 	FeatLogNew            // strongest WARN/ERROR log template above its expected count, per service (Poisson z)
 	FeatLogMissing        // strongest expected log statement or statement pair below its count (z with a learned spread)
 	NumNodeFeatures
@@ -92,7 +92,7 @@ type Graph struct {
 func (n *Node) Anomaly() float64 {
 	a := math.Inf(-1)
 	for f, z := range n.X {
-		if f == FeatCalls || f == FeatGapOut {
+		if f == FeatCalls {
 			continue
 		}
 		a = math.Max(a, z)
@@ -101,12 +101,13 @@ func (n *Node) Anomaly() float64 {
 }
 
 // Own is a node's strongest sign of trouble of its own, as a z: its self
-// time, the gap before it, its errors, ERROR logs, timeouts, CPU and log
-// patterns - not its duration nor the gap of its calls out, which its
-// callees' faults raise as much as its own; 0 when none is above baseline.
+// time, the gaps of the calls it is the slow end of (attributeGaps), its
+// errors, ERROR logs, timeouts, CPU and log patterns - not its duration,
+// which its callees' faults raise as much as its own; 0 when none is above
+// baseline.
 func (n *Node) Own() float64 {
 	x := &n.X
-	return max(0, x[FeatSelfTime], x[FeatGapIn], x[FeatErrorRate], x[FeatErrorLogs], x[FeatTimeouts], x[FeatCPU], x[FeatLogNew], x[FeatLogMissing])
+	return max(0, x[FeatSelfTime], x[FeatGapIn], x[FeatGapOut], x[FeatErrorRate], x[FeatErrorLogs], x[FeatTimeouts], x[FeatCPU], x[FeatLogNew], x[FeatLogMissing])
 }
 
 // latencyScale puts the latency z's on the scale of the count z's. A
