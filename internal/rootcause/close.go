@@ -230,8 +230,8 @@ func (e *Engine) errorZ(st *nodeState, errs, segs int) float64 {
 // service, both ways, while a delay into one callee slows only the calls
 // into it. In a Nezha CPU fault the calls from the throttled service to its
 // three callees rose by 44 to 175 z, far above its own self time (43), and
-// in a network delay the delayed service's one slow call out (220 z) had
-// outranked the calls into it (125 z).
+// in a network delay the callee of the delayed service's one slow call out
+// (220 z) had outranked the delayed service, whose calls in rose by 125 z.
 func attributeGaps(g *Graph, edgeRaw [][NumEdgeFeatures]float64) {
 	slow := make([]int, len(g.Nodes)) // calls in and out that stand out
 	for _, ed := range g.Edges {

@@ -431,6 +431,8 @@ func TestAttributeGaps(t *testing.T) {
 			[]float64{0, 90, 2, 0}, []float64{0, 0, 0, 0}, "no common end: the callee by default"},
 		{"both ends have other slow calls: the callee's", []edge{{0, 1, 30}, {1, 2, 30}, {3, 2, 30}},
 			[]float64{0, 30, 30, 0}, []float64{0, 0, 0, 0}, "b has another slow call in"},
+		{"a call below slowEdgeZ is no slow call", []edge{{0, 1, 9.9}, {1, 2, 50}},
+			[]float64{0, 9.9, 50, 0}, []float64{0, 0, 0, 0}, "a has one slow call only"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -449,6 +451,13 @@ func TestAttributeGaps(t *testing.T) {
 			for i, n := range g.Nodes {
 				assert.Equal(t, tt.gapIn[i], n.X[FeatGapIn], "node %d gap in: %s", i, tt.comment)
 				assert.Equal(t, tt.gapOut[i], n.X[FeatGapOut], "node %d gap out: %s", i, tt.comment)
+				for f, z := range map[int]float64{FeatGapIn: tt.gapIn[i], FeatGapOut: tt.gapOut[i]} {
+					if z > 0 { // the raw gap of the same call
+						assert.Equal(t, 2*z, n.Raw[f], "node %d raw %s", i, FeatureNames[f])
+					} else {
+						assert.True(t, math.IsNaN(n.Raw[f]), "node %d raw %s: %v", i, FeatureNames[f], n.Raw[f])
+					}
+				}
 			}
 		})
 	}

@@ -17,7 +17,7 @@ const (
 	FeatCalls             // segments (request rate)
 	FeatCPU               // pod CPU (latest sample)
 	FeatMemory            // pod memory (latest sample)
-	FeatGapIn             // max over calls into it: caller-observed minus its own time (attributeGaps)
+	FeatGapIn             // max over calls into it that are its own (attributeGaps): caller-observed minus its own time
 	FeatGapOut            // max over its calls out when it is the common end of the slow calls (attributeGaps)
 	FeatLogNew            // strongest WARN/ERROR log template above its expected count, per service (Poisson z)
 	FeatLogMissing        // strongest expected log statement or statement pair below its count (z with a learned spread)

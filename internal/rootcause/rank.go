@@ -39,7 +39,8 @@ func NewMethod(name string, model *Model) (Method, error) {
 }
 
 // LatencyZ is the plain floor: a node's robust z of its p90 self time or of
-// the network gap before it, whichever is larger.
+// the network gaps of the calls it is the slow end of (attributeGaps),
+// whichever is larger.
 type LatencyZ struct{}
 
 func (LatencyZ) Name() string { return "latency" }
@@ -47,7 +48,8 @@ func (LatencyZ) Name() string { return "latency" }
 func (LatencyZ) Score(g *Graph) ([]float64, []float64) {
 	s := make([]float64, len(g.Nodes))
 	for i := range g.Nodes {
-		s[i] = math.Max(g.Nodes[i].X[FeatSelfTime], g.Nodes[i].X[FeatGapIn])
+		x := &g.Nodes[i].X
+		s[i] = max(x[FeatSelfTime], x[FeatGapIn], x[FeatGapOut])
 	}
 	return s, softmax(s)
 }
@@ -86,7 +88,7 @@ func (PageRank) Score(g *Graph) ([]float64, []float64) {
 	var total float64
 	for i := range g.Nodes {
 		x := &g.Nodes[i].X
-		a := math.Max(0, max(x[FeatSelfTime], x[FeatGapIn], x[FeatErrorRate], x[FeatErrorLogs], x[FeatCPU]))
+		a := math.Max(0, max(x[FeatSelfTime], x[FeatGapIn], x[FeatGapOut], x[FeatErrorRate], x[FeatErrorLogs], x[FeatCPU]))
 		anomaly[i] = a + prEpsilon
 		total += anomaly[i]
 	}

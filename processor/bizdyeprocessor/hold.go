@@ -8,8 +8,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
-// heldTrace is the spans and logs of one not-yet-dyed trace, waiting at most
-// `wait` for a key to turn up.
+// heldTrace is the spans and logs of one trace held at most `wait`: not
+// dyed yet, waiting for a key to turn up, or a consumer waiting for its
+// producer's trace (link_async).
 type heldTrace struct {
 	id         pcommon.TraceID
 	since      time.Time
@@ -19,10 +20,12 @@ type heldTrace struct {
 	nlogs      int
 	prev, next *heldTrace // FIFO by arrival, oldest at head
 
-	// a root awaiting its producer trace, or that trace's root (link_async)
+	// a CONSUMER root awaiting its producer's trace (link_async), and the
+	// producer span it linked to on arrival when that trace was incomplete
 	awaitEntry pcommon.SpanID
-	awaitKind  ptrace.SpanKind
 	awaitSvc   uint16
+	linkedTo   producerRef
+	linkedKey  string
 
 	// The scope the previous item was moved to, so that the items of one
 	// incoming scope share one held resource and scope.

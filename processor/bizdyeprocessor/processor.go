@@ -71,7 +71,7 @@ const (
 	flagKeep     uint8 = 1 << iota // the trace matched a keep rule
 	flagReleased                   // its root arrived: later spans are late
 	flagStitched                   // link_async already ran for its entry span
-	flagAwaiting                   // a root found no producer yet, or one whose root is pending: held up to wait
+	flagAwaiting                   // a CONSUMER root whose producer is unknown or incomplete: held up to wait
 )
 
 // traceEntry is a registry value: a flags byte, then the trace's dye.
@@ -335,7 +335,7 @@ func (p *bizDye) releaseExpired(ctx context.Context, flush bool) {
 	p.mu.Lock()
 	for ht := p.hold.oldest(); ht != nil && (flush || now.Sub(ht.since) >= p.cfg.Wait); ht = p.hold.oldest() {
 		p.hold.remove(ht)
-		p.finishHeld(ht, &c) // never dyed within wait: out unchanged
+		p.finishHeld(ht, &c) // stamped if dyed (or awaiting), else out unchanged
 		ht.releaseInto(&td, &ld)
 	}
 	cutoff := p.now() - int32(p.cfg.TTL/time.Second)
@@ -633,18 +633,18 @@ func (p *bizDye) decide(t *batchTrace, now int32, c *counts, resSvc []string) {
 	}
 	flags := cur.flags()
 	if p.cfg.LinkAsync && dye != "" && !t.entry.IsEmpty() && flags&(flagStitched|flagAwaiting) == 0 {
-		if ref, key, ok := p.findProducer(t.id, dye, t.entryKind); ok && !(t.root && p.rootPending(ref.trace)) {
+		if ref, key, ok := p.findProducer(t.id, dye, t.entryKind); ok {
 			flags |= flagStitched
 			t.link, t.linkT, t.linkK = ref.span, ref.trace, key
 			dye = p.stitch(dye, ref, c, p.services.id(svcAt(resSvc, t.entryRes)))
 			changed = true
-		} else if ok {
-			// The producer's trace has not brought its root span yet, and
-			// keys such as canary often sit on the root, which ends last:
-			// hold this trace up to wait and link it when it is released, with
-			// every key its producer's trace has by then.
-			flags |= flagAwaiting
-			t.await = true
+			if t.root && t.entryKind == ptrace.SpanKindConsumer && p.rootPending(ref.trace) {
+				// Keys such as canary often sit on the producer's root span,
+				// which ends after the publish: hold the consumer up to wait
+				// and merge its producer's keys again when it is released.
+				flags |= flagAwaiting
+				t.await = true
+			}
 		} else if t.root && t.entryKind == ptrace.SpanKindConsumer {
 			// Behind Kafka the producer's trace may reach this replica after
 			// the consumer's (partitions are consumed independently): hold the
@@ -691,22 +691,33 @@ func (p *bizDye) decide(t *batchTrace, now int32, c *counts, resSvc []string) {
 	}
 }
 
-// rootPending reports whether trace id is dyed but its root span has not
-// arrived yet. Called with p.mu held.
+// rootPending reports whether trace id is dyed but not complete: its root
+// span has not arrived, or it is itself held for its producer. Called with
+// p.mu held.
 func (p *bizDye) rootPending(id pcommon.TraceID) bool {
 	slot := p.reg.lookup(id)
-	return slot >= 0 && p.reg.at(slot).flags()&flagReleased == 0
+	if slot < 0 {
+		return false
+	}
+	f := p.reg.at(slot).flags()
+	return f&flagReleased == 0 || f&flagAwaiting != 0
 }
 
 // stitch adds a producer trace's keys and id to dye and counts the hop.
 func (p *bizDye) stitch(dye string, ref producerRef, c *counts, child uint16) string {
-	var dropped int
-	if pi := p.reg.lookup(ref.trace); pi >= 0 {
+	dye = p.mergeKeys(dye, ref.trace, c)
+	dye, _, _ = dyeAdd(dye, keyValue{key: keyLinked, value: ref.trace.String()}, p.cfg.MaxValuesPerKey)
+	c.stitched = append(c.stitched, stitchedHop{parent: ref.service, child: child})
+	return dye
+}
+
+// mergeKeys adds the keys trace id has now to dye.
+func (p *bizDye) mergeKeys(dye string, id pcommon.TraceID, c *counts) string {
+	if pi := p.reg.lookup(id); pi >= 0 {
+		var dropped int
 		dye, _, dropped = dyeMerge(dye, p.reg.at(pi).dye(), p.cfg.MaxValuesPerKey)
 		c.tooMany += int64(dropped)
 	}
-	dye, _, _ = dyeAdd(dye, keyValue{key: keyLinked, value: ref.trace.String()}, p.cfg.MaxValuesPerKey)
-	c.stitched = append(c.stitched, stitchedHop{parent: ref.service, child: child})
 	return dye
 }
 
@@ -722,12 +733,17 @@ func (p *bizDye) finishHeld(ht *heldTrace, c *counts) {
 	flags, dye := e.flags(), e.dye()
 	if flags&flagAwaiting != 0 {
 		flags = flags&^flagAwaiting | flagStitched
-		if ref, key, ok := p.findProducer(ht.id, dye, ht.awaitKind); ok {
+		if !ht.linkedTo.trace.IsEmpty() {
+			// linked on arrival, its producer's trace incomplete: the keys
+			// that trace found since
+			dye = p.mergeKeys(dye, ht.linkedTo.trace, c)
+			ht.link(ht.awaitEntry, ht.linkedTo, p.cfg.Prefix+"link.key", ht.linkedKey)
+		} else if ref, key, ok := p.findProducer(ht.id, dye, ptrace.SpanKindConsumer); ok {
 			dye = p.stitch(dye, ref, c, ht.awaitSvc)
-			if p.keeps(dye) {
-				flags |= flagKeep
-			}
 			ht.link(ht.awaitEntry, ref, p.cfg.Prefix+"link.key", key)
+		}
+		if p.keeps(dye) {
+			flags |= flagKeep
 		}
 		*p.reg.at(slot) = newTraceEntry(flags, dye)
 	}
@@ -934,7 +950,8 @@ func (p *bizDye) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 				}
 				ht := p.hold.entry(t.id, nowT)
 				if t.await && s.SpanID() == t.entry {
-					ht.awaitEntry, ht.awaitKind, ht.awaitSvc = t.entry, t.entryKind, sc.resSvcID[ri]
+					ht.awaitEntry, ht.awaitSvc = t.entry, sc.resSvcID[ri]
+					ht.linkedTo, ht.linkedKey = producerRef{trace: t.linkT, span: t.link}, t.linkK
 				}
 				p.hold.holdSpan(ht, rs, ss, ri, si, s)
 				c.held++

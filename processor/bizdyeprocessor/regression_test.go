@@ -129,22 +129,65 @@ func TestZeroTraceIDSpansAreNotMerged(t *testing.T) {
 }
 
 // A consumer linked to its producer's trace before that trace's root has
-// arrived still gets the keys the root brings (here canary, so biz.keep).
+// arrived still gets the keys the root brings (here canary, so biz.keep),
+// and its link; a chain A -> B -> C stays a chain while B waits.
 func TestConsumerInheritsProducerRootKeys(t *testing.T) {
-	h := newHarness(t, testConfig(), componenttest.NewNopTelemetrySettings())
-	ctx := context.Background()
-	require.NoError(t, h.p.ConsumeTraces(ctx, traces(
-		sp{svc: "order", trace: "p1", span: "pub", parent: "proot", kind: ptrace.SpanKindProducer, attrs: map[string]any{"messaging.kafka.message.key": "ORD-7"}})))
-	require.NoError(t, h.p.ConsumeTraces(ctx, traces(
-		sp{svc: "ship", trace: "t2", span: "c", kind: ptrace.SpanKindConsumer, attrs: map[string]any{"messaging.kafka.message.key": "ORD-7"}})))
-	require.NoError(t, h.p.ConsumeTraces(ctx, traces(
-		sp{svc: "gateway", trace: "p1", span: "proot", kind: ptrace.SpanKindServer, attrs: map[string]any{"canary": true}})))
-	for i := 0; i < 4; i++ {
-		h.advance(time.Second)
+	pub := func(trace, span, parent, key string) sp {
+		return sp{svc: "order", trace: trace, span: span, parent: parent, kind: ptrace.SpanKindProducer, attrs: map[string]any{"messaging.kafka.message.key": key}}
 	}
-	out := h.allTraces()
-	for _, key := range []string{"biz.order_id", "biz.canary", "biz.keep"} {
-		v, ok := spanAttr(out, "c", key)
-		assert.True(t, ok, "consumer c has no %s (%q)", key, v)
+	cons := func(trace, span, svc, key string) sp {
+		return sp{svc: svc, trace: trace, span: span, kind: ptrace.SpanKindConsumer, attrs: map[string]any{"messaging.kafka.message.key": key}}
+	}
+	root := sp{svc: "gateway", trace: "p1", span: "proot", kind: ptrace.SpanKindServer, attrs: map[string]any{"canary": true}}
+	tests := []struct {
+		name    string
+		batches [][]sp
+		span    string            // the consumer entry span checked
+		want    map[string]string // its attributes ("" = present, any value)
+		linkTo  string            // the producer span it links to
+	}{
+		{"root after the consumer", [][]sp{{pub("p1", "pub", "proot", "ORD-7")}, {cons("t2", "c", "ship", "ORD-7")}, {root}},
+			"c", map[string]string{"biz.order_id": "ORD-7", "biz.canary": "true", "biz.keep": "true"}, "pub"},
+		{"root never arrives: linked on release", [][]sp{{pub("p1", "pub", "proot", "ORD-7")}, {cons("t2", "c", "ship", "ORD-7")}},
+			"c", map[string]string{"biz.order_id": "ORD-7", "biz.linked_trace_ids": ""}, "pub"},
+		{"root before the consumer: linked at once", [][]sp{{pub("p1", "pub", "proot", "ORD-7"), root}, {cons("t2", "c", "ship", "ORD-7")}},
+			"c", map[string]string{"biz.canary": "true", "biz.keep": "true"}, "pub"},
+		{"chain: C links to B while B waits for A's root", [][]sp{
+			{pub("p1", "pub", "proot", "ORD-7")},
+			{cons("t2", "c", "ship", "ORD-7"), pub("t2", "pub2", "c", "ORD-7")},
+			{cons("t3", "c3", "notify", "ORD-7")},
+			{root}},
+			"c3", map[string]string{"biz.order_id": "ORD-7", "biz.canary": "true", "biz.keep": "true"}, "pub2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, testConfig(), componenttest.NewNopTelemetrySettings())
+			for _, b := range tt.batches {
+				require.NoError(t, h.p.ConsumeTraces(context.Background(), traces(b...)))
+			}
+			for range 4 {
+				h.advance(time.Second)
+			}
+			out := h.allTraces()
+			for key, want := range tt.want {
+				v, ok := spanAttr(out, tt.span, key)
+				if assert.True(t, ok, "%s has no %s", tt.span, key) && want != "" {
+					assert.Equal(t, want, v, key)
+				}
+			}
+			var links []string
+			for _, rs := range out.ResourceSpans().All() {
+				for _, ss := range rs.ScopeSpans().All() {
+					for _, s := range ss.Spans().All() {
+						if s.SpanID() == sid(tt.span) {
+							for _, l := range s.Links().All() {
+								links = append(links, l.SpanID().String())
+							}
+						}
+					}
+				}
+			}
+			assert.Equal(t, []string{sid(tt.linkTo).String()}, links, "links of %s", tt.span)
+		})
 	}
 }
