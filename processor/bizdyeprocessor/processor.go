@@ -314,6 +314,9 @@ func (p *bizDye) loadRegistry(ctx context.Context) {
 		if slot < 0 {
 			slot, _, _, _ = p.reg.insert(id, now-int32(age))
 		}
+		if f := entry.flags(); f&flagAwaiting != 0 { // its held spans did not survive the restart
+			entry = newTraceEntry(f&^flagAwaiting|flagStitched, entry.dye())
+		}
 		*p.reg.at(slot) = traceEntry(strings.Clone(string(entry)))
 		loaded++
 	}
@@ -325,7 +328,7 @@ func (p *bizDye) loadRegistry(ctx context.Context) {
 func (p *bizDye) now() int32 { return int32(p.clock.Since(p.epoch) / time.Second) }
 
 // releaseExpired releases held traces older than wait (all of them when
-// flush is set) unchanged, and sweeps the registry and orphan tables.
+// flush is set), and sweeps the registry and orphan tables.
 func (p *bizDye) releaseExpired(ctx context.Context, flush bool) {
 	var td ptrace.Traces
 	var ld plog.Logs
@@ -342,7 +345,7 @@ func (p *bizDye) releaseExpired(ctx context.Context, flush bool) {
 	var awaiting []pcommon.TraceID
 	var awaitingEntries []traceEntry
 	p.reg.expire(cutoff, func(id pcommon.TraceID, e *traceEntry) {
-		if e.flags()&flagAwaiting != 0 { // still held for its producer: finishHeld needs it
+		if e.flags()&flagAwaiting != 0 && p.hold.byID[id] != nil { // still held for its producer: finishHeld needs it
 			awaiting, awaitingEntries = append(awaiting, id), append(awaitingEntries, *e)
 		}
 	})
@@ -420,6 +423,8 @@ type batchTrace struct {
 	link  pcommon.SpanID // producer span the entry span links to
 	linkT pcommon.TraceID
 	linkK string
+	// its own producer span, indexed when it is released (not linked yet)
+	unindexed producerRef
 }
 
 // itemInfo is what one span says, in batch order.
@@ -687,7 +692,15 @@ func (p *bizDye) decide(t *batchTrace, now int32, c *counts, resSvc []string) {
 		t.act = actHold // stamped when released (finishHeld)
 	}
 	if p.cfg.LinkAsync && !t.producer.IsEmpty() {
-		p.indexProducer(t, resSvc)
+		ref := producerRef{trace: t.id, span: t.producer, kind: t.producerKind, service: p.services.id(svcAt(resSvc, t.producerRes))}
+		if flags&(flagAwaiting|flagStitched) == flagAwaiting {
+			// Not linked yet, so its dye does not name its own producer: its
+			// producer, arriving later with the same values, would find them
+			// taken by an unrelated flow. Indexed once linked (finishHeld).
+			t.unindexed = ref
+		} else {
+			p.indexProducer(ref, dye)
+		}
 	}
 }
 
@@ -722,12 +735,18 @@ func (p *bizDye) mergeKeys(dye string, id pcommon.TraceID, c *counts) string {
 }
 
 // finishHeld prepares a held trace for release: a trace that was awaiting
-// its producer looks for it once more (and links its entry span when found);
-// a dyed trace is stamped. Called with p.mu held.
+// its producer looks for it once more (and links its entry span when found)
+// and indexes its own producer span; a dyed trace is stamped. Called with
+// p.mu held.
 func (p *bizDye) finishHeld(ht *heldTrace, c *counts) {
 	slot := p.reg.lookup(ht.id)
 	if slot < 0 {
-		return // never dyed: out unchanged
+		// never dyed: out unchanged (an awaiting trace evicted from a full
+		// registry keeps the link it made on arrival)
+		if !ht.linkedTo.trace.IsEmpty() {
+			ht.link(ht.awaitEntry, ht.linkedTo, p.cfg.Prefix+"link.key", ht.linkedKey)
+		}
+		return
 	}
 	e := *p.reg.at(slot)
 	flags, dye := e.flags(), e.dye()
@@ -746,6 +765,9 @@ func (p *bizDye) finishHeld(ht *heldTrace, c *counts) {
 			flags |= flagKeep
 		}
 		*p.reg.at(slot) = newTraceEntry(flags, dye)
+		if !ht.producer.span.IsEmpty() {
+			p.indexProducer(ht.producer, dye)
+		}
 	}
 	p.stampHeld(ht, dye, flags&flagKeep != 0, c)
 }
@@ -811,11 +833,10 @@ func (p *bizDye) findProducer(self pcommon.TraceID, dye string, entryKind ptrace
 // indexProducer remembers the trace's PRODUCER (preferred) or CLIENT span
 // under each of its values; a value that unrelated traces also carry on
 // their PRODUCER/CLIENT spans becomes ambiguous and never links.
-func (p *bizDye) indexProducer(t *batchTrace, resSvc []string) {
+func (p *bizDye) indexProducer(ref producerRef, dye string) {
 	var buf [recordHeader + 256]byte
-	ref := producerRef{trace: t.id, span: t.producer, kind: t.producerKind, service: p.services.id(svcAt(resSvc, t.producerRes))}
-	for i := 0; i < len(t.dye); {
-		key, val, next := dyeRecord(t.dye, i)
+	for i := 0; i < len(dye); {
+		key, val, next := dyeRecord(dye, i)
 		i = next
 		if key == keyLinked {
 			continue
@@ -827,11 +848,11 @@ func (p *bizDye) indexProducer(t *batchTrace, resSvc []string) {
 			p.producers.Add(k, ref)
 			p.keyIndexed[key]++
 		case old.ambiguous:
-		case old.trace == t.id:
+		case old.trace == ref.trace:
 			if old.kind != ptrace.SpanKindProducer && ref.kind == ptrace.SpanKindProducer {
 				p.producers.Add(k, ref) // a trace's PRODUCER span is preferred over its CLIENT span
 			}
-		case dyeHas(t.dye, keyLinked, old.trace.String()):
+		case dyeHas(dye, keyLinked, old.trace.String()):
 			p.producers.Add(k, ref) // the next async hop of the same flow: link to the newest producer
 		default:
 			old.ambiguous = true // another flow with the same value
@@ -952,6 +973,9 @@ func (p *bizDye) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 				if t.await && s.SpanID() == t.entry {
 					ht.awaitEntry, ht.awaitSvc = t.entry, sc.resSvcID[ri]
 					ht.linkedTo, ht.linkedKey = producerRef{trace: t.linkT, span: t.link}, t.linkK
+				}
+				if !t.unindexed.span.IsEmpty() {
+					ht.producer = t.unindexed
 				}
 				p.hold.holdSpan(ht, rs, ss, ri, si, s)
 				c.held++

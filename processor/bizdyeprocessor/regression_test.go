@@ -191,3 +191,41 @@ func TestConsumerInheritsProducerRootKeys(t *testing.T) {
 		})
 	}
 }
+
+// Behind Kafka a consumer that publishes the next hop can reach the
+// gateway before its own producer: its publish span must not make the
+// order id ambiguous, so it links to its producer when released and the
+// next consumer links to it.
+func TestConsumerBeforeProducerKeepsTheChain(t *testing.T) {
+	h := newHarness(t, testConfig(), componenttest.NewNopTelemetrySettings())
+	ctx := context.Background()
+	key := map[string]any{"messaging.kafka.message.key": "ORD-7"}
+	consume := func(spans ...sp) { require.NoError(t, h.p.ConsumeTraces(ctx, traces(spans...))) }
+	consume(sp{svc: "ship", trace: "t2", span: "c", kind: ptrace.SpanKindConsumer, attrs: key},
+		sp{svc: "ship", trace: "t2", span: "pub2", parent: "c", kind: ptrace.SpanKindProducer, attrs: key})
+	consume(sp{svc: "order", trace: "p1", span: "pub", parent: "proot", kind: ptrace.SpanKindProducer, attrs: key},
+		sp{svc: "gateway", trace: "p1", span: "proot", kind: ptrace.SpanKindServer, attrs: map[string]any{"canary": true}})
+	h.advance(3 * time.Second) // t2 released: linked to p1
+	consume(sp{svc: "notify", trace: "t3", span: "c3", kind: ptrace.SpanKindConsumer, attrs: key})
+	h.advance(3 * time.Second)
+	out := h.allTraces()
+	linksOf := func(span string) []string {
+		var links []string
+		for _, rs := range out.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				for _, s := range ss.Spans().All() {
+					if s.SpanID() == sid(span) {
+						for _, l := range s.Links().All() {
+							links = append(links, l.SpanID().String())
+						}
+					}
+				}
+			}
+		}
+		return links
+	}
+	assert.Equal(t, []string{sid("pub").String()}, linksOf("c"), "the consumer links to its producer")
+	assert.Equal(t, []string{sid("pub2").String()}, linksOf("c3"), "the next hop links to the consumer's publish")
+	v, ok := spanAttr(out, "c3", "biz.canary")
+	assert.True(t, ok && v == "true", "canary flows down the chain: %q", v)
+}
