@@ -19,7 +19,7 @@ import (
 //	h' = tanh(Ws·h + Wi·mean_in[h_u, e_uv] + Wo·mean_out[h_w, e_vw] + b)
 //
 // and the score is a transparent prior - the node's own evidence (see
-// prior) - scaled by a learned share in [0.5, 1.5]:
+// prior) - scaled by a learned share in [0.75, 1.25]:
 //
 //	score = prior · (1 + shareRange·tanh(r)),  r = linear readout of the last layer and the input
 //
@@ -55,14 +55,19 @@ type TrainInfo struct {
 	Loss          float64 `json:"loss"`
 }
 
-// modelVersion 5: a slow call's gap goes to its common end (attributeGaps)
-// (4: the prior scales latency and adds a second family of evidence; 3:
-// median gaps, log features per endpoint and statement pair; 2: shares in
-// [0.5, 1.5]; 1: [0, 2]).
+// modelVersion 5: a slow call's gap goes to its common end (attributeGaps),
+// shares in [0.75, 1.25] (4: the prior scales latency and adds a second
+// family of evidence; 3: median gaps, log features per endpoint and
+// statement pair; 2: shares in [0.5, 1.5]; 1: [0, 2]).
 const modelVersion = 5
 
 // shareRange bounds how far the network moves a node's prior (see Model).
-const shareRange = 0.5
+// With the prior weighing evidence across families and gaps at their
+// common end, the prior alone ranks 26 of the 30 development cases first;
+// the network's part is to re-order close calls. Cross-validated AC@1 /
+// AC@3, seeds 1-6: 0.25 -> 0.900 / 0.933 on every seed; 0.5 -> 0.867 /
+// 0.939 on average (0.833-0.900); 0.75 was worse than 0.5 before.
+const shareRange = 0.25
 
 //go:embed gnn_model.json
 var embeddedModel []byte
