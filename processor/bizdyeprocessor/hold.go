@@ -26,7 +26,7 @@ type heldTrace struct {
 	awaitSvc   uint16
 	linkedTo   producerRef
 	linkedKey  string
-	producer   producerRef // its own producer span, indexed on release
+	producer   producerRef // its own producer span, indexed again on release
 
 	// The scope the previous item was moved to, so that the items of one
 	// incoming scope share one held resource and scope.

@@ -112,6 +112,11 @@ type producerRef struct {
 	// value (user_tier=gold, a popular sku): it does not identify one flow,
 	// so it never links.
 	ambiguous bool
+	// pending: its trace is held for its own producer, not linked yet, so
+	// its dye does not name that producer: a producer arriving later with
+	// the same value replaces it instead of making the value ambiguous.
+	// Indexed again when the trace is released (finishHeld).
+	pending bool
 }
 
 func newBizDye(id component.ID, set component.TelemetrySettings, cfg *Config, clock clockwork.Clock) (*bizDye, error) {
@@ -423,8 +428,9 @@ type batchTrace struct {
 	link  pcommon.SpanID // producer span the entry span links to
 	linkT pcommon.TraceID
 	linkK string
-	// its own producer span, indexed when it is released (not linked yet)
-	unindexed producerRef
+	// its own producer span while it is held for its producer: indexed
+	// again when released
+	pending producerRef
 }
 
 // itemInfo is what one span says, in batch order.
@@ -692,14 +698,11 @@ func (p *bizDye) decide(t *batchTrace, now int32, c *counts, resSvc []string) {
 		t.act = actHold // stamped when released (finishHeld)
 	}
 	if p.cfg.LinkAsync && !t.producer.IsEmpty() {
-		ref := producerRef{trace: t.id, span: t.producer, kind: t.producerKind, service: p.services.id(svcAt(resSvc, t.producerRes))}
-		if flags&(flagAwaiting|flagStitched) == flagAwaiting {
-			// Not linked yet, so its dye does not name its own producer: its
-			// producer, arriving later with the same values, would find them
-			// taken by an unrelated flow. Indexed once linked (finishHeld).
-			t.unindexed = ref
-		} else {
-			p.indexProducer(ref, dye)
+		ref := producerRef{trace: t.id, span: t.producer, kind: t.producerKind, service: p.services.id(svcAt(resSvc, t.producerRes)),
+			pending: flags&(flagAwaiting|flagStitched) == flagAwaiting}
+		p.indexProducer(ref, dye)
+		if ref.pending {
+			t.pending = ref
 		}
 	}
 }
@@ -765,8 +768,9 @@ func (p *bizDye) finishHeld(ht *heldTrace, c *counts) {
 			flags |= flagKeep
 		}
 		*p.reg.at(slot) = newTraceEntry(flags, dye)
-		if !ht.producer.span.IsEmpty() {
-			p.indexProducer(ht.producer, dye)
+		if r := ht.producer; !r.span.IsEmpty() {
+			r.pending = false
+			p.indexProducer(r, dye) // linked now: the next hop of its flow
 		}
 	}
 	p.stampHeld(ht, dye, flags&flagKeep != 0, c)
@@ -849,9 +853,11 @@ func (p *bizDye) indexProducer(ref producerRef, dye string) {
 			p.keyIndexed[key]++
 		case old.ambiguous:
 		case old.trace == ref.trace:
-			if old.kind != ptrace.SpanKindProducer && ref.kind == ptrace.SpanKindProducer {
+			if old.kind != ptrace.SpanKindProducer && ref.kind == ptrace.SpanKindProducer || old.pending && !ref.pending {
 				p.producers.Add(k, ref) // a trace's PRODUCER span is preferred over its CLIENT span
 			}
+		case old.pending:
+			p.producers.Add(k, ref) // likely the producer the pending trace waits for
 		case dyeHas(dye, keyLinked, old.trace.String()):
 			p.producers.Add(k, ref) // the next async hop of the same flow: link to the newest producer
 		default:
@@ -974,8 +980,8 @@ func (p *bizDye) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 					ht.awaitEntry, ht.awaitSvc = t.entry, sc.resSvcID[ri]
 					ht.linkedTo, ht.linkedKey = producerRef{trace: t.linkT, span: t.link}, t.linkK
 				}
-				if !t.unindexed.span.IsEmpty() {
-					ht.producer = t.unindexed
+				if r := t.pending; !r.span.IsEmpty() && (ht.producer.span.IsEmpty() || ht.producer.kind != ptrace.SpanKindProducer) {
+					ht.producer = r // a PRODUCER span is preferred over a CLIENT span
 				}
 				p.hold.holdSpan(ht, rs, ss, ri, si, s)
 				c.held++

@@ -229,3 +229,31 @@ func TestConsumerBeforeProducerKeepsTheChain(t *testing.T) {
 	v, ok := spanAttr(out, "c3", "biz.canary")
 	assert.True(t, ok && v == "true", "canary flows down the chain: %q", v)
 }
+
+// A consumer held for its producer still serves as the producer of the
+// next hop: a SERVER root its CLIENT span called without context links to
+// it during the hold.
+func TestHeldConsumerStillLinksTheNextHop(t *testing.T) {
+	h := newHarness(t, testConfig(), componenttest.NewNopTelemetrySettings())
+	ctx := context.Background()
+	require.NoError(t, h.p.ConsumeTraces(ctx, traces(
+		sp{svc: "ship", trace: "t2", span: "c", kind: ptrace.SpanKindConsumer, attrs: map[string]any{"messaging.kafka.message.key": "ORD-7"}},
+		sp{svc: "ship", trace: "t2", span: "http", parent: "c", kind: ptrace.SpanKindClient})))
+	require.NoError(t, h.p.ConsumeTraces(ctx, traces(
+		sp{svc: "carrier", trace: "t3", span: "srv", kind: ptrace.SpanKindServer, attrs: map[string]any{"order_id": "ORD-7"}})))
+	h.advance(3 * time.Second)
+	out := h.allTraces()
+	var links []string
+	for _, rs := range out.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, s := range ss.Spans().All() {
+				if s.SpanID() == sid("srv") {
+					for _, l := range s.Links().All() {
+						links = append(links, l.SpanID().String())
+					}
+				}
+			}
+		}
+	}
+	assert.Equal(t, []string{sid("http").String()}, links)
+}
