@@ -262,16 +262,16 @@ func (m *Model) forward(g *Graph) *pass {
 const priorBeta = 0.5
 
 // prior is a node's own evidence: the squashed z of its strongest family of
-// signs of trouble - latency (self time, the gaps of the calls it is the
-// slow end of), errors (rate, ERROR logs, timeouts), CPU, log patterns - plus half
-// its second strongest family, so a service whose requests fail and whose
-// statements changed outranks one with a single spike of the same size.
-// Duration is left out: a callee's fault raises it as much as the node's own.
+// signs of trouble - latency (Node.latency), errors (rate, ERROR logs,
+// timeouts), CPU, log patterns - plus half its second strongest family, so a
+// service whose requests fail and whose statements changed outranks one with
+// a single spike of the same size. Duration is left out: a callee's fault
+// raises it as much as the node's own.
 func prior(n *Node) float64 {
 	x := &n.X
 	a, b := 0.0, 0.0
 	for _, z := range [...]float64{
-		weighed(FeatSelfTime, max(x[FeatSelfTime], x[FeatGapIn], x[FeatGapOut])),
+		weighed(FeatSelfTime, n.latency()),
 		max(x[FeatErrorRate], x[FeatErrorLogs], x[FeatTimeouts]),
 		x[FeatCPU],
 		max(x[FeatLogNew], x[FeatLogMissing]),

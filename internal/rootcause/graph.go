@@ -110,6 +110,12 @@ func (n *Node) Own() float64 {
 	return max(0, x[FeatSelfTime], x[FeatGapIn], x[FeatGapOut], x[FeatErrorRate], x[FeatErrorLogs], x[FeatTimeouts], x[FeatCPU], x[FeatLogNew], x[FeatLogMissing])
 }
 
+// latency is a node's own latency z: its self time or the gaps of the calls
+// it is the slow end of (attributeGaps), whichever is larger.
+func (n *Node) latency() float64 {
+	return max(n.X[FeatSelfTime], n.X[FeatGapIn], n.X[FeatGapOut])
+}
+
 // latencyScale puts the latency z's on the scale of the count z's. A
 // latency quantile is judged against its own baseline windows, and a few
 // slow requests or a pause are common: in the development data's fault-free

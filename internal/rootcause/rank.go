@@ -38,9 +38,8 @@ func NewMethod(name string, model *Model) (Method, error) {
 	return nil, fmt.Errorf("unknown method %q (one of %v)", name, Methods)
 }
 
-// LatencyZ is the plain floor: a node's robust z of its p90 self time or of
-// the network gaps of the calls it is the slow end of (attributeGaps),
-// whichever is larger.
+// LatencyZ is the plain floor: a node's latency z (its p90 self time or the
+// network gaps of the calls it is the slow end of).
 type LatencyZ struct{}
 
 func (LatencyZ) Name() string { return "latency" }
@@ -48,8 +47,7 @@ func (LatencyZ) Name() string { return "latency" }
 func (LatencyZ) Score(g *Graph) ([]float64, []float64) {
 	s := make([]float64, len(g.Nodes))
 	for i := range g.Nodes {
-		x := &g.Nodes[i].X
-		s[i] = max(x[FeatSelfTime], x[FeatGapIn], x[FeatGapOut])
+		s[i] = g.Nodes[i].latency()
 	}
 	return s, softmax(s)
 }
@@ -88,7 +86,7 @@ func (PageRank) Score(g *Graph) ([]float64, []float64) {
 	var total float64
 	for i := range g.Nodes {
 		x := &g.Nodes[i].X
-		a := math.Max(0, max(x[FeatSelfTime], x[FeatGapIn], x[FeatGapOut], x[FeatErrorRate], x[FeatErrorLogs], x[FeatCPU]))
+		a := math.Max(0, max(g.Nodes[i].latency(), x[FeatErrorRate], x[FeatErrorLogs], x[FeatCPU]))
 		anomaly[i] = a + prEpsilon
 		total += anomaly[i]
 	}

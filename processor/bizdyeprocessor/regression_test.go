@@ -22,20 +22,39 @@ func attrOf(td ptrace.Traces, span string) (string, bool) {
 
 // spanAttr returns attribute key of the span named span.
 func spanAttr(td ptrace.Traces, span, key string) (string, bool) {
+	s, ok := findSpan(td, span)
+	if !ok {
+		return "<missing span>", false
+	}
+	v, ok := s.Attributes().Get(key)
+	if !ok {
+		return "", false
+	}
+	return v.AsString(), true
+}
+
+// linksOf returns the span ids the span named span links to.
+func linksOf(td ptrace.Traces, span string) []string {
+	s, _ := findSpan(td, span)
+	var links []string
+	for _, l := range s.Links().All() {
+		links = append(links, l.SpanID().String())
+	}
+	return links
+}
+
+// findSpan returns the span named span (its first copy).
+func findSpan(td ptrace.Traces, span string) (ptrace.Span, bool) {
 	for _, rs := range td.ResourceSpans().All() {
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, s := range ss.Spans().All() {
 				if s.SpanID() == sid(span) {
-					v, ok := s.Attributes().Get(key)
-					if !ok {
-						return "", false
-					}
-					return v.AsString(), ok
+					return s, true
 				}
 			}
 		}
 	}
-	return "<missing span>", false
+	return ptrace.NewSpan(), false
 }
 
 // A restart with storage after a key was removed from the config does not
@@ -175,19 +194,7 @@ func TestConsumerInheritsProducerRootKeys(t *testing.T) {
 					assert.Equal(t, want, v, key)
 				}
 			}
-			var links []string
-			for _, rs := range out.ResourceSpans().All() {
-				for _, ss := range rs.ScopeSpans().All() {
-					for _, s := range ss.Spans().All() {
-						if s.SpanID() == sid(tt.span) {
-							for _, l := range s.Links().All() {
-								links = append(links, l.SpanID().String())
-							}
-						}
-					}
-				}
-			}
-			assert.Equal(t, []string{sid(tt.linkTo).String()}, links, "links of %s", tt.span)
+			assert.Equal(t, []string{sid(tt.linkTo).String()}, linksOf(out, tt.span), "links of %s", tt.span)
 		})
 	}
 }
@@ -209,23 +216,8 @@ func TestConsumerBeforeProducerKeepsTheChain(t *testing.T) {
 	consume(sp{svc: "notify", trace: "t3", span: "c3", kind: ptrace.SpanKindConsumer, attrs: key})
 	h.advance(3 * time.Second)
 	out := h.allTraces()
-	linksOf := func(span string) []string {
-		var links []string
-		for _, rs := range out.ResourceSpans().All() {
-			for _, ss := range rs.ScopeSpans().All() {
-				for _, s := range ss.Spans().All() {
-					if s.SpanID() == sid(span) {
-						for _, l := range s.Links().All() {
-							links = append(links, l.SpanID().String())
-						}
-					}
-				}
-			}
-		}
-		return links
-	}
-	assert.Equal(t, []string{sid("pub").String()}, linksOf("c"), "the consumer links to its producer")
-	assert.Equal(t, []string{sid("pub2").String()}, linksOf("c3"), "the next hop links to the consumer's publish")
+	assert.Equal(t, []string{sid("pub").String()}, linksOf(out, "c"), "the consumer links to its producer")
+	assert.Equal(t, []string{sid("pub2").String()}, linksOf(out, "c3"), "the next hop links to the consumer's publish")
 	v, ok := spanAttr(out, "c3", "biz.canary")
 	assert.True(t, ok && v == "true", "canary flows down the chain: %q", v)
 }
@@ -242,18 +234,5 @@ func TestHeldConsumerStillLinksTheNextHop(t *testing.T) {
 	require.NoError(t, h.p.ConsumeTraces(ctx, traces(
 		sp{svc: "carrier", trace: "t3", span: "srv", kind: ptrace.SpanKindServer, attrs: map[string]any{"order_id": "ORD-7"}})))
 	h.advance(3 * time.Second)
-	out := h.allTraces()
-	var links []string
-	for _, rs := range out.ResourceSpans().All() {
-		for _, ss := range rs.ScopeSpans().All() {
-			for _, s := range ss.Spans().All() {
-				if s.SpanID() == sid("srv") {
-					for _, l := range s.Links().All() {
-						links = append(links, l.SpanID().String())
-					}
-				}
-			}
-		}
-	}
-	assert.Equal(t, []string{sid("http").String()}, links)
+	assert.Equal(t, []string{sid("http").String()}, linksOf(h.allTraces(), "srv"))
 }
