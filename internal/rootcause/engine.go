@@ -63,7 +63,10 @@ type Engine struct {
 	logExp           map[int32]*logExposure
 	opExp            map[opKey]*opExposure
 	seqBase          map[seqKey]*tmplState
-	resid            []residual // scoreTemplates -> foldTemplates
+	resid            []residual  // scoreTemplates -> foldTemplates
+	scored           []scored    // scoreMissing -> foldTemplates
+	newScored        []newScored // scoreNew -> foldTemplates
+	newRun           map[svcTmpl]*newRun
 	tmplBuf          []byte
 	scratch          []float64
 	stats            Stats
@@ -122,6 +125,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		logExp:          map[int32]*logExposure{},
 		opExp:           map[opKey]*opExposure{},
 		seqBase:         map[seqKey]*tmplState{},
+		newRun:          map[svcTmpl]*newRun{},
 		cpuNames:        map[string]bool{},
 		memNames:        map[string]bool{},
 		now:             time.Now,

@@ -55,11 +55,12 @@ type TrainInfo struct {
 	Loss          float64 `json:"loss"`
 }
 
-// modelVersion 5: a slow call's gap goes to its common end (attributeGaps),
-// shares in [0.75, 1.25] (4: the prior scales latency and adds a second
+// modelVersion 6: log features also over a service's run of held windows
+// (logRun) (5: a slow call's gap goes to its common end (attributeGaps),
+// shares in [0.75, 1.25]; 4: the prior scales latency and adds a second
 // family of evidence; 3: median gaps, log features per endpoint and
 // statement pair; 2: shares in [0.5, 1.5]; 1: [0, 2]).
-const modelVersion = 5
+const modelVersion = 6
 
 // shareRange bounds how far the network moves a node's prior (see Model).
 // With the prior weighing evidence across families and gaps at their

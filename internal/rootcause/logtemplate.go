@@ -65,6 +65,72 @@ type tmplState struct {
 	// count's learned variance per expected record (see spread).
 	sq, want float64
 	at       int
+	run      logRun // below its expectation over the service's held windows (FeatLogMissing)
+}
+
+// logRun sums a template's (or pair's) observed and expected records over
+// its service's current run of held windows (logHoldZ, at most a
+// baseline): a fault in a service with a few requests a window changes a
+// few records a window, each window alone no stronger than noise, while
+// the run's total is. at is the service's log window number plus one
+// while the run lasts (its windows number does not move while held).
+type logRun struct {
+	obs, want float64
+	at        int
+}
+
+// of returns r's sums when r belongs to ex's current run of held windows.
+func (r *logRun) of(ex *logExposure) (obs, want float64, ok bool) {
+	if ex == nil || !ex.holding || r.at != ex.windows+1 {
+		return 0, 0, false
+	}
+	return r.obs, r.want, true
+}
+
+// add adds a held window's counts, starting a new run when r's is over.
+func (r *logRun) add(ex *logExposure, obs, want float64) {
+	if r.at != ex.windows+1 {
+		*r = logRun{at: ex.windows + 1}
+	}
+	r.obs += obs
+	r.want += want
+}
+
+// runRateDoubt is the relative error of a baseline rate, in the spread of
+// a run's sum: in one window a count's noise is a few records, but summed
+// over a run its expectation's error grows with the sum while the noise
+// grows with its square root, and a baseline rate is a request mix's: a
+// branch logged on 75 % of its usual share every window (the requests'
+// data moved) would otherwise stand out more with every held window.
+const runRateDoubt = 0.2
+
+// runZ is a run's z: its records beyond (or short of) the run's expected
+// want, over the count's spread at variance v per expected record plus the
+// rate's doubt.
+func runZ(excess, want, v float64) float64 {
+	return excess / math.Sqrt(want*v+1+runRateDoubt*runRateDoubt*want*want)
+}
+
+// svcTmpl is one service's template over all its endpoints (FeatLogNew).
+type svcTmpl struct {
+	service int32
+	tmpl    uint64
+}
+
+// newRun is a WARN/ERROR template's run (logRun) for FeatLogNew, with
+// its rate per request of the service, frozen with the baseline while the
+// service is held.
+type newRun struct {
+	logRun
+	rate float64
+}
+
+// scored is a window's template or pair count and expectation, added to
+// its run by foldTemplates when the service's window is held.
+type scored struct {
+	run       *logRun
+	service   int32
+	obs, want float64
 }
 
 // fold decays st to its service's window number now and adds a window.
@@ -346,12 +412,9 @@ func (e *Engine) tmplRate(k tmplKey) (float64, bool) {
 // strongest expected statement below its count, (expected - observed) /
 // sqrt(expected * spread + 1) (see tmplState.spread), unless the service
 // lost records to a full table this window. Both once the service has
-// minHistory windows of log baseline.
+// minHistory windows of log baseline, and both over the service's run of
+// held windows too when that is larger (logRun).
 func (e *Engine) scoreTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg, index map[int32]int) {
-	type svcTmpl struct {
-		service int32
-		tmpl    uint64
-	}
 	type opCount struct {
 		op    int32
 		count float64
@@ -371,7 +434,7 @@ func (e *Engine) scoreTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg,
 		}
 		news[st].now += obs
 	}
-	e.resid = e.resid[:0]
+	e.resid, e.scored, e.newScored = e.resid[:0], e.scored[:0], e.newScored[:0]
 	for k, st := range e.tmplBase {
 		ni, ok := index[k.service]
 		if !ok {
@@ -395,17 +458,49 @@ func (e *Engine) scoreTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg,
 		if ex == nil || ex.windows < minHistory {
 			continue
 		}
-		ni := index[k.service]
 		slices.SortFunc(n.base, func(a, b opCount) int { return cmp.Compare(a.op, b.op) })
 		base := 0.0
 		for _, c := range n.base {
 			base += c.count
 		}
-		want, obs := base/(ex.value+1)*requests(aggs, tmplKey{service: k.service, op: opNone}), float64(n.now)
-		if z := (obs - want) / math.Sqrt(want+1); z > g.Nodes[ni].X[FeatLogNew] {
-			g.Nodes[ni].X[FeatLogNew], g.Nodes[ni].Raw[FeatLogNew] = z, obs
+		rate := base / (ex.value + 1)
+		e.scoreNew(&g.Nodes[index[k.service]], ex, k, rate, rate*requests(aggs, tmplKey{service: k.service, op: opNone}), float64(n.now))
+	}
+	// templates of a held run not logged in this window
+	for k, r := range e.newRun {
+		ni, ok := index[k.service]
+		if _, now := news[k]; now || !ok || w.partial[k.service] {
+			continue
+		}
+		if _, _, ok := r.of(e.logExp[k.service]); ok {
+			e.scoreNew(&g.Nodes[ni], e.logExp[k.service], k, r.rate, r.rate*requests(aggs, tmplKey{service: k.service, op: opNone}), 0)
 		}
 	}
+}
+
+// scoreNew raises n's FeatLogNew to a WARN/ERROR template's Poisson z,
+// (obs - want) / sqrt(want + 1), in the window or over its run of held
+// windows, whichever is larger.
+func (e *Engine) scoreNew(n *Node, ex *logExposure, k svcTmpl, rate, want, obs float64) {
+	z, raw := (obs-want)/math.Sqrt(want+1), obs
+	r := e.newRun[k]
+	if r != nil {
+		if ro, rw, ok := r.of(ex); ok {
+			if zr := runZ(obs+ro-want-rw, want+rw, 1); zr > z {
+				z, raw = zr, obs+ro
+			}
+		}
+	}
+	if z > n.X[FeatLogNew] {
+		n.X[FeatLogNew], n.Raw[FeatLogNew] = z, raw
+	}
+	e.newScored = append(e.newScored, newScored{k, rate, obs, want})
+}
+
+// newScored is a window's WARN/ERROR template count for its run (scoreNew -> foldTemplates).
+type newScored struct {
+	k               svcTmpl
+	rate, obs, want float64
 }
 
 // foldTemplates adds a scored window to the template baselines: every
@@ -439,6 +534,29 @@ func (e *Engine) foldTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg, 
 				}
 			}
 		}
+	}
+	// a held window adds to its service's runs
+	for _, c := range e.scored {
+		if ex := e.logExp[c.service]; ex.holding && !w.partial[c.service] {
+			c.run.add(ex, c.obs, c.want)
+		}
+	}
+	for _, c := range e.newScored {
+		ex := e.logExp[c.k.service]
+		if !ex.holding || w.partial[c.k.service] {
+			continue
+		}
+		r := e.newRun[c.k]
+		if r == nil {
+			if len(e.newRun) >= e.cfg.MaxLogTemplates {
+				e.stats.DroppedTemplates++
+				continue
+			}
+			r = &newRun{}
+			e.newRun[c.k] = r
+		}
+		r.add(ex, c.obs, c.want)
+		r.rate = c.rate
 	}
 	// the scored templates first, with how far above their expectation
 	// they were: the spread learns from windows with more records than
@@ -483,7 +601,8 @@ func foldCount[K comparable](e *Engine, base map[K]*tmplState, k K, ex *logExpos
 }
 
 // scoreMissing raises n's FeatLogMissing to a template's or pair's z,
-// (want - obs) / sqrt(want * spread + 1) at rate r per request or record,
+// (want - obs) / sqrt(want * spread + 1) at rate r per request or record
+// (or its run's, runZ, when larger),
 // and keeps the window's residual for its spread when it teaches it: above
 // its expectation (see foldTemplates), or in either direction once the
 // service's log pattern has stood out for a whole baseline (held that
@@ -492,9 +611,17 @@ func (e *Engine) scoreMissing(n *Node, ex *logExposure, st *tmplState, service i
 	if obs > want || ex.hold.held >= e.baselineWindows {
 		e.resid = append(e.resid, residual{st, service, obs, (obs - want) * (obs - want), want})
 	}
-	if z := (want - obs) / math.Sqrt(want*st.spread(r)+1); z > n.X[FeatLogMissing] {
-		n.X[FeatLogMissing], n.Raw[FeatLogMissing] = z, want-obs
+	sp := st.spread(r)
+	z, raw := (want-obs)/math.Sqrt(want*sp+1), want-obs
+	if ro, rw, ok := st.run.of(ex); ok {
+		if zr := runZ(want+rw-obs-ro, want+rw, sp); zr > z {
+			z, raw = zr, want+rw-obs-ro
+		}
 	}
+	if z > n.X[FeatLogMissing] {
+		n.X[FeatLogMissing], n.Raw[FeatLogMissing] = z, raw
+	}
+	e.scored = append(e.scored, scored{&st.run, service, obs, want})
 }
 
 // residual is a scored template's or pair's count, squared excess and
@@ -530,6 +657,11 @@ func (e *Engine) sweepTemplates(cutoff int64) {
 	for k, st := range e.seqBase {
 		if ex := e.logExp[k.service]; ex == nil || e.negligible(st, ex) {
 			delete(e.seqBase, k)
+		}
+	}
+	for k, r := range e.newRun {
+		if _, _, ok := r.of(e.logExp[k.service]); !ok {
+			delete(e.newRun, k)
 		}
 	}
 	for k, st := range e.tmplBase {

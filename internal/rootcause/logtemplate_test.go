@@ -500,3 +500,110 @@ func TestShortWindowNotScored(t *testing.T) {
 	assert.Equal(t, []float64{0, 0}, missing[12:], "short windows")
 	assert.Positive(t, e.Stats().DroppedTemplates)
 }
+
+// fewErrors returns inventory logs with an ERROR on its first n requests
+// of td (a "return" fault a few requests hit) and the usual INFO on all.
+func fewErrors(td ptrace.Traces, n int) plog.Logs {
+	return serviceLogs(td, "inventory", func(s ptrace.Span, recs plog.LogRecordSlice) {
+		if s.ParentSpanID().IsEmpty() || s.Kind() == ptrace.SpanKindClient {
+			return
+		}
+		add := func(sev plog.SeverityNumber, body string) {
+			r := recs.AppendEmpty()
+			r.SetTimestamp(s.EndTimestamp())
+			r.SetSeverityNumber(sev)
+			r.SetTraceID(s.TraceID())
+			r.Body().SetStr(body)
+		}
+		add(plog.SeverityNumberInfo, "[reserve][stock checked]")
+		if n > 0 {
+			n--
+			add(plog.SeverityNumberError, "[reserve][no stock row for sku]")
+		}
+	})
+}
+
+// TestLogRunAddsUp: a new ERROR on two requests a window is weak evidence
+// in any one window (z 2) but the service's run of held windows sums it:
+// the z grows with every fault window while the hold lasts, then the
+// change is the new normal.
+func TestLogRunAddsUp(t *testing.T) {
+	e := newTestEngine(t, LatencyZ{})
+	const before = 12
+	hold := e.baselineWindows
+	var z []float64
+	replayLogs(e, rand.New(rand.NewPCG(11, 11)), before+3*hold, func(w int, td ptrace.Traces) []plog.Logs {
+		n := 0
+		if w >= before {
+			n = 2
+		}
+		return []plog.Logs{fewErrors(td, n)}
+	}, inventoryFrom(before, FeatLogNew, &z))
+	require.Greater(t, len(z), 2*hold)
+	assert.InDelta(t, 2.0, z[0], 0.01, "the first fault window alone")
+	for i := 1; i < hold; i++ {
+		assert.InDelta(t, 2.0*float64(i+1), z[i], 0.01, "fault window %d: its run's %d records", i, 2*(i+1))
+	}
+	assert.Less(t, z[len(z)-1], float64(logHoldZ), "after %d windows the change is the new normal", len(z))
+	assert.Empty(t, e.newRun, "no run outlives its hold")
+}
+
+// TestLogRunDoubtsTheRate: a branch statement logged on a share of the
+// requests that drops by a quarter every window (the requests' data moved)
+// stands out a little in each window; summed over the run, the rate's own
+// doubt (runRateDoubt) keeps it from growing into a fault.
+func TestLogRunDoubtsTheRate(t *testing.T) {
+	const before = 12
+	var z []float64
+	e := newTestEngine(t, LatencyZ{})
+	rng := rand.New(rand.NewPCG(13, 13))
+	replayLogs(e, rng, before+10, func(w int, td ptrace.Traces) []plog.Logs {
+		share := 0.5
+		if w >= before {
+			share = 0.375
+		}
+		return []plog.Logs{serviceLogs(td, "inventory", func(s ptrace.Span, recs plog.LogRecordSlice) {
+			if s.ParentSpanID().IsEmpty() || s.Kind() == ptrace.SpanKindClient || rng.Float64() >= share {
+				return
+			}
+			r := recs.AppendEmpty()
+			r.SetTimestamp(s.EndTimestamp())
+			r.SetSeverityNumber(plog.SeverityNumberInfo)
+			r.SetTraceID(s.TraceID())
+			r.Body().SetStr("[reserve][reserved from the second warehouse]")
+		})}
+	}, inventoryFrom(before, FeatLogMissing, &z))
+	require.NotEmpty(t, z)
+	held := 0
+	for i, v := range z {
+		assert.Less(t, v, 5.0, "fault window %d", i)
+		if v >= logHoldZ {
+			held++
+		}
+	}
+	assert.Positive(t, held, "the drop stands out in some windows: %v", z)
+}
+
+// TestLogRunBounds: runs of new templates take slots of max_log_templates;
+// beyond, they are counted as dropped.
+func TestLogRunBounds(t *testing.T) {
+	cfg := testConfig(LatencyZ{})
+	cfg.MaxLogTemplates = 3
+	e, err := NewEngine(cfg)
+	require.NoError(t, err)
+	e.SetClock(func() time.Time { return t0.Add(24 * time.Hour) })
+	words := []string{"alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"}
+	const before = 12
+	replayLogs(e, rand.New(rand.NewPCG(17, 17)), before+4, func(w int, td ptrace.Traces) []plog.Logs {
+		stmts := map[string]plog.SeverityNumber{"[reserve][stock checked]": plog.SeverityNumberInfo}
+		if w >= before { // two new ERRORs a window, other ones each window
+			stmts["[reserve][failed] "+words[2*(w-before)]] = plog.SeverityNumberError
+			stmts["[reserve][failed] "+words[2*(w-before)+1]] = plog.SeverityNumberError
+		}
+		return []plog.Logs{logTraffic(td, "inventory", stmts)}
+	}, func(Result) {
+		assert.LessOrEqual(t, len(e.newRun), cfg.MaxLogTemplates)
+	})
+	assert.Len(t, e.newRun, cfg.MaxLogTemplates)
+	assert.Positive(t, e.Stats().DroppedTemplates)
+}
