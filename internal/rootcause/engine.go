@@ -21,7 +21,8 @@ type Config struct {
 	MaxOperations, MaxPods        int
 	MaxSpansPerWindow             int
 	// MaxLogTemplates bounds the log templates counted per window and kept
-	// in the baseline.
+	// in the baseline, and separately the statement pairs and the runs of
+	// new templates (logRun).
 	MaxLogTemplates int
 	MinAnomaly      float64
 	Method          Method
@@ -63,10 +64,10 @@ type Engine struct {
 	logExp           map[int32]*logExposure
 	opExp            map[opKey]*opExposure
 	seqBase          map[seqKey]*tmplState
-	resid            []residual  // scoreTemplates -> foldTemplates
-	scored           []scored    // scoreMissing -> foldTemplates
-	newScored        []newScored // scoreNew -> foldTemplates
-	newRun           map[svcTmpl]*newRun
+	resid            []residual          // scoreTemplates -> foldTemplates
+	scored           []scored            // scoreMissing -> foldTemplates
+	newScored        []newScored         // scoreNew -> foldTemplates
+	newRun           map[svcTmpl]*logRun // FeatLogNew's runs, at most max_log_templates
 	tmplBuf          []byte
 	scratch          []float64
 	stats            Stats
@@ -125,7 +126,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		logExp:          map[int32]*logExposure{},
 		opExp:           map[opKey]*opExposure{},
 		seqBase:         map[seqKey]*tmplState{},
-		newRun:          map[svcTmpl]*newRun{},
+		newRun:          map[svcTmpl]*logRun{},
 		cpuNames:        map[string]bool{},
 		memNames:        map[string]bool{},
 		now:             time.Now,

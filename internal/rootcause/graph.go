@@ -57,7 +57,8 @@ type Node struct {
 	Operation string // the operation with the most evidence
 	// X are the robust z-scores (0 while the baseline is short).
 	X [NumNodeFeatures]float64
-	// Raw are the window's values behind X (NaN: not observed).
+	// Raw are the window's values behind X (NaN: not observed); for the
+	// log features, the run's when its z is the larger (logRun).
 	Raw      [NumNodeFeatures]float64
 	Exemplar pcommon.TraceID // a failed or slowest trace through it
 

@@ -72,8 +72,13 @@ type tmplState struct {
 // its service's current run of held windows (logHoldZ, at most a
 // baseline): a fault in a service with a few requests a window changes a
 // few records a window, each window alone no stronger than noise, while
-// the run's total is. at is the service's log window number plus one
-// while the run lasts (its windows number does not move while held).
+// the run's total is. The run's z counts only while the window itself
+// leans the same way (more records than expected for a new template,
+// fewer for a missing statement): a fault that stopped ends its run at
+// once instead of holding the service on its past records. at is the
+// service's log window number plus one while the run lasts (its windows
+// number does not move while held; a partial window or one without the
+// service neither ends nor adds to it).
 type logRun struct {
 	obs, want float64
 	at        int
@@ -117,14 +122,6 @@ type svcTmpl struct {
 	tmpl    uint64
 }
 
-// newRun is a WARN/ERROR template's run (logRun) for FeatLogNew, with
-// its rate per request of the service, frozen with the baseline while the
-// service is held.
-type newRun struct {
-	logRun
-	rate float64
-}
-
 // scored is a window's template or pair count and expectation, added to
 // its run by foldTemplates when the service's window is held.
 type scored struct {
@@ -164,7 +161,7 @@ type logExposure struct {
 	value    float64
 	windows  int
 	hold     hold  // of windows whose log pattern stands out (logHoldZ)
-	holding  bool  // the window being folded is kept out
+	holding  bool  // the window last folded was kept out (held or partial); read as such when the next is scored
 	lastSeen int64 // window start
 }
 
@@ -463,44 +460,34 @@ func (e *Engine) scoreTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg,
 		for _, c := range n.base {
 			base += c.count
 		}
-		rate := base / (ex.value + 1)
-		e.scoreNew(&g.Nodes[index[k.service]], ex, k, rate, rate*requests(aggs, tmplKey{service: k.service, op: opNone}), float64(n.now))
-	}
-	// templates of a held run not logged in this window
-	for k, r := range e.newRun {
-		ni, ok := index[k.service]
-		if _, now := news[k]; now || !ok || w.partial[k.service] {
-			continue
-		}
-		if _, _, ok := r.of(e.logExp[k.service]); ok {
-			e.scoreNew(&g.Nodes[ni], e.logExp[k.service], k, r.rate, r.rate*requests(aggs, tmplKey{service: k.service, op: opNone}), 0)
-		}
+		want := base / (ex.value + 1) * requests(aggs, tmplKey{service: k.service, op: opNone})
+		e.scoreNew(&g.Nodes[index[k.service]], ex, k, want, float64(n.now))
 	}
 }
 
 // scoreNew raises n's FeatLogNew to a WARN/ERROR template's Poisson z,
-// (obs - want) / sqrt(want + 1), in the window or over its run of held
-// windows, whichever is larger.
-func (e *Engine) scoreNew(n *Node, ex *logExposure, k svcTmpl, rate, want, obs float64) {
-	z, raw := (obs-want)/math.Sqrt(want+1), obs
-	r := e.newRun[k]
-	if r != nil {
+// (obs - want) / sqrt(want + 1), or its run's (runZ) when larger.
+func (e *Engine) scoreNew(n *Node, ex *logExposure, k svcTmpl, want, obs float64) {
+	raise(n, FeatLogNew, (obs-want)/math.Sqrt(want+1), obs)
+	if r := e.newRun[k]; r != nil && obs > want {
 		if ro, rw, ok := r.of(ex); ok {
-			if zr := runZ(obs+ro-want-rw, want+rw, 1); zr > z {
-				z, raw = zr, obs+ro
-			}
+			raise(n, FeatLogNew, runZ(obs+ro-want-rw, want+rw, 1), obs+ro)
 		}
 	}
-	if z > n.X[FeatLogNew] {
-		n.X[FeatLogNew], n.Raw[FeatLogNew] = z, raw
-	}
-	e.newScored = append(e.newScored, newScored{k, rate, obs, want})
+	e.newScored = append(e.newScored, newScored{k, obs, want})
 }
 
 // newScored is a window's WARN/ERROR template count for its run (scoreNew -> foldTemplates).
 type newScored struct {
-	k               svcTmpl
-	rate, obs, want float64
+	k         svcTmpl
+	obs, want float64
+}
+
+// raise sets n's feature f (and its Raw) to z when z is larger.
+func raise(n *Node, f int, z, raw float64) {
+	if z > n.X[f] {
+		n.X[f], n.Raw[f] = z, raw
+	}
 }
 
 // foldTemplates adds a scored window to the template baselines: every
@@ -541,6 +528,9 @@ func (e *Engine) foldTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg, 
 			c.run.add(ex, c.obs, c.want)
 		}
 	}
+	slices.SortFunc(e.newScored, func(a, b newScored) int { // map order must not pick who gets the last slots
+		return cmp.Or(cmp.Compare(a.k.service, b.k.service), cmp.Compare(a.k.tmpl, b.k.tmpl))
+	})
 	for _, c := range e.newScored {
 		ex := e.logExp[c.k.service]
 		if !ex.holding || w.partial[c.k.service] {
@@ -552,11 +542,10 @@ func (e *Engine) foldTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg, 
 				e.stats.DroppedTemplates++
 				continue
 			}
-			r = &newRun{}
+			r = &logRun{}
 			e.newRun[c.k] = r
 		}
 		r.add(ex, c.obs, c.want)
-		r.rate = c.rate
 	}
 	// the scored templates first, with how far above their expectation
 	// they were: the spread learns from windows with more records than
@@ -612,14 +601,9 @@ func (e *Engine) scoreMissing(n *Node, ex *logExposure, st *tmplState, service i
 		e.resid = append(e.resid, residual{st, service, obs, (obs - want) * (obs - want), want})
 	}
 	sp := st.spread(r)
-	z, raw := (want-obs)/math.Sqrt(want*sp+1), want-obs
-	if ro, rw, ok := st.run.of(ex); ok {
-		if zr := runZ(want+rw-obs-ro, want+rw, sp); zr > z {
-			z, raw = zr, want+rw-obs-ro
-		}
-	}
-	if z > n.X[FeatLogMissing] {
-		n.X[FeatLogMissing], n.Raw[FeatLogMissing] = z, raw
+	raise(n, FeatLogMissing, (want-obs)/math.Sqrt(want*sp+1), want-obs)
+	if ro, rw, ok := st.run.of(ex); ok && obs < want {
+		raise(n, FeatLogMissing, runZ(want+rw-obs-ro, want+rw, sp), want+rw-obs-ro)
 	}
 	e.scored = append(e.scored, scored{&st.run, service, obs, want})
 }

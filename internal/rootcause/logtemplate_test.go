@@ -607,3 +607,43 @@ func TestLogRunBounds(t *testing.T) {
 	assert.Len(t, e.newRun, cfg.MaxLogTemplates)
 	assert.Positive(t, e.Stats().DroppedTemplates)
 }
+
+// TestLogRunEndsWithTheFault: a run's sum counts only while the window
+// itself still leans its way, so when a fault stops, its service is no
+// longer held (nor reported) on the fault's past records.
+func TestLogRunEndsWithTheFault(t *testing.T) {
+	const before, fault = 12, 4
+	for _, tc := range []struct {
+		name    string
+		feature int
+		logs    func(td ptrace.Traces, faulty bool) plog.Logs
+	}{
+		{"new ERROR on two requests", FeatLogNew, func(td ptrace.Traces, faulty bool) plog.Logs {
+			n := 0
+			if faulty {
+				n = 2
+			}
+			return fewErrors(td, n)
+		}},
+		{"statement missing", FeatLogMissing, func(td ptrace.Traces, faulty bool) plog.Logs {
+			stmts := map[string]plog.SeverityNumber{"[reserve][stock checked]": plog.SeverityNumberInfo, "[reserve][done]": plog.SeverityNumberInfo}
+			if faulty {
+				stmts = map[string]plog.SeverityNumber{"[reserve][stock checked]": plog.SeverityNumberInfo}
+			}
+			return logTraffic(td, "inventory", stmts)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestEngine(t, LatencyZ{})
+			var z []float64
+			replayLogs(e, rand.New(rand.NewPCG(19, 19)), before+fault+4, func(w int, td ptrace.Traces) []plog.Logs {
+				return []plog.Logs{tc.logs(td, w >= before && w < before+fault)}
+			}, inventoryFrom(before, tc.feature, &z))
+			require.Len(t, z, fault+3)
+			assert.GreaterOrEqual(t, z[fault-1], 2*float64(logHoldZ), "the fault's last window")
+			for i, v := range z[fault:] {
+				assert.Less(t, v, float64(logHoldZ), "window %d after the fault", i)
+			}
+		})
+	}
+}

@@ -32,7 +32,7 @@ type Config struct {
 	MaxSpansPerWindow int `mapstructure:"max_spans_per_window"`
 	// MaxLogTemplates bounds the log templates (per service and endpoint),
 	// and separately the statement pairs, counted per window and kept in the
-	// baselines (beyond: counted). Default: 20000.
+	// baselines, and the runs of new templates (beyond: counted). Default: 20000.
 	MaxLogTemplates int `mapstructure:"max_log_templates"`
 	// MaxLateness is how long after a window's end late spans still count. Default: 10s.
 	MaxLateness time.Duration `mapstructure:"max_lateness"`
