@@ -252,11 +252,7 @@ func TestBounds(t *testing.T) {
 // TestSweepForgetsStalePods: pods not seen for a baseline are released, so
 // rolling deployments do not fill max_pods for good.
 func TestSweepForgetsStalePods(t *testing.T) {
-	cfg := testConfig(LatencyZ{})
-	cfg.MaxPods = 8
-	e, err := NewEngine(cfg)
-	require.NoError(t, err)
-	e.SetClock(func() time.Time { return t0.Add(24 * time.Hour) })
+	e := newTestEngine(t, LatencyZ{}, func(cfg *Config) { cfg.MaxPods = 8 })
 	rng := rand.New(rand.NewPCG(2, 2))
 	for w := range 60 { // a new pod name every 10 windows
 		td := chainTraffic(rng, t0.Add(time.Duration(w)*30*time.Second), 20*time.Second, 5, shop())

@@ -101,8 +101,13 @@ func testConfig(m Method) Config {
 	}
 }
 
-func newTestEngine(t testing.TB, m Method) *Engine {
-	e, err := NewEngine(testConfig(m))
+// newTestEngine returns an engine of testConfig(m) with edits applied.
+func newTestEngine(t testing.TB, m Method, edits ...func(*Config)) *Engine {
+	cfg := testConfig(m)
+	for _, edit := range edits {
+		edit(&cfg)
+	}
+	e, err := NewEngine(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

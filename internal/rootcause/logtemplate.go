@@ -523,17 +523,17 @@ func (e *Engine) foldTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg, 
 		}
 	}
 	// a held window adds to its service's runs
+	held := func(svc int32) bool { return e.logExp[svc].holding && !w.partial[svc] }
 	for _, c := range e.scored {
-		if ex := e.logExp[c.service]; ex.holding && !w.partial[c.service] {
-			c.run.add(ex, c.obs, c.want)
+		if held(c.service) {
+			c.run.add(e.logExp[c.service], c.obs, c.want)
 		}
 	}
 	slices.SortFunc(e.newScored, func(a, b newScored) int { // map order must not pick who gets the last slots
 		return cmp.Or(cmp.Compare(a.k.service, b.k.service), cmp.Compare(a.k.tmpl, b.k.tmpl))
 	})
 	for _, c := range e.newScored {
-		ex := e.logExp[c.k.service]
-		if !ex.holding || w.partial[c.k.service] {
+		if !held(c.k.service) {
 			continue
 		}
 		r := e.newRun[c.k]
@@ -545,7 +545,7 @@ func (e *Engine) foldTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg, 
 			r = &logRun{}
 			e.newRun[c.k] = r
 		}
-		r.add(ex, c.obs, c.want)
+		r.add(e.logExp[c.k.service], c.obs, c.want)
 	}
 	// the scored templates first, with how far above their expectation
 	// they were: the spread learns from windows with more records than

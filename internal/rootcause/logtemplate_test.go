@@ -87,19 +87,29 @@ func serviceLogs(td ptrace.Traces, service string, add func(s ptrace.Span, recs 
 	return ld
 }
 
-// logTraffic adds one record per inventory request for each statement in
-// stmts (severity, body) at the span's end.
-func logTraffic(td ptrace.Traces, service string, stmts map[string]plog.SeverityNumber) plog.Logs {
+// requestLogs returns service's logs with the records each adds for each
+// of its requests (entry spans) in td, at the span's end with its trace id.
+func requestLogs(td ptrace.Traces, service string, each func(s ptrace.Span, add func(sev plog.SeverityNumber, body string))) plog.Logs {
 	return serviceLogs(td, service, func(s ptrace.Span, recs plog.LogRecordSlice) {
 		if s.ParentSpanID().IsEmpty() || s.Kind() == ptrace.SpanKindClient {
 			return
 		}
-		for body, sev := range stmts {
+		each(s, func(sev plog.SeverityNumber, body string) {
 			r := recs.AppendEmpty()
 			r.SetTimestamp(s.EndTimestamp())
 			r.SetSeverityNumber(sev)
 			r.SetTraceID(s.TraceID())
-			r.Body().SetStr(body + " " + s.SpanID().String())
+			r.Body().SetStr(body)
+		})
+	})
+}
+
+// logTraffic adds one record per request of service for each statement in
+// stmts (severity, body).
+func logTraffic(td ptrace.Traces, service string, stmts map[string]plog.SeverityNumber) plog.Logs {
+	return requestLogs(td, service, func(s ptrace.Span, add func(plog.SeverityNumber, string)) {
+		for body, sev := range stmts {
+			add(sev, body+" "+s.SpanID().String())
 		}
 	})
 }
@@ -472,11 +482,7 @@ func TestRecordsJoinTheirSpan(t *testing.T) {
 // records it turned away would read as missing statements: the service's
 // missing statements are not scored that window, nor its counts learned.
 func TestShortWindowNotScored(t *testing.T) {
-	cfg := testConfig(LatencyZ{})
-	cfg.MaxLogTemplates = 4
-	e, err := NewEngine(cfg)
-	require.NoError(t, err)
-	e.SetClock(func() time.Time { return t0.Add(24 * time.Hour) })
+	e := newTestEngine(t, LatencyZ{}, func(cfg *Config) { cfg.MaxLogTemplates = 4 })
 	normal := map[string]plog.SeverityNumber{"[reserve][stock checked]": plog.SeverityNumberInfo, "[reserve][done]": plog.SeverityNumberInfo}
 	junk := map[string]plog.SeverityNumber{}
 	for _, b := range []string{"[a]", "[b]", "[c]", "[d]"} {
@@ -504,17 +510,7 @@ func TestShortWindowNotScored(t *testing.T) {
 // fewErrors returns inventory logs with an ERROR on its first n requests
 // of td (a "return" fault a few requests hit) and the usual INFO on all.
 func fewErrors(td ptrace.Traces, n int) plog.Logs {
-	return serviceLogs(td, "inventory", func(s ptrace.Span, recs plog.LogRecordSlice) {
-		if s.ParentSpanID().IsEmpty() || s.Kind() == ptrace.SpanKindClient {
-			return
-		}
-		add := func(sev plog.SeverityNumber, body string) {
-			r := recs.AppendEmpty()
-			r.SetTimestamp(s.EndTimestamp())
-			r.SetSeverityNumber(sev)
-			r.SetTraceID(s.TraceID())
-			r.Body().SetStr(body)
-		}
+	return requestLogs(td, "inventory", func(_ ptrace.Span, add func(plog.SeverityNumber, string)) {
 		add(plog.SeverityNumberInfo, "[reserve][stock checked]")
 		if n > 0 {
 			n--
@@ -562,15 +558,10 @@ func TestLogRunDoubtsTheRate(t *testing.T) {
 		if w >= before {
 			share = 0.375
 		}
-		return []plog.Logs{serviceLogs(td, "inventory", func(s ptrace.Span, recs plog.LogRecordSlice) {
-			if s.ParentSpanID().IsEmpty() || s.Kind() == ptrace.SpanKindClient || rng.Float64() >= share {
-				return
+		return []plog.Logs{requestLogs(td, "inventory", func(_ ptrace.Span, add func(plog.SeverityNumber, string)) {
+			if rng.Float64() < share {
+				add(plog.SeverityNumberInfo, "[reserve][reserved from the second warehouse]")
 			}
-			r := recs.AppendEmpty()
-			r.SetTimestamp(s.EndTimestamp())
-			r.SetSeverityNumber(plog.SeverityNumberInfo)
-			r.SetTraceID(s.TraceID())
-			r.Body().SetStr("[reserve][reserved from the second warehouse]")
 		})}
 	}, inventoryFrom(before, FeatLogMissing, &z))
 	require.NotEmpty(t, z)
@@ -587,11 +578,7 @@ func TestLogRunDoubtsTheRate(t *testing.T) {
 // TestLogRunBounds: runs of new templates take slots of max_log_templates;
 // beyond, they are counted as dropped.
 func TestLogRunBounds(t *testing.T) {
-	cfg := testConfig(LatencyZ{})
-	cfg.MaxLogTemplates = 3
-	e, err := NewEngine(cfg)
-	require.NoError(t, err)
-	e.SetClock(func() time.Time { return t0.Add(24 * time.Hour) })
+	e := newTestEngine(t, LatencyZ{}, func(cfg *Config) { cfg.MaxLogTemplates = 3 })
 	words := []string{"alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"}
 	const before = 12
 	replayLogs(e, rand.New(rand.NewPCG(17, 17)), before+4, func(w int, td ptrace.Traces) []plog.Logs {
@@ -602,9 +589,9 @@ func TestLogRunBounds(t *testing.T) {
 		}
 		return []plog.Logs{logTraffic(td, "inventory", stmts)}
 	}, func(Result) {
-		assert.LessOrEqual(t, len(e.newRun), cfg.MaxLogTemplates)
+		assert.LessOrEqual(t, len(e.newRun), e.cfg.MaxLogTemplates)
 	})
-	assert.Len(t, e.newRun, cfg.MaxLogTemplates)
+	assert.Len(t, e.newRun, e.cfg.MaxLogTemplates)
 	assert.Positive(t, e.Stats().DroppedTemplates)
 }
 
