@@ -17,7 +17,7 @@ import (
 // name the way Loki's OTLP endpoint does: every character outside
 // [a-zA-Z0-9_] becomes '_', and a leading digit gets a '_' prefix.
 func sanitize(name string) string {
-	ok := name != "" && !(name[0] >= '0' && name[0] <= '9')
+	ok := name != "" && (name[0] < '0' || name[0] > '9')
 	for i := 0; ok && i < len(name); i++ {
 		c := name[i]
 		ok = c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'

@@ -54,7 +54,9 @@ func shopLogs() plog.Logs {
 			r.SetTraceID(pcommon.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36})
 			r.SetSpanID(pcommon.SpanID{0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7})
 			r.Attributes().PutStr("biz.order_id", "ORD-42")
-			r.Attributes().PutEmptySlice("biz.sku").FromRaw([]any{"SKU-1", "SKU-2"})
+			skus := r.Attributes().PutEmptySlice("biz.sku")
+			skus.AppendEmpty().SetStr("SKU-1")
+			skus.AppendEmpty().SetStr("SKU-2")
 			r.Attributes().PutStr("thread", "main")
 		},
 		func(r plog.LogRecord) {

@@ -150,7 +150,7 @@ func spanmetricsExponential(samples []float64) pmetric.Metric {
 	for ; scale > -10 && expIndex(hi, scale)-expIndex(lo, scale)+1 > 160; scale-- {
 	}
 	scale, offset, buckets, zero := nativeHistogram(samples, scale, 0)
-	md := expMetric("duration", scale, zero, 0, offset, buckets, nil, false)
+	md := expMetric(scale, zero, 0, offset, buckets, nil, false)
 	return md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0)
 }
 

@@ -28,12 +28,12 @@ func learnedAll(tu *tuner) bool {
 // a static rule and auto mode, and never panics.
 func FuzzConvert(f *testing.F) {
 	seeds := []pmetric.Metrics{
-		expMetric("duration", 3, 0, 0, -72, []uint64{1, 4, 9, 20, 9, 4, 1}, nil, true),
-		expMetric("duration", 2, 5, 0.0001, -40, []uint64{3, 0, 7, 2}, nil, false),
-		expMetric("duration", -1, 0, 0, -3, []uint64{2, 10, 30, 10, 3}, nil, true),
-		expMetric("duration", 0, 1, 0, 0, []uint64{4}, []uint64{2, 1}, false),
-		explicitMetric("duration", []float64{.005, .01, .025}, []uint64{3, 5, 10, 20}, true),
-		explicitMetric("duration", nil, []uint64{7}, true),
+		expMetric(3, 0, 0, -72, []uint64{1, 4, 9, 20, 9, 4, 1}, nil, true),
+		expMetric(2, 5, 0.0001, -40, []uint64{3, 0, 7, 2}, nil, false),
+		expMetric(-1, 0, 0, -3, []uint64{2, 10, 30, 10, 3}, nil, true),
+		expMetric(0, 1, 0, 0, []uint64{4}, []uint64{2, 1}, false),
+		explicitMetric([]float64{.005, .01, .025}, []uint64{3, 5, 10, 20}, true),
+		explicitMetric(nil, []uint64{7}, true),
 	}
 	for _, md := range seeds {
 		b, err := (&pmetric.ProtoMarshaler{}).MarshalMetrics(md)

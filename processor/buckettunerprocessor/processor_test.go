@@ -26,10 +26,10 @@ import (
 var ts0 = pcommon.NewTimestampFromTime(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
 
 // expMetric builds an exponential histogram metric with one point.
-func expMetric(name string, scale int32, zeroCount uint64, zeroThreshold float64, offset int32, counts []uint64, neg []uint64, minMax bool) pmetric.Metrics {
+func expMetric(scale int32, zeroCount uint64, zeroThreshold float64, offset int32, counts []uint64, neg []uint64, minMax bool) pmetric.Metrics {
 	md := pmetric.NewMetrics()
 	m := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
-	m.SetName(name)
+	m.SetName("duration")
 	m.SetUnit("s")
 	eh := m.SetEmptyExponentialHistogram()
 	eh.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
@@ -57,10 +57,10 @@ func expMetric(name string, scale int32, zeroCount uint64, zeroThreshold float64
 	return md
 }
 
-func explicitMetric(name string, bounds []float64, counts []uint64, minMax bool) pmetric.Metrics {
+func explicitMetric(bounds []float64, counts []uint64, minMax bool) pmetric.Metrics {
 	md := pmetric.NewMetrics()
 	m := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
-	m.SetName(name)
+	m.SetName("duration")
 	h := m.SetEmptyHistogram()
 	h.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
 	dp := h.DataPoints().AppendEmpty()
@@ -86,13 +86,13 @@ var staticBounds = []float64{0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2
 // static rule (go test -update rewrites both).
 func TestConvertGolden(t *testing.T) {
 	cases := map[string]pmetric.Metrics{
-		"exponential_scale3":          expMetric("duration", 3, 0, 0, -72, []uint64{1, 4, 9, 20, 9, 4, 1}, nil, true),
-		"exponential_zero_bucket":     expMetric("duration", 2, 5, 0.0001, -40, []uint64{3, 0, 7, 2}, nil, false),
-		"exponential_negative_scale":  expMetric("duration", -1, 0, 0, -3, []uint64{2, 10, 30, 10, 3}, nil, true),
-		"exponential_negative_values": expMetric("duration", 0, 1, 0, 0, []uint64{4}, []uint64{2, 1}, false),
-		"exponential_empty_point":     expMetric("duration", 5, 0, 0, 0, nil, nil, false),
-		"explicit_prometheus_default": explicitMetric("duration", []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}, []uint64{3, 5, 10, 20, 40, 15, 5, 1, 1, 0, 0, 2}, true),
-		"explicit_without_min_max":    explicitMetric("duration", []float64{.01, .1, 1}, []uint64{5, 10, 3, 1}, false),
+		"exponential_scale3":          expMetric(3, 0, 0, -72, []uint64{1, 4, 9, 20, 9, 4, 1}, nil, true),
+		"exponential_zero_bucket":     expMetric(2, 5, 0.0001, -40, []uint64{3, 0, 7, 2}, nil, false),
+		"exponential_negative_scale":  expMetric(-1, 0, 0, -3, []uint64{2, 10, 30, 10, 3}, nil, true),
+		"exponential_negative_values": expMetric(0, 1, 0, 0, []uint64{4}, []uint64{2, 1}, false),
+		"exponential_empty_point":     expMetric(5, 0, 0, 0, nil, nil, false),
+		"explicit_prometheus_default": explicitMetric([]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}, []uint64{3, 5, 10, 20, 40, 15, 5, 1, 1, 0, 0, 2}, true),
+		"explicit_without_min_max":    explicitMetric([]float64{.01, .1, 1}, []uint64{5, 10, 3, 1}, false),
 	}
 	for name, md := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -152,7 +152,7 @@ func requireValid(t testing.TB, md pmetric.Metrics) {
 func TestConversionIsExactForAlignedBuckets(t *testing.T) {
 	// explicit (0.01, 0.1] bucket lies inside the target (0.01, 0.02]..(0.05,0.1]? no: it spans
 	// several targets and is split linearly; (0.1, 1] likewise. Aligned source bounds move whole.
-	md := explicitMetric("duration", []float64{0.01, 0.1, 1}, []uint64{5, 10, 3, 1}, false)
+	md := explicitMetric([]float64{0.01, 0.1, 1}, []uint64{5, 10, 3, 1}, false)
 	cfg := &Config{MaxMetrics: 10, Rules: []RuleConfig{{Match: "^duration$", Mode: ModeTypeStatic, Boundaries: []float64{0.01, 0.1, 1, 10}}}}
 	tu, err := newTuner(processortest.NewNopSettings(metadata.Type), cfg, clockwork.NewFakeClock())
 	require.NoError(t, err)
@@ -178,7 +178,7 @@ func lognormalPoint(rng *rand.Rand, n int, median float64) pmetric.Metrics {
 	for i, c := range counts {
 		buckets[i-lo] = c
 	}
-	return expMetric("duration", scale, 0, 0, lo, buckets, nil, false)
+	return expMetric(scale, 0, 0, lo, buckets, nil, false)
 }
 
 // TestAutoLearnsRetunesAndSurvivesRestart: points pass through while

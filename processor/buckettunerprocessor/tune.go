@@ -255,43 +255,77 @@ type scenario struct {
 // dynamic programming over (number of bounds, last bound): O(k*M^2) for M
 // candidates.
 func optimalBounds(scens []scenario, k int, quantiles []float64) []float64 {
-	type point struct {
-		s      int // scenario
-		q, v   float64
-		weight float64
+	pts, lo, hi := quantilePoints(scens, quantiles)
+	if len(pts) == 0 {
+		return nil
 	}
-	var pts []point
-	lo, hi := math.Inf(1), 0.0
+	cands, ratio := candidateGrid(lo, hi)
+	if len(cands) == 0 {
+		return nil
+	}
+	// A bucket holding a target quantile spans at most maxSpan (L grid
+	// steps): wider ones are never worth it with a useful number of bounds,
+	// and the limit keeps the search at O(points*L^2 + k*M*L).
+	steps := max(1, int(math.Ceil(math.Log(maxSpan)/math.Log(ratio))))
+	c := bucketCosts(scens, pts, cands, steps)
+	return c.bestBounds(cands, min(k, len(cands)))
+}
+
+// quantilePoint is one target quantile of one scenario, with its true value.
+type quantilePoint struct {
+	s      int // scenario
+	q, v   float64
+	weight float64
+}
+
+// quantilePoints lists the scenarios' target quantiles with a positive,
+// finite value (relative error needs a positive truth) and their range.
+func quantilePoints(scens []scenario, quantiles []float64) (pts []quantilePoint, lo, hi float64) {
+	lo, hi = math.Inf(1), 0.0
 	for i, sc := range scens {
 		for _, q := range quantiles {
 			v := sc.scale * sc.d.quantile(q)
-			if v > 0 && !math.IsInf(v, 0) && !math.IsNaN(v) { // relative error needs a positive truth
-				pts = append(pts, point{s: i, q: q, v: v, weight: sc.weight})
+			if v > 0 && !math.IsInf(v, 0) && !math.IsNaN(v) {
+				pts = append(pts, quantilePoint{s: i, q: q, v: v, weight: sc.weight})
 				lo, hi = math.Min(lo, v), math.Max(hi, v)
 			}
 		}
 	}
-	if len(pts) == 0 {
-		return nil
-	}
-	// candidates: a log grid from 1/1.5 of the lowest to 1.5 times the
-	// highest scenario quantile, rounded to 4 significant digits
+	return pts, lo, hi
+}
+
+// candidateGrid is a log grid from 1/1.5 of lo to 1.5 times hi, rounded to
+// 4 significant digits, of at most maxCandidates+2 bounds, and its ratio.
+func candidateGrid(lo, hi float64) (cands []float64, ratio float64) {
 	lo, hi = lo/1.5, hi*1.5
-	ratio := gridRatio
+	ratio = gridRatio
 	if math.Log(hi/lo) > maxCandidates*math.Log(ratio) {
 		ratio = math.Pow(hi/lo, 1.0/maxCandidates)
 	}
-	var cands []float64
 	for i, x := 0, lo; i <= maxCandidates+1 && x <= hi*ratio; i, x = i+1, x*ratio { // bounded: extreme inputs overflow
 		v := round4(x)
 		if v > 0 && !math.IsInf(v, 0) && (len(cands) == 0 || v > cands[len(cands)-1]) {
 			cands = append(cands, v)
 		}
 	}
-	if len(cands) == 0 {
-		return nil
-	}
-	M, S := len(cands), len(scens)
+	return cands, ratio
+}
+
+// boundCosts are the weighted errors of the quantile points per bucket
+// choice over M candidates, buckets spanning at most L grid steps.
+type boundCosts struct {
+	// first[m]: the quantiles in the first bucket (0, cands[m]];
+	// last[m]: the quantiles above cands[m];
+	// pair[l*L+d-1]: the quantiles inside (cands[l], cands[l+d]].
+	first, last, pair []float64
+	// inside[m]: number of points at or below cands[m], so (l, m] holds
+	// inside[m]-inside[l] of them.
+	inside []int
+	steps  int
+}
+
+func bucketCosts(scens []scenario, pts []quantilePoint, cands []float64, steps int) boundCosts {
+	M, S, L := len(cands), len(scens), steps
 	cdf := make([]float64, M*S) // cdf[m*S+s]: scenario s's fraction at or below cands[m]
 	for m, x := range cands {
 		for s, sc := range scens {
@@ -299,58 +333,55 @@ func optimalBounds(scens []scenario, k int, quantiles []float64) []float64 {
 		}
 	}
 	cost := func(est, truth float64) float64 { return math.Min(math.Abs(est-truth)/truth, errorCap) }
-	// A bucket holding a target quantile spans at most maxSpan (L grid
-	// steps): wider ones are never worth it with a useful number of bounds,
-	// and the limit keeps the search at O(points*L^2 + k*M*L).
-	L := max(1, int(math.Ceil(math.Log(maxSpan)/math.Log(ratio))))
-	// first[m]: cost of the quantiles in the first bucket (0, cands[m]];
-	// last[m]: above cands[m]; pair[l*L+d-1]: inside (cands[l], cands[l+d]].
-	// inside[m]: number of points at or below cands[m], so (l, m] holds
-	// inside[m]-inside[l] of them.
-	first, last, pair, inside := make([]float64, M), make([]float64, M), make([]float64, M*L), make([]int, M)
+	c := boundCosts{first: make([]float64, M), last: make([]float64, M), pair: make([]float64, M*L), inside: make([]int, M), steps: L}
 	for _, p := range pts {
 		at := func(m int) float64 { return cdf[m*S+p.s] }
 		idx := sort.Search(M, func(m int) bool { return at(m) >= p.q }) // the quantile is in the bucket ending at the first such bound
 		for m := range M {
 			if m < idx {
-				last[m] += p.weight * cost(cands[m], p.v)
+				c.last[m] += p.weight * cost(cands[m], p.v)
 			} else {
-				first[m] += p.weight * cost(cands[m]*p.q/at(m), p.v)
-				inside[m]++
+				c.first[m] += p.weight * cost(cands[m]*p.q/at(m), p.v)
+				c.inside[m]++
 			}
 		}
 		for l := max(0, idx-L); l < idx; l++ {
 			a, ca := cands[l], at(l)
-			band := pair[l*L : (l+1)*L]
+			band := c.pair[l*L : (l+1)*L]
 			for m := idx; m < M && m-l <= L; m++ {
 				band[m-l-1] += p.weight * cost(a+(cands[m]-a)*(p.q-ca)/(at(m)-ca), p.v)
 			}
 		}
 	}
-	k = min(k, M)
-	// best[j][m]: least cost of the quantiles up to cands[m] with j+1
-	// bounds, the last at cands[m]; from[j][m]: the bound before it, at
-	// most L steps below or with no quantile in between (lowest[m] on).
+	return c
+}
+
+// bestBounds runs the dynamic programme: best[j][m] is the least cost of the
+// quantiles up to cands[m] with j+1 bounds, the last at cands[m]; from[j][m]
+// the bound before it, at most L steps below or with no quantile in between
+// (lowest[m] on). It returns the cheapest set of at most k bounds.
+func (c boundCosts) bestBounds(cands []float64, k int) []float64 {
+	M, L := len(cands), c.steps
 	lowest := make([]int, M)
 	for m := range M {
 		lowest[m] = m
-		if m > 0 && inside[m-1] == inside[m] {
+		if m > 0 && c.inside[m-1] == c.inside[m] {
 			lowest[m] = lowest[m-1]
 		}
 	}
 	best, from := make([][]float64, k), make([][]int32, k)
-	best[0], from[0] = first, make([]int32, M)
+	best[0], from[0] = c.first, make([]int32, M)
 	for j := 1; j < k; j++ {
 		best[j], from[j] = make([]float64, M), make([]int32, M)
 		for m := range M {
 			b, arg := math.Inf(1), int32(-1)
 			for l := min(lowest[m], max(0, m-L)); l < m; l++ {
-				c := best[j-1][l]
+				cost := best[j-1][l]
 				if m-l <= L {
-					c += pair[l*L+m-l-1]
+					cost += c.pair[l*L+m-l-1]
 				}
-				if c < b {
-					b, arg = c, int32(l)
+				if cost < b {
+					b, arg = cost, int32(l)
 				}
 			}
 			best[j][m], from[j][m] = b, arg
@@ -359,8 +390,8 @@ func optimalBounds(scens []scenario, k int, quantiles []float64) []float64 {
 	total, bj, bm := math.Inf(1), -1, -1
 	for j := range k {
 		for m := range M {
-			if c := best[j][m] + last[m]; c < total {
-				total, bj, bm = c, j, m
+			if cost := best[j][m] + c.last[m]; cost < total {
+				total, bj, bm = cost, j, m
 			}
 		}
 	}

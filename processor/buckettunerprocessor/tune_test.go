@@ -18,7 +18,9 @@ func sketchOf(values ...float64) *ddsketch.DDSketch {
 	return s
 }
 
-func lognormalSketch(rng *rand.Rand, n int, median, sigma float64) *ddsketch.DDSketch {
+// lognormalSketch holds n lognormal values around median (sigma 0.6).
+func lognormalSketch(rng *rand.Rand, n int, median float64) *ddsketch.DDSketch {
+	const sigma = 0.6
 	s := newSketch()
 	for range n {
 		_ = s.Add(median * math.Exp(sigma*rng.NormFloat64()))
@@ -49,7 +51,7 @@ func TestChooseBoundsEdgeCases(t *testing.T) {
 		"one value":       {sketchOf(0.25, 0.25, 0.25)},
 		"negative values": {sketchOf(-3, -2, -1, 0, 1)},
 		"extreme range":   {sketchOf(1e-300, 1, 1e300)},
-		"empty history":   {lognormalSketch(rng, 1000, 0.05, 0.6), newSketch(), newSketch()},
+		"empty history":   {lognormalSketch(rng, 1000, 0.05), newSketch(), newSketch()},
 	} {
 		t.Run(name, func(t *testing.T) {
 			for _, k := range []int{2, 16} {
@@ -58,7 +60,7 @@ func TestChooseBoundsEdgeCases(t *testing.T) {
 		})
 	}
 	for _, k := range []int{2, 4, 16, 200} {
-		b := chooseBounds([]*ddsketch.DDSketch{lognormalSketch(rng, 5000, 0.05, 0.6)}, k, q)
+		b := chooseBounds([]*ddsketch.DDSketch{lognormalSketch(rng, 5000, 0.05)}, k, q)
 		requireBoundsValid(t, b, k)
 		assert.Len(t, b, k, "a spread distribution uses every bucket")
 	}
@@ -69,15 +71,14 @@ func TestChooseBoundsEdgeCases(t *testing.T) {
 // slower, and cover both of two recent regimes.
 func TestChooseBoundsRobustToShift(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
-	const sigma = 0.6
-	learned := lognormalSketch(rng, 50_000, 0.05, sigma)
+	learned := lognormalSketch(rng, 50_000, 0.05)
 	bounds := chooseBounds([]*ddsketch.DDSketch{learned}, 16, defaultQuantiles)
 	for _, shift := range []float64{0.85, 1, 1.2} {
-		next := lognormalSketch(rng, 50_000, 0.05*shift, sigma)
+		next := lognormalSketch(rng, 50_000, 0.05*shift)
 		assert.LessOrEqual(t, quantileError(next, bounds, defaultQuantiles), 0.02, "shift x%.2f", shift)
 	}
 
-	normal, degraded := lognormalSketch(rng, 50_000, 0.05, sigma), lognormalSketch(rng, 50_000, 0.2, sigma)
+	normal, degraded := lognormalSketch(rng, 50_000, 0.05), lognormalSketch(rng, 50_000, 0.2)
 	bounds = chooseBounds([]*ddsketch.DDSketch{degraded, normal}, 16, defaultQuantiles)
 	assert.LessOrEqual(t, quantileError(degraded, bounds, defaultQuantiles), 0.03, "the newest regime")
 	assert.LessOrEqual(t, quantileError(normal, bounds, defaultQuantiles), 0.05, "the regime before it")

@@ -180,7 +180,7 @@ func findKeyed(s, key, suffix string, quoted bool) (value string, start, end int
 		for q < len(s) && s[q] == ' ' {
 			q++
 		}
-		if q >= len(s) || !(s[q] == ':' || !quoted && s[q] == '=') {
+		if q >= len(s) || s[q] != ':' && (quoted || s[q] != '=') {
 			continue
 		}
 		sep := s[q]

@@ -143,7 +143,8 @@ func (c *correlator) correlate(r plog.LogRecord, n *counts) {
 		n.kept++
 		return
 	}
-	m, src, ok := c.fromAttributes(r.Attributes(), n)
+	m, ok := c.fromAttributes(r.Attributes(), n)
+	src := sourceAttribute
 	body := r.Body()
 	fromString := false
 	if !ok {
@@ -210,11 +211,11 @@ func (c *correlator) fromString(s string, n *counts) (match, source, bool) {
 }
 
 // fromAttributes reads the configured id attributes.
-func (c *correlator) fromAttributes(attrs pcommon.Map, n *counts) (match, source, bool) {
+func (c *correlator) fromAttributes(attrs pcommon.Map, n *counts) (match, bool) {
 	var m match
 	found := false
 	if attrs.Len() == 0 || len(c.attrs) == 0 {
-		return m, 0, false
+		return m, false
 	}
 	for k, v := range attrs.All() {
 		if len(k) < 64 && c.attrLens&(1<<len(k)) == 0 && c.attrLens&1 == 0 {
@@ -243,9 +244,9 @@ func (c *correlator) fromAttributes(attrs pcommon.Map, n *counts) (match, source
 		}
 	}
 	if !found {
-		return match{}, 0, false
+		return match{}, false
 	}
-	return m, sourceAttribute, true
+	return m, true
 }
 
 // idsFromMap reads trace/span id fields of a structured (map) body.

@@ -110,11 +110,12 @@ func startProcess(t *testing.T, name, dir string, env []string, bin string, args
 	t.Cleanup(func() {
 		pid := c.cmd.Process.Pid
 		_ = syscall.Kill(pid, syscall.SIGTERM)
+		var exit error // how it ended; shown with its output when the test failed
 		select {
-		case <-c.done:
+		case exit = <-c.done:
 		case <-time.After(15 * time.Second):
 			_ = syscall.Kill(pid, syscall.SIGKILL)
-			<-c.done
+			exit = <-c.done
 		}
 		if t.Failed() {
 			// the end of our own logs; a backend's end is mostly its shutdown
@@ -126,7 +127,7 @@ func startProcess(t *testing.T, name, dir string, env []string, bin string, args
 			if len(out) > keep {
 				out = "..." + out[len(out)-keep:]
 			}
-			t.Logf("%s output:\n%s", name, out)
+			t.Logf("%s (exit: %v) output:\n%s", name, exit, out)
 		}
 	})
 	return c
