@@ -25,6 +25,7 @@ import (
 	buckettunerprocessor "github.com/otelcol-biz/otelcol-biz/processor/buckettunerprocessor"
 	gnnrootcause "github.com/otelcol-biz/otelcol-biz/processor/gnnrootcause"
 	logcorrelationprocessor "github.com/otelcol-biz/otelcol-biz/processor/logcorrelationprocessor"
+	metricguardprocessor "github.com/otelcol-biz/otelcol-biz/processor/metricguardprocessor"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/connector"
 	forwardconnector "go.opentelemetry.io/collector/connector/forwardconnector"
@@ -129,6 +130,7 @@ func components() (otelcol.Factories, error) {
 		bizdyeprocessor.NewFactory(),
 		logcorrelationprocessor.NewFactory(),
 		buckettunerprocessor.NewFactory(),
+		metricguardprocessor.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -147,6 +149,7 @@ func components() (otelcol.Factories, error) {
 		bizdyeprocessor.NewFactory().Type():            "github.com/otelcol-biz/otelcol-biz v0.0.0",
 		logcorrelationprocessor.NewFactory().Type():    "github.com/otelcol-biz/otelcol-biz v0.0.0",
 		buckettunerprocessor.NewFactory().Type():       "github.com/otelcol-biz/otelcol-biz v0.0.0",
+		metricguardprocessor.NewFactory().Type():       "github.com/otelcol-biz/otelcol-biz v0.0.0",
 	})
 
 	factories.Connectors, err = otelcol.MakeFactoryMap[connector.Factory](
