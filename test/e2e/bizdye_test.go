@@ -103,13 +103,6 @@ func TestBizDye(t *testing.T) {
 		return len(spans) == 5 && logRec != (plog.LogRecord{})
 	}, 30*time.Second, 200*time.Millisecond)
 
-	str := func(m pcommon.Map, k string) string {
-		v, ok := m.Get(k)
-		if !ok {
-			return ""
-		}
-		return v.AsString()
-	}
 	for _, name := range []string{"POST /checkout", "createOrder", "orders publish", "orders process", "ship"} {
 		s := spans[name]
 		assert.Equal(t, "ORD-42", str(s.Attributes(), "biz.order_id"), "span %q", name)
@@ -128,4 +121,13 @@ func TestBizDye(t *testing.T) {
 	assert.Equal(t, spans["orders publish"].SpanID(), link.SpanID())
 	assert.Equal(t, "order_id", str(link.Attributes(), "biz.link.key"))
 	assert.Contains(t, str(spans["ship"].Attributes(), "biz.linked_trace_ids"), checkoutTrace.String())
+}
+
+// str is attribute k of m as a string, "" when it is absent.
+func str(m pcommon.Map, k string) string {
+	v, ok := m.Get(k)
+	if !ok {
+		return ""
+	}
+	return v.AsString()
 }
