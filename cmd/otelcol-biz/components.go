@@ -21,6 +21,7 @@ import (
 	transformprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor"
 	kafkareceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/kafkareceiver"
 	lokiexporter "github.com/otelcol-biz/otelcol-biz/exporter/lokiexporter"
+	requestguardextension "github.com/otelcol-biz/otelcol-biz/extension/requestguardextension"
 	bizdyeprocessor "github.com/otelcol-biz/otelcol-biz/processor/bizdyeprocessor"
 	buckettunerprocessor "github.com/otelcol-biz/otelcol-biz/processor/buckettunerprocessor"
 	gnnrootcause "github.com/otelcol-biz/otelcol-biz/processor/gnnrootcause"
@@ -70,6 +71,7 @@ func components() (otelcol.Factories, error) {
 		pprofextension.NewFactory(),
 		zpagesextension.NewFactory(),
 		filestorage.NewFactory(),
+		requestguardextension.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -80,6 +82,7 @@ func components() (otelcol.Factories, error) {
 		pprofextension.NewFactory().Type():         "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension v0.155.0",
 		zpagesextension.NewFactory().Type():        "go.opentelemetry.io/collector/extension/zpagesextension v0.155.0",
 		filestorage.NewFactory().Type():            "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage v0.155.0",
+		requestguardextension.NewFactory().Type():  "github.com/otelcol-biz/otelcol-biz v0.0.0",
 	})
 
 	factories.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](

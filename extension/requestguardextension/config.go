@@ -1,0 +1,33 @@
+package requestguardextension // import "github.com/otelcol-biz/otelcol-biz/extension/requestguardextension"
+
+import (
+	"errors"
+
+	"go.opentelemetry.io/collector/confmap"
+)
+
+// maxMaxDepth keeps the check's own recursion (one small frame per level)
+// and the decoder's far from the stack limit.
+const maxMaxDepth = 10000
+
+// Config defines configuration for the request_guard extension.
+type Config struct {
+	// MaxDepth is the deepest nesting a request body may have: protobuf
+	// messages inside messages, or JSON objects and arrays inside each other.
+	// An OTLP request needs about 8 levels plus 2 per level of nested
+	// attribute values (protobuf) or 3 (JSON). Default: 128.
+	MaxDepth int `mapstructure:"max_depth"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+var _ confmap.Validator = (*Config)(nil)
+
+// Validate checks the configuration; every message names its YAML key.
+func (cfg *Config) Validate() error {
+	if cfg.MaxDepth < 16 || cfg.MaxDepth > maxMaxDepth {
+		return errors.New("'max_depth' must be between 16 and 10000 (an OTLP request alone nests about 8 levels)")
+	}
+	return nil
+}
