@@ -45,7 +45,7 @@ func benchTraces(seed int, withKeys, withRoots bool) ptrace.Traces {
 			binary.BigEndian.PutUint64(sid[:], uint64(seed*benchBatch+svc*1000+i)+1)
 			s.SetSpanID(sid)
 			first := (svc*benchBatch/len(services)+i)%perTrace == 0
-			if !(withRoots && first) {
+			if !withRoots || !first {
 				s.SetParentSpanID(pcommon.SpanID{1, 2, 3})
 			}
 			s.SetName("GET /api/items")

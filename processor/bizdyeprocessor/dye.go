@@ -101,19 +101,60 @@ func dyeMerge(d, src string, maxPerKey int) (string, bool, int) {
 	return d, changed, dropped
 }
 
-// stamper writes a dye onto attribute maps.
+// stamper writes a dye onto attribute maps, and decides by the keep.when
+// rules whether an item also gets the keep attribute. Immutable after
+// construction.
 type stamper struct {
-	attrNames  []string // per key: prefix + name
-	linkedAttr string
-	keepAttr   string
+	attrNames   []string // per key: prefix + name
+	linkedAttr  string
+	linkKeyAttr string // on a stitched span link: the key that matched
+	keepAttr    string
+	keep        []keyValue // keep.when rules, values normalised as found values are
+	maxValues   int        // max_values_per_key
 }
 
-func newStamper(cfg *Config) *stamper {
-	s := &stamper{linkedAttr: cfg.Prefix + "linked_trace_ids", keepAttr: cfg.Keep.Attribute}
-	for _, k := range cfg.Keys {
+func newStamper(cfg *Config, ext *extractor) *stamper {
+	s := &stamper{
+		linkedAttr:  cfg.Prefix + "linked_trace_ids",
+		linkKeyAttr: cfg.Prefix + "link.key",
+		keepAttr:    cfg.Keep.Attribute,
+		maxValues:   cfg.MaxValuesPerKey,
+	}
+	keyIdx := map[string]uint8{}
+	for i, k := range cfg.Keys {
 		s.attrNames = append(s.attrNames, cfg.Prefix+k.Name)
+		keyIdx[k.Name] = uint8(i)
+	}
+	for _, r := range cfg.Keep.When {
+		k := keyIdx[r.Key]
+		v, _ := ext.normalise(k, r.Equals)
+		s.keep = append(s.keep, keyValue{key: k, value: v})
 	}
 	return s
+}
+
+// keeps reports whether dye matches a keep.when rule.
+func (s *stamper) keeps(dye string) bool {
+	for _, k := range s.keep {
+		if dyeHas(dye, k.key, k.value) {
+			return true
+		}
+	}
+	return false
+}
+
+// stampOwn dyes an item that has no trace to share keys with by its own
+// values, and returns how many were dropped beyond max_values_per_key.
+func (s *stamper) stampOwn(attrs pcommon.Map, vals []keyValue) (dropped int64) {
+	dye := ""
+	for _, kv := range vals {
+		var drop bool
+		if dye, _, drop = dyeAdd(dye, kv, s.maxValues); drop {
+			dropped++
+		}
+	}
+	s.stamp(attrs, dye, s.keeps(dye))
+	return dropped
 }
 
 // stamp puts the dye's attributes on attrs: a string for a key with one

@@ -107,6 +107,67 @@ func (h *holdBuffer) holdLog(ht *heldTrace, rl plog.ResourceLogs, sl plog.ScopeL
 	h.logs++
 }
 
+// holdSpans moves the spans of the batch traces decided actHold out of rss
+// (still in scan order) into the buffer, and returns how many it moved.
+func (h *holdBuffer) holdSpans(rss ptrace.ResourceSpansSlice, sc *batchScratch, now time.Time) (held int64) {
+	k := 0
+	for ri, rs := range rss.All() {
+		for si, ss := range rs.ScopeSpans().All() {
+			ss.Spans().RemoveIf(func(s ptrace.Span) bool {
+				ti := sc.items[k].trace
+				k++
+				if ti == anonTrace {
+					return false
+				}
+				t := &sc.traces[ti]
+				if t.act != actHold {
+					return false
+				}
+				ht := h.entry(t.id, now)
+				if t.await && s.SpanID() == t.entry {
+					ht.awaitEntry, ht.awaitSvc = t.entry, sc.resSvcID[ri]
+					ht.linkedTo, ht.linkedKey = producerRef{trace: t.linkT, span: t.link}, t.linkK
+				}
+				if r := t.pending; !r.span.IsEmpty() && (ht.producer.span.IsEmpty() || ht.producer.kind != ptrace.SpanKindProducer) {
+					ht.producer = r // a PRODUCER span is preferred over a CLIENT span
+				}
+				h.holdSpan(ht, rs, ss, ri, si, s)
+				held++
+				return true
+			})
+		}
+	}
+	return held
+}
+
+// holdLogs moves the records of the batch traces decided actHold out of rls
+// into the buffer.
+func (h *holdBuffer) holdLogs(rls plog.ResourceLogsSlice, sc *batchScratch, now time.Time) {
+	for ri, rl := range rls.All() {
+		for si, sl := range rl.ScopeLogs().All() {
+			sl.LogRecords().RemoveIf(func(r plog.LogRecord) bool {
+				ti, ok := sc.byID[r.TraceID()]
+				if !ok || sc.traces[ti].act != actHold {
+					return false
+				}
+				h.holdLog(h.entry(sc.traces[ti].id, now), rl, sl, ri, si, r)
+				return true
+			})
+		}
+	}
+}
+
+// holds reports whether trace id is held.
+func (h *holdBuffer) holds(id pcommon.TraceID) bool { return h.byID[id] != nil }
+
+// empty reports whether nothing is held.
+func (h *holdBuffer) empty() bool { return len(h.byID) == 0 }
+
+// over reports whether more spans or logs are held than the bounds allow.
+func (h *holdBuffer) over(maxSpans, maxLogs int) bool {
+	return h.spans > maxSpans || h.logs > maxLogs
+}
+
 // take removes the held trace of id (if any) and returns it.
 func (h *holdBuffer) take(id pcommon.TraceID) *heldTrace {
 	ht, ok := h.byID[id]
@@ -151,6 +212,32 @@ func (ht *heldTrace) releaseInto(td *ptrace.Traces, ld *plog.Logs) {
 		}
 		ht.logs.ResourceLogs().MoveAndAppendTo(ld.ResourceLogs())
 	}
+}
+
+// stamp stamps every held span and log with dye, and returns how many of
+// each it stamped.
+func (ht *heldTrace) stamp(st *stamper, dye string, keep bool) (spans, logs int64) {
+	if ht.spans > 0 {
+		for _, rs := range ht.traces.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				for _, s := range ss.Spans().All() {
+					st.stamp(s.Attributes(), dye, keep)
+					spans++
+				}
+			}
+		}
+	}
+	if ht.nlogs > 0 {
+		for _, rl := range ht.logs.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, r := range sl.LogRecords().All() {
+					st.stamp(r.Attributes(), dye, keep)
+					logs++
+				}
+			}
+		}
+	}
+	return spans, logs
 }
 
 // link adds a span link from the held span entry to the producer span.

@@ -3,8 +3,9 @@ package bizdyeprocessor // import "github.com/otelcol-biz/otelcol-biz/processor/
 // lruTable is a bounded map with O(1) LRU eviction and expiry by a per-entry
 // stamp (seconds). Entries live in a slab linked by int32 indices, so an entry
 // costs its key and value plus 12 bytes, and the map holds int32s. It backs
-// both the trace registry (trace id -> dye) and the orphan detector's
-// pending-parent table. Not safe for concurrent use.
+// the trace registry (trace id -> dye), the producer index (key value ->
+// producer span) and the orphan detector's pending-parent table. Not safe
+// for concurrent use.
 //
 // Written by hand rather than with golang-lru/v2, whose per-entry node (two
 // pointers, the list pointer, a time.Time) plus a map of pointers cost 53

@@ -40,14 +40,20 @@ func (o *orphanTracker) slot(id pcommon.SpanID) uint64 {
 	return binary.LittleEndian.Uint64(id[:]) * 0x9E3779B97F4A7C15 >> 20 & o.mask
 }
 
+// markSeen records span id as seen.
+func (o *orphanTracker) markSeen(id pcommon.SpanID) { o.seen[o.slot(id)] = id }
+
+// wasSeen reports whether span id was seen recently.
+func (o *orphanTracker) wasSeen(id pcommon.SpanID) bool { return o.seen[o.slot(id)] == id }
+
 // observe records a span. It returns true when a pending child had to be
 // dropped unchecked because the pending table was full.
 func (o *orphanTracker) observe(spanID, parentID pcommon.SpanID, service uint16, now int32) (overflow bool) {
 	if !spanID.IsEmpty() {
 		o.pending.delete(spanID)
-		o.seen[o.slot(spanID)] = spanID
+		o.markSeen(spanID)
 	}
-	if parentID.IsEmpty() || o.seen[o.slot(parentID)] == parentID || o.pending.lookup(parentID) >= 0 {
+	if parentID.IsEmpty() || o.wasSeen(parentID) || o.pending.lookup(parentID) >= 0 {
 		return false
 	}
 	slot, _, _, evicted := o.pending.insert(parentID, now)

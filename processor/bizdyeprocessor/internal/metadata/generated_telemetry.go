@@ -36,6 +36,7 @@ type TelemetryBuilder struct {
 	ProcessorBizDyeOrphanChecksDropped metric.Int64Counter
 	ProcessorBizDyeOrphanSpans         metric.Int64Counter
 	ProcessorBizDyeRegistryEvictions   metric.Int64Counter
+	ProcessorBizDyeRegistryLoadErrors  metric.Int64Counter
 	ProcessorBizDyeRegistrySize        metric.Int64ObservableUpDownCounter
 	ProcessorBizDyeSpansDyed           metric.Int64Counter
 	ProcessorBizDyeSpansHeld           metric.Int64Counter
@@ -173,6 +174,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_biz_dye_registry_evictions",
 		metric.WithDescription("Traces evicted from the registry because it reached max_traces (not counting ttl expiry). [Development]"),
 		metric.WithUnit("{trace}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorBizDyeRegistryLoadErrors, err = builder.meter.Int64Counter(
+		"otelcol_processor_biz_dye_registry_load_errors",
+		metric.WithDescription("Failed reads of the saved registry from `storage` at start; the processor then starts with an empty registry. [Development]"),
+		metric.WithUnit("{error}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorBizDyeRegistrySize, err = builder.meter.Int64ObservableUpDownCounter(

@@ -38,6 +38,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorBizDyeOrphanChecksDropped.Add(context.Background(), 1)
 	tb.ProcessorBizDyeOrphanSpans.Add(context.Background(), 1)
 	tb.ProcessorBizDyeRegistryEvictions.Add(context.Background(), 1)
+	tb.ProcessorBizDyeRegistryLoadErrors.Add(context.Background(), 1)
 	tb.ProcessorBizDyeSpansDyed.Add(context.Background(), 1)
 	tb.ProcessorBizDyeSpansHeld.Add(context.Background(), 1)
 	tb.ProcessorBizDyeStitchedLinks.Add(context.Background(), 1)
@@ -64,6 +65,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorBizDyeRegistryEvictions(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorBizDyeRegistryLoadErrors(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorBizDyeRegistrySize(t, testTel,

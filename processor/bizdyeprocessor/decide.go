@@ -1,0 +1,221 @@
+package bizdyeprocessor // import "github.com/otelcol-biz/otelcol-biz/processor/bizdyeprocessor"
+
+import (
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// decider merges what batches and held traces say about a trace into the
+// registry and the producer index, and decides what happens to the trace's
+// items. Its tables are guarded by bizDye.mu.
+type decider struct {
+	reg       *traceRegistry
+	producers *producerIndex
+	services  *serviceNames
+	st        *stamper // keep rules and the link attribute
+	maxValues int      // max_values_per_key
+	linkAsync bool
+}
+
+// decideBatch decides every trace of the batch and reports whether any is
+// held.
+func (d *decider) decideBatch(sc *batchScratch, now int32) bool {
+	anyHold := false
+	for i := range sc.traces {
+		d.decide(&sc.traces[i], now, &sc.counts, sc.resSvc)
+		anyHold = anyHold || sc.traces[i].act == actHold
+	}
+	return anyHold
+}
+
+// decide merges one batch trace into the registry and decides its action.
+func (d *decider) decide(t *batchTrace, now int32, c *counts, resSvc []string) {
+	slot := d.reg.lookup(t.id)
+	var cur traceEntry
+	if slot >= 0 {
+		cur = *d.reg.at(slot)
+	}
+	dye, changed := d.mergeValues(cur.dye(), t, c)
+	flags := cur.flags()
+	if d.linkAsync && dye != "" && !t.entry.IsEmpty() && flags&(flagStitched|flagAwaiting) == 0 {
+		var linked bool
+		dye, flags, linked = d.linkEntry(t, dye, flags, c, resSvc)
+		changed = changed || linked
+	}
+	if dye == "" {
+		if t.root {
+			t.act = actPass
+		} else {
+			t.act = actHold
+		}
+		return
+	}
+	if changed && d.st.keeps(dye) {
+		flags |= flagKeep
+	}
+	if slot < 0 {
+		var evicted bool
+		slot, evicted = d.reg.add(t.id, now)
+		if evicted {
+			c.evicted++
+		}
+	} else {
+		d.reg.touch(slot, now)
+	}
+	t.late = flags&flagReleased != 0
+	if t.root {
+		flags |= flagReleased
+	}
+	if changed || flags != cur.flags() {
+		*d.reg.at(slot) = newTraceEntry(flags, dye)
+	}
+	t.act, t.dye, t.keep = actStamp, dye, flags&flagKeep != 0
+	if flags&flagAwaiting != 0 {
+		t.act = actHold // stamped when released (finish)
+	}
+	if d.linkAsync && !t.producer.IsEmpty() {
+		d.indexProducer(t, dye, flags, resSvc)
+	}
+}
+
+// mergeValues adds to dye the keys of the traces t links to (a consumer
+// inherits its producer's keys over span links) and the values t found.
+func (d *decider) mergeValues(dye string, t *batchTrace, c *counts) (string, bool) {
+	changed := false
+	for _, l := range t.links {
+		if li := d.reg.lookup(l); li >= 0 && l != t.id {
+			var ch bool
+			var dropped int
+			dye, ch, dropped = dyeMerge(dye, d.reg.at(li).dye(), d.maxValues)
+			changed = changed || ch
+			c.tooMany += int64(dropped)
+		}
+	}
+	for _, kv := range t.vals {
+		var ch, drop bool
+		dye, ch, drop = dyeAdd(dye, kv, d.maxValues)
+		changed = changed || ch
+		if drop {
+			c.tooMany++
+		}
+	}
+	return dye, changed
+}
+
+// linkEntry runs link_async for the entry span of a dyed trace that has not
+// been stitched: it links the span to the producer span found for its
+// values, and holds a CONSUMER root whose producer's trace is unknown or not
+// complete yet. It reports whether the dye changed.
+func (d *decider) linkEntry(t *batchTrace, dye string, flags uint8, c *counts, resSvc []string) (string, uint8, bool) {
+	consumerRoot := t.root && t.entryKind == ptrace.SpanKindConsumer
+	ref, key, ok := d.producers.find(t.id, dye, t.entryKind)
+	switch {
+	case ok:
+		flags |= flagStitched
+		t.link, t.linkT, t.linkK = ref.span, ref.trace, key
+		dye = d.stitch(dye, ref, c, d.services.id(svcAt(resSvc, t.entryRes)))
+		if consumerRoot && d.rootPending(ref.trace) {
+			// Keys such as canary often sit on the producer's root span,
+			// which ends after the publish: hold the consumer up to wait
+			// and merge its producer's keys again when it is released.
+			flags |= flagAwaiting
+			t.await = true
+		}
+		return dye, flags, true
+	case consumerRoot:
+		// Behind Kafka the producer's trace may reach this replica after
+		// the consumer's (partitions are consumed independently): hold the
+		// consumer trace up to wait and look again when it is released.
+		t.await = true
+		return dye, flags | flagAwaiting, false
+	default:
+		return dye, flags | flagStitched, false
+	}
+}
+
+// indexProducer indexes the trace's own PRODUCER or CLIENT span under its
+// values. A trace held for its own producer is indexed as pending, and
+// indexed again when released.
+func (d *decider) indexProducer(t *batchTrace, dye string, flags uint8, resSvc []string) {
+	ref := producerRef{trace: t.id, span: t.producer, kind: t.producerKind, service: d.services.id(svcAt(resSvc, t.producerRes)),
+		pending: flags&(flagAwaiting|flagStitched) == flagAwaiting}
+	d.producers.add(ref, dye)
+	if ref.pending {
+		t.pending = ref
+	}
+}
+
+func svcAt(resSvc []string, i int) string {
+	if i < 0 || i >= len(resSvc) {
+		return ""
+	}
+	return resSvc[i]
+}
+
+// rootPending reports whether trace id is dyed but not complete: its root
+// span has not arrived, or it is itself held for its producer.
+func (d *decider) rootPending(id pcommon.TraceID) bool {
+	slot := d.reg.lookup(id)
+	if slot < 0 {
+		return false
+	}
+	f := d.reg.at(slot).flags()
+	return f&flagReleased == 0 || f&flagAwaiting != 0
+}
+
+// stitch adds a producer trace's keys and id to dye and counts the hop.
+func (d *decider) stitch(dye string, ref producerRef, c *counts, child uint16) string {
+	dye = d.mergeKeys(dye, ref.trace, c)
+	dye, _, _ = dyeAdd(dye, keyValue{key: keyLinked, value: ref.trace.String()}, d.maxValues)
+	c.stitched = append(c.stitched, stitchedHop{parent: ref.service, child: child})
+	return dye
+}
+
+// mergeKeys adds the keys trace id has now to dye.
+func (d *decider) mergeKeys(dye string, id pcommon.TraceID, c *counts) string {
+	if pi := d.reg.lookup(id); pi >= 0 {
+		var dropped int
+		dye, _, dropped = dyeMerge(dye, d.reg.at(pi).dye(), d.maxValues)
+		c.tooMany += int64(dropped)
+	}
+	return dye
+}
+
+// finish prepares a held trace for release: a trace that was awaiting its
+// producer looks for it once more (and links its entry span when found) and
+// indexes its own producer span. It returns the dye to stamp the trace
+// with, and false when the trace was never dyed (it leaves unchanged).
+func (d *decider) finish(ht *heldTrace, c *counts) (dye string, keep, dyed bool) {
+	slot := d.reg.lookup(ht.id)
+	if slot < 0 {
+		// an awaiting trace evicted from a full registry keeps the link it
+		// made on arrival
+		if !ht.linkedTo.trace.IsEmpty() {
+			ht.link(ht.awaitEntry, ht.linkedTo, d.st.linkKeyAttr, ht.linkedKey)
+		}
+		return "", false, false
+	}
+	e := *d.reg.at(slot)
+	flags, dye := e.flags(), e.dye()
+	if flags&flagAwaiting != 0 {
+		flags = flags&^flagAwaiting | flagStitched
+		if !ht.linkedTo.trace.IsEmpty() {
+			// linked on arrival, its producer's trace incomplete: the keys
+			// that trace found since
+			dye = d.mergeKeys(dye, ht.linkedTo.trace, c)
+			ht.link(ht.awaitEntry, ht.linkedTo, d.st.linkKeyAttr, ht.linkedKey)
+		} else if ref, key, ok := d.producers.find(ht.id, dye, ptrace.SpanKindConsumer); ok {
+			dye = d.stitch(dye, ref, c, ht.awaitSvc)
+			ht.link(ht.awaitEntry, ref, d.st.linkKeyAttr, key)
+		}
+		if d.st.keeps(dye) {
+			flags |= flagKeep
+		}
+		*d.reg.at(slot) = newTraceEntry(flags, dye)
+		if r := ht.producer; !r.span.IsEmpty() {
+			r.pending = false
+			d.producers.add(r, dye) // linked now: the next hop of its flow
+		}
+	}
+	return dye, flags&flagKeep != 0, true
+}

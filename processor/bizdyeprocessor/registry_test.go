@@ -1,0 +1,132 @@
+package bizdyeprocessor
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/storagetest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/otelcol-biz/otelcol-biz/processor/bizdyeprocessor/internal/metadatatest"
+)
+
+// snapshotV1 is a registry snapshot of testConfig's key list, least recently
+// seen first: trace s1 (keep, released, stitched; 4 s old) with order_id and
+// canary, then s2 (no flags; 1 s old) with a hashed user_id and a sku. Saved
+// snapshots must keep loading across versions, so its bytes are fixed.
+const snapshotV1 = "biz_dye registry v1\x00order_id\x00user_id\x00sku\x00trade_no\x00user_tier\x00canary\n" +
+	"s100000000000000\x04\x10\a\x00\x00\x05ORD-1\x05\x00\x04true" +
+	"s200000000000000\x01L\x00\x01\x00@c774cc418908ffd617fee6540a8766599743226b49e3794a629373e1ae5cd131\x02\x00\x05SKU-2"
+
+func newMemoryClient() *storagetest.TestClient {
+	return storagetest.NewInMemoryClient(component.KindProcessor, component.MustNewID("biz_dye"), "")
+}
+
+// TestRegistrySnapshotBytes: the snapshot format on disk does not change.
+func TestRegistrySnapshotBytes(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, testConfig(), componenttest.NewNopTelemetrySettings())
+	require.NoError(t, h.p.ConsumeTraces(ctx, traces(
+		sp{svc: "order", trace: "s1", span: "r", attrs: map[string]any{"order_id": "ORD-1", "canary": true}})))
+	h.advance(3 * time.Second)
+	require.NoError(t, h.p.ConsumeTraces(ctx, traces(
+		sp{svc: "shop", trace: "s2", span: "c", parent: "x", attrs: map[string]any{"sku": "SKU-2", "user.id": "bob"}})))
+	h.advance(time.Second)
+	client := newMemoryClient()
+	h.p.client = client
+	require.NoError(t, h.p.saveRegistry(ctx))
+	got, err := client.Get(ctx, registryKey)
+	require.NoError(t, err)
+	assert.Equal(t, snapshotV1, string(got))
+}
+
+// TestRegistrySnapshotLoad loads a fixed snapshot: live entries dye late
+// spans, an awaiting entry is no longer held (its held spans did not survive
+// the restart), an entry older than ttl is skipped, and a damaged tail stops
+// the load without losing what precedes it.
+func TestRegistrySnapshotLoad(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, testConfig(), componenttest.NewNopTelemetrySettings())
+	client := newMemoryClient()
+	snapshot := snapshotV1 +
+		"s300000000000000\x00\x09\x08\x00\x00\x05ORD-3" + // awaiting its producer
+		"s400000000000000\xbc\x05\x09\x00\x00\x00\x05ORD-4" + // 700 s old: beyond ttl
+		"s5000" // damaged: a truncated trace id
+	require.NoError(t, client.Set(ctx, registryKey, []byte(snapshot)))
+	h.p.client = client
+	h.p.loadRegistry(ctx)
+
+	require.NoError(t, h.p.ConsumeTraces(ctx, traces(
+		sp{svc: "notify", trace: "s1", span: "late", parent: "r"},
+		sp{svc: "shop", trace: "s2", span: "late2", parent: "c"},
+		sp{svc: "ship", trace: "s3", span: "c3", kind: ptrace.SpanKindConsumer},
+		sp{svc: "notify", trace: "s4", span: "late4", parent: "r4"},
+	)))
+	out := h.allTraces()
+	for span, want := range map[string]map[string]string{
+		"late":  {"biz.order_id": "ORD-1", "biz.canary": "true", "biz.keep": "true"},
+		"late2": {"biz.sku": "SKU-2", "biz.user_id": "c774cc418908ffd617fee6540a8766599743226b49e3794a629373e1ae5cd131"},
+		"c3":    {"biz.order_id": "ORD-3"},
+	} {
+		for key, v := range want {
+			got, ok := spanAttr(out, span, key)
+			assert.True(t, ok, "%s has no %s", span, key)
+			assert.Equal(t, v, got, "%s %s", span, key)
+		}
+	}
+	assert.Equal(t, 3, out.SpanCount(), "the span of the expired trace is held")
+}
+
+// unreadableStorage is a storage extension whose clients fail every Get.
+type unreadableStorage struct {
+	*storagetest.TestStorage
+}
+
+func (s unreadableStorage) GetClient(ctx context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
+	c, err := s.TestStorage.GetClient(ctx, kind, id, name)
+	return unreadableClient{Client: c}, err
+}
+
+type unreadableClient struct {
+	storage.Client
+}
+
+func (unreadableClient) Get(context.Context, string) ([]byte, error) {
+	return nil, errors.New("disk read error")
+}
+
+// TestRegistryLoadErrorIsCounted: when the saved registry cannot be read,
+// Start still succeeds, the error is logged and counted, and the processor
+// runs with an empty registry.
+func TestRegistryLoadErrorIsCounted(t *testing.T) {
+	ctx := context.Background()
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(ctx)) })
+	set := metadatatest.NewSettings(tt).TelemetrySettings
+	core, logged := observer.New(zap.WarnLevel)
+	set.Logger = zap.New(core)
+	ext := unreadableStorage{TestStorage: storagetest.NewInMemoryStorageExtension("dye")}
+	cfg := testConfig()
+	cfg.Storage = &ext.ID
+	h := newHarness(t, cfg, set)
+
+	require.NoError(t, h.p.Start(ctx, storagetest.NewStorageHost().WithExtension(ext.ID, ext)))
+	metadatatest.AssertEqualProcessorBizDyeRegistryLoadErrors(t, tt, []metricdata.DataPoint[int64]{sum(1)}, ignoreTime...)
+	assert.Equal(t, 1, logged.FilterMessageSnippet("reading the saved registry failed").Len())
+	assert.Equal(t, 0, h.p.reg.len())
+
+	require.NoError(t, h.p.ConsumeTraces(ctx, traces(
+		sp{svc: "order", trace: "t1", span: "r", attrs: map[string]any{"order_id": "ORD-1"}})))
+	v, _ := attrOf(h.allTraces(), "r")
+	assert.Equal(t, "ORD-1", v)
+}

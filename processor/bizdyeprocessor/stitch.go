@@ -1,0 +1,140 @@
+package bizdyeprocessor // import "github.com/otelcol-biz/otelcol-biz/processor/bizdyeprocessor"
+
+import (
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// producerRef is a PRODUCER or CLIENT span that carried a key value, the
+// target of async stitching.
+type producerRef struct {
+	trace   pcommon.TraceID
+	span    pcommon.SpanID
+	service uint16
+	kind    ptrace.SpanKind
+	// ambiguous: PRODUCER/CLIENT spans of unrelated traces carried this
+	// value (user_tier=gold, a popular sku): it does not identify one flow,
+	// so it never links.
+	ambiguous bool
+	// pending: its trace is held for its own producer, not linked yet, so
+	// its dye does not name that producer: a producer arriving later with
+	// the same value replaces it instead of making the value ambiguous.
+	// Indexed again when the trace is released (decider.finish).
+	pending bool
+}
+
+// sharedKeyRatio decides which keys link at all: a key links while at most
+// 1 in sharedKeyRatio of its indexed values turned out to be carried by
+// unrelated flows. Above that its values describe a population (a tier, a
+// sku), not one flow, and a match would link unrelated traces.
+const sharedKeyRatio = 4
+
+// producerKeyBuf is the size of the stack buffer lookup keys are built in;
+// a longer key (values reach max_value_length) is built on the heap.
+const producerKeyBuf = recordHeader + 256
+
+// producerIndex remembers, per key value, the PRODUCER or CLIENT span that
+// carried it, so that a trace split by a lost async context can be linked
+// back to it: an lruTable bounded by max_async_producers, evicting the
+// value least recently found or updated (entries are not stamped: no ttl).
+// Not safe for concurrent use.
+type producerIndex struct {
+	refs     *lruTable[string, producerRef] // key byte + value -> span
+	keyNames []string
+	// per key: values indexed, and values found shared by unrelated flows
+	indexed, shared []int64
+}
+
+func newProducerIndex(maxProducers int, keys []KeyConfig) *producerIndex {
+	x := &producerIndex{
+		refs:    newLRUTable[string, producerRef](maxProducers),
+		indexed: make([]int64, len(keys)),
+		shared:  make([]int64, len(keys)),
+	}
+	for _, k := range keys {
+		x.keyNames = append(x.keyNames, k.Name)
+	}
+	return x
+}
+
+// linking reports whether values of key may link traces (sharedKeyRatio).
+func (x *producerIndex) linking(key uint8) bool {
+	return key != keyLinked && x.shared[key]*sharedKeyRatio <= x.indexed[key]
+}
+
+// find looks for the PRODUCER or CLIENT span of another trace that carried
+// one of dye's values, pairing kinds as hops do: a CONSUMER entry span with
+// a PRODUCER span (a lost message header), a SERVER entry span with a CLIENT
+// span (an HTTP client without propagator), any other root (a goroutine
+// started without ctx) with either. It returns the span and the name of the
+// key that matched. Ambiguous values, and keys that do not link, never match.
+func (x *producerIndex) find(self pcommon.TraceID, dye string, entryKind ptrace.SpanKind) (producerRef, string, bool) {
+	var buf [producerKeyBuf]byte
+	for i := 0; i < len(dye); {
+		key, val, next := dyeRecord(dye, i)
+		i = next
+		if !x.linking(key) {
+			continue
+		}
+		slot := x.refs.lookup(producerKey(buf[:0], key, val))
+		if slot < 0 {
+			continue
+		}
+		x.refs.touch(slot, 0) // a match attempt keeps the value recent
+		ref := *x.refs.at(slot)
+		if ref.trace == self || ref.ambiguous {
+			continue
+		}
+		if entryKind == ptrace.SpanKindConsumer && ref.kind != ptrace.SpanKindProducer ||
+			entryKind == ptrace.SpanKindServer && ref.kind != ptrace.SpanKindClient {
+			continue
+		}
+		return ref, x.keyNames[key], true
+	}
+	return producerRef{}, "", false
+}
+
+// add remembers the trace's PRODUCER (preferred) or CLIENT span under each
+// of dye's values; a value that unrelated traces also carry on their
+// PRODUCER/CLIENT spans becomes ambiguous and never links.
+func (x *producerIndex) add(ref producerRef, dye string) {
+	var buf [producerKeyBuf]byte
+	for i := 0; i < len(dye); {
+		key, val, next := dyeRecord(dye, i)
+		i = next
+		if key == keyLinked {
+			continue
+		}
+		k := producerKey(buf[:0], key, val)
+		slot := x.refs.lookup(k)
+		if slot < 0 {
+			slot, _, _, _ = x.refs.insert(k, 0)
+			*x.refs.at(slot) = ref
+			x.indexed[key]++
+			continue
+		}
+		old := x.refs.at(slot)
+		switch {
+		case old.ambiguous:
+			continue
+		case old.trace == ref.trace && (old.kind != ptrace.SpanKindProducer && ref.kind == ptrace.SpanKindProducer || old.pending && !ref.pending):
+			*old = ref // a trace's PRODUCER span is preferred over its CLIENT span
+		case old.trace == ref.trace:
+			continue
+		case old.pending:
+			*old = ref // likely the producer the pending trace waits for
+		case dyeHas(dye, keyLinked, old.trace.String()):
+			*old = ref // the next async hop of the same flow: link to the newest producer
+		default:
+			old.ambiguous = true // another flow with the same value
+			x.shared[key]++
+		}
+		x.refs.touch(slot, 0)
+	}
+}
+
+func producerKey(buf []byte, key uint8, val string) string {
+	buf = append(buf, key)
+	buf = append(buf, val...)
+	return string(buf)
+}
