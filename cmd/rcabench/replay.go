@@ -40,7 +40,7 @@ func runCase(c nezha.Case, history []nezha.Event, s settings) (caseResult, error
 	// The replay has about one fault-free minute of history per case: short
 	// windows and baseline, and a low gate so every case is ranked.
 	cfg.Window, cfg.Baseline, cfg.MinAnomaly = s.window, s.baseline, rcatrain.Defaults.MinAnomaly
-	cfg.Method, cfg.Model = s.method, s.model
+	cfg.Method, cfg.Model = gnnrootcause.Method(s.method), s.model
 	cfg.IdleFlush = 0 // event time only: the replay runs much faster than the data
 	if err := cfg.Validate(); err != nil {
 		return caseResult{}, err
@@ -75,6 +75,9 @@ func runCase(c nezha.Case, history []nezha.Event, s settings) (caseResult, error
 		}
 		if feedErr == nil && td.SpanCount() > 0 {
 			feedErr = spansIn.ConsumeTraces(ctx, td)
+			if feedErr == nil { // rank the windows these spans closed before the next batch
+				feedErr = gnnrootcause.Settle(ctx, spansIn)
+			}
 		}
 	}
 	nezha.Replay(history, c, int64(s.window), feed)

@@ -96,6 +96,52 @@ type graph struct {
 
 func buildGraph(rng *rand.Rand, n int) *graph {
 	g := &graph{}
+	ls := g.addServices(n)
+	hubs := ls.of(maxLayer)
+	if len(hubs) > hubCount {
+		hubs = hubs[:hubCount]
+	}
+	g.addPodsAndEndpoints(rng)
+	// Calls go only to deeper layers, so index order is a topological order.
+	for i := 1; i < len(g.services); i++ {
+		s := &g.services[i]
+		if s.layer == maxLayer {
+			continue
+		}
+		for e := range s.eps {
+			nc := numCalls(rng, s.layer)
+			var calls []call
+			for range nc {
+				c, ok := pickCallee(rng, g, s.layer, hubs, ls.of, calls)
+				if ok {
+					calls = append(calls, c)
+				}
+			}
+			s.eps[e].groups = groupCalls(rng, calls)
+		}
+	}
+	g.coverEndpoints(rng, ls)
+	g.addRoutes(rng, ls)
+	g.computeRates()
+	return g
+}
+
+// layers are the index of each layer's first service (1-based layers; the
+// gateway is 0), and the end of the last.
+type layers [maxLayer + 1]int
+
+// of lists the services of layer l (1-based).
+func (ls *layers) of(l int) []int {
+	var out []int
+	for i := ls[l-1]; i < ls[l]; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+// addServices adds the gateway and n-1 services in layers of about a
+// quarter, 30 %, a quarter and the rest, named from the layers' pools.
+func (g *graph) addServices(n int) layers {
 	m := n - 1
 	sizes := [maxLayer]int{
 		max(1, int(math.Round(0.25*float64(m)))),
@@ -104,10 +150,10 @@ func buildGraph(rng *rand.Rand, n int) *graph {
 	}
 	sizes[3] = m - sizes[0] - sizes[1] - sizes[2]
 	g.services = append(g.services, newService(gatewayName, "gateway", 0))
-	layerStart := [maxLayer + 1]int{}
+	var ls layers
 	extra := 0
 	for l := range maxLayer {
-		layerStart[l] = len(g.services)
+		ls[l] = len(g.services)
 		for i := range sizes[l] {
 			if i < len(layerPools[l]) {
 				core := layerPools[l][i]
@@ -118,19 +164,13 @@ func buildGraph(rng *rand.Rand, n int) *graph {
 			g.services = append(g.services, newService(fmt.Sprintf("svc-%02d", extra), fmt.Sprintf("svc%02d", extra), l+1))
 		}
 	}
-	layerStart[maxLayer] = len(g.services)
-	layerOf := func(l int) []int { // services of layer l (1-based)
-		var out []int
-		for i := layerStart[l-1]; i < layerStart[l]; i++ {
-			out = append(out, i)
-		}
-		return out
-	}
-	hubs := layerOf(maxLayer)
-	if len(hubs) > hubCount {
-		hubs = hubs[:hubCount]
-	}
+	ls[maxLayer] = len(g.services)
+	return ls
+}
 
+// addPodsAndEndpoints gives every service one pod (15 %: two) and every
+// service but the gateway one to four endpoints.
+func (g *graph) addPodsAndEndpoints(rng *rand.Rand) {
 	for i := range g.services {
 		s := &g.services[i]
 		np := 1
@@ -152,38 +192,22 @@ func buildGraph(rng *rand.Rand, n int) *graph {
 			s.eps = append(s.eps, newEndpoint(rng, s, vs[e]))
 		}
 	}
+}
 
-	// Calls go only to deeper layers, so index order is a topological order.
-	for i := 1; i < len(g.services); i++ {
-		s := &g.services[i]
-		if s.layer == maxLayer {
-			continue
-		}
-		for e := range s.eps {
-			nc := numCalls(rng, s.layer)
-			var calls []call
-			for range nc {
-				c, ok := pickCallee(rng, g, s.layer, hubs, layerOf, calls)
-				if ok {
-					calls = append(calls, c)
-				}
-			}
-			s.eps[e].groups = groupCalls(rng, calls)
-		}
-	}
-
-	// Every endpoint must be reachable: give uncalled ones a caller one layer up.
+// coverEndpoints makes every endpoint reachable: an uncalled one gets a
+// caller one layer up.
+func (g *graph) coverEndpoints(rng *rand.Rand, ls layers) {
 	covered := make([][]bool, len(g.services))
 	for i := range g.services {
 		covered[i] = make([]bool, len(g.services[i].eps))
 	}
-	for _, i := range layerOf(1) {
+	for _, i := range ls.of(1) {
 		for e := range covered[i] {
 			covered[i][e] = true // the gateway routes to every layer-1 endpoint
 		}
 	}
 	for l := 2; l <= maxLayer; l++ {
-		for i := 1; i < layerStart[l-1]; i++ {
+		for i := 1; i < ls[l-1]; i++ {
 			for _, ep := range g.services[i].eps {
 				for _, grp := range ep.groups {
 					for _, c := range grp {
@@ -192,12 +216,12 @@ func buildGraph(rng *rand.Rand, n int) *graph {
 				}
 			}
 		}
-		for _, i := range layerOf(l) {
+		for _, i := range ls.of(l) {
 			for e := range covered[i] {
 				if covered[i][e] {
 					continue
 				}
-				callers := layerOf(l - 1)
+				callers := ls.of(l - 1)
 				cs := &g.services[callers[rng.IntN(len(callers))]]
 				ce := &cs.eps[rng.IntN(len(cs.eps))]
 				ce.groups = append(ce.groups, []call{newCall(rng, i, e)})
@@ -205,10 +229,13 @@ func buildGraph(rng *rand.Rand, n int) *graph {
 			}
 		}
 	}
+}
 
-	// Gateway: one "/*" route per layer-1 endpoint, Zipf-weighted in shuffled order.
+// addRoutes gives the gateway one "/*" route per layer-1 endpoint,
+// Zipf-weighted in shuffled order.
+func (g *graph) addRoutes(rng *rand.Rand, ls layers) {
 	gw := &g.services[0]
-	for _, i := range layerOf(1) {
+	for _, i := range ls.of(1) {
 		for e := range g.services[i].eps {
 			gw.eps = append(gw.eps, endpoint{
 				op: gatewayOp, ctrl: gatewayCtrl,
@@ -226,8 +253,6 @@ func buildGraph(rng *rand.Rand, n int) *graph {
 	for r := range g.routeCDF {
 		g.routeCDF[r] /= sum
 	}
-	g.computeRates()
-	return g
 }
 
 // addStatements gives every endpoint its log statements, from their own
@@ -439,27 +464,6 @@ func (g *graph) edges() [][2]string {
 	for i, k := range idx {
 		out[i] = [2]string{g.services[k[0]].name, g.services[k[1]].name}
 	}
-	return out
-}
-
-// callers returns the services calling svc, busiest edge first.
-func (g *graph) callers(svc int) []int {
-	var out []int
-	for k := range g.edgeRate {
-		if k[1] == svc {
-			out = append(out, k[0])
-		}
-	}
-	slices.SortFunc(out, func(a, b int) int {
-		ra, rb := g.edgeRate[[2]int{a, svc}], g.edgeRate[[2]int{b, svc}]
-		switch {
-		case ra > rb:
-			return -1
-		case ra < rb:
-			return 1
-		}
-		return a - b
-	})
 	return out
 }
 

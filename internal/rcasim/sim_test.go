@@ -438,98 +438,114 @@ func TestStructure(t *testing.T) {
 			}
 			f := flatten(t, sc)
 			require.NotEmpty(t, f.spans)
-			roots := map[pcommon.TraceID]int{}
-			for _, s := range f.spans {
-				b := sc.Batches[s.batch]
-				assert.Equal(t, ptrace.SpanKindUnspecified, s.span.Kind())
-				assert.LessOrEqual(t, s.start, s.end)
-				assert.GreaterOrEqual(t, s.end, b.Start.UnixNano())
-				assert.Less(t, s.end, b.End.UnixNano())
-				assert.True(t, strings.HasPrefix(s.pod, s.svc+"-"), s.pod)
-				if !s.isErr() {
-					assert.Equal(t, ptrace.StatusCodeUnset, s.span.Status().Code())
-					assert.Zero(t, s.span.Events().Len())
-				}
-				if s.parent.IsEmpty() {
-					roots[s.trace]++
-					assert.Equal(t, gatewayName, s.svc)
-					assert.Equal(t, gatewayOp, s.name)
-					continue
-				}
-				p, ok := f.byID[s.parent]
-				if !assert.True(t, ok, "parent of %s missing", s.name) {
-					continue
-				}
-				assert.Equal(t, p.trace, s.trace)
-				assert.GreaterOrEqual(t, s.start, p.start, "%s starts before parent %s", s.name, p.name)
-				assert.LessOrEqual(t, s.end, p.end, "%s ends after parent %s", s.name, p.name)
-				if p.svc != s.svc {
-					assert.True(t, p.isExit(), "cross-service child of %s", p.name)
-					assert.True(t, strings.HasPrefix(s.name, "/"), s.name)
-				}
-			}
-			for _, s := range f.spans {
-				if s.isExit() {
-					assert.LessOrEqual(t, len(s.children), 1, "exit span with several children")
-					for _, c := range s.children {
-						assert.NotEqual(t, s.svc, c.svc)
-					}
-				}
-			}
-			for tid, n := range roots {
-				assert.Equal(t, 1, n, "trace %s", tid)
-			}
+			checkSpans(t, sc, f)
+			checkLogs(t, sc, f)
+			checkBatches(t, sc, f)
+		})
+	}
+}
 
-			for _, l := range f.logs {
-				b := sc.Batches[l.batch]
-				ts := int64(l.rec.Timestamp())
+// checkSpans: spans lie in their batch's step and inside their parent, one
+// gateway root per trace, calls into other services through exit spans.
+func checkSpans(t *testing.T, sc Scenario, f *flat) {
+	roots := map[pcommon.TraceID]int{}
+	for _, s := range f.spans {
+		b := sc.Batches[s.batch]
+		assert.Equal(t, ptrace.SpanKindUnspecified, s.span.Kind())
+		assert.LessOrEqual(t, s.start, s.end)
+		assert.GreaterOrEqual(t, s.end, b.Start.UnixNano())
+		assert.Less(t, s.end, b.End.UnixNano())
+		assert.True(t, strings.HasPrefix(s.pod, s.svc+"-"), s.pod)
+		if !s.isErr() {
+			assert.Equal(t, ptrace.StatusCodeUnset, s.span.Status().Code())
+			assert.Zero(t, s.span.Events().Len())
+		}
+		if s.parent.IsEmpty() {
+			roots[s.trace]++
+			assert.Equal(t, gatewayName, s.svc)
+			assert.Equal(t, gatewayOp, s.name)
+			continue
+		}
+		p, ok := f.byID[s.parent]
+		if !assert.True(t, ok, "parent of %s missing", s.name) {
+			continue
+		}
+		assert.Equal(t, p.trace, s.trace)
+		assert.GreaterOrEqual(t, s.start, p.start, "%s starts before parent %s", s.name, p.name)
+		assert.LessOrEqual(t, s.end, p.end, "%s ends after parent %s", s.name, p.name)
+		if p.svc != s.svc {
+			assert.True(t, p.isExit(), "cross-service child of %s", p.name)
+			assert.True(t, strings.HasPrefix(s.name, "/"), s.name)
+		}
+	}
+	for _, s := range f.spans {
+		if s.isExit() {
+			assert.LessOrEqual(t, len(s.children), 1, "exit span with several children")
+			for _, c := range s.children {
+				assert.NotEqual(t, s.svc, c.svc)
+			}
+		}
+	}
+	for tid, n := range roots {
+		assert.Equal(t, 1, n, "trace %s", tid)
+	}
+}
+
+// checkLogs: records lie in their batch's step, INFO or ERROR, and traced
+// ones name a span of their service.
+func checkLogs(t *testing.T, sc Scenario, f *flat) {
+	for _, l := range f.logs {
+		b := sc.Batches[l.batch]
+		ts := int64(l.rec.Timestamp())
+		assert.GreaterOrEqual(t, ts, b.Start.UnixNano())
+		assert.Less(t, ts, b.End.UnixNano())
+		assert.Contains(t, []string{"INFO", "ERROR"}, l.rec.SeverityText())
+		assert.Equal(t, l.isError, l.rec.SeverityText() == "ERROR")
+		if l.traced {
+			s, ok := f.byID[l.rec.SpanID()]
+			require.True(t, ok, "log span id unknown")
+			assert.Equal(t, s.trace, l.rec.TraceID())
+			assert.Equal(t, l.svc, s.svc)
+			assert.Contains(t, l.rec.Body().Str(), "TraceID: "+l.rec.TraceID().String())
+		}
+	}
+}
+
+// checkBatches: every batch has one CPU and one memory sample per pod in
+// its step, and one ResourceSpans per pod.
+func checkBatches(t *testing.T, sc Scenario, f *flat) {
+	pods := map[string]bool{}
+	for _, s := range f.spans {
+		pods[s.pod] = true
+	}
+	for _, b := range sc.Batches {
+		rms := b.Metrics.ResourceMetrics()
+		require.Equal(t, len(pods), rms.Len())
+		seen := map[string]bool{}
+		for i := 0; i < rms.Len(); i++ {
+			pod, ok := rms.At(i).Resource().Attributes().Get(attrPodName)
+			require.True(t, ok)
+			assert.False(t, seen[pod.Str()])
+			seen[pod.Str()] = true
+			ms := rms.At(i).ScopeMetrics().At(0).Metrics()
+			require.Equal(t, 2, ms.Len())
+			for j := 0; j < ms.Len(); j++ {
+				dps := ms.At(j).Gauge().DataPoints()
+				require.Equal(t, 1, dps.Len())
+				ts := int64(dps.At(0).Timestamp())
 				assert.GreaterOrEqual(t, ts, b.Start.UnixNano())
 				assert.Less(t, ts, b.End.UnixNano())
-				assert.Contains(t, []string{"INFO", "ERROR"}, l.rec.SeverityText())
-				assert.Equal(t, l.isError, l.rec.SeverityText() == "ERROR")
-				if l.traced {
-					s, ok := f.byID[l.rec.SpanID()]
-					require.True(t, ok, "log span id unknown")
-					assert.Equal(t, s.trace, l.rec.TraceID())
-					assert.Equal(t, l.svc, s.svc)
-					assert.Contains(t, l.rec.Body().Str(), "TraceID: "+l.rec.TraceID().String())
-				}
 			}
-
-			pods := map[string]bool{}
-			for _, s := range f.spans {
-				pods[s.pod] = true
-			}
-			for _, b := range sc.Batches {
-				rms := b.Metrics.ResourceMetrics()
-				require.Equal(t, len(pods), rms.Len())
-				seen := map[string]bool{}
-				for i := 0; i < rms.Len(); i++ {
-					pod, ok := rms.At(i).Resource().Attributes().Get(attrPodName)
-					require.True(t, ok)
-					assert.False(t, seen[pod.Str()])
-					seen[pod.Str()] = true
-					ms := rms.At(i).ScopeMetrics().At(0).Metrics()
-					require.Equal(t, 2, ms.Len())
-					for j := 0; j < ms.Len(); j++ {
-						dps := ms.At(j).Gauge().DataPoints()
-						require.Equal(t, 1, dps.Len())
-						ts := int64(dps.At(0).Timestamp())
-						assert.GreaterOrEqual(t, ts, b.Start.UnixNano())
-						assert.Less(t, ts, b.End.UnixNano())
-					}
-					assert.Positive(t, ms.At(0).Gauge().DataPoints().At(0).DoubleValue())
-					assert.Positive(t, ms.At(1).Gauge().DataPoints().At(0).IntValue())
-				}
-				rss := b.Traces.ResourceSpans()
-				seen = map[string]bool{}
-				for i := 0; i < rss.Len(); i++ {
-					pod, _ := rss.At(i).Resource().Attributes().Get(attrPodName)
-					assert.False(t, seen[pod.Str()], "one ResourceSpans per pod and batch")
-					seen[pod.Str()] = true
-				}
-			}
-		})
+			assert.Positive(t, ms.At(0).Gauge().DataPoints().At(0).DoubleValue())
+			assert.Positive(t, ms.At(1).Gauge().DataPoints().At(0).IntValue())
+		}
+		rss := b.Traces.ResourceSpans()
+		seen = map[string]bool{}
+		for i := 0; i < rss.Len(); i++ {
+			pod, _ := rss.At(i).Resource().Attributes().Get(attrPodName)
+			assert.False(t, seen[pod.Str()], "one ResourceSpans per pod and batch")
+			seen[pod.Str()] = true
+		}
 	}
 }
 

@@ -106,36 +106,14 @@ func (t *tracer) invoke(svc, epIdx int, start int64, parent pcommon.SpanID, dl i
 	s := &t.g.services[svc]
 	ep := &s.eps[epIdx]
 	rng := t.rng
-	p := t.plan
 	pod := s.pods[0]
 	if len(s.pods) > 1 {
 		pod = s.pods[rng.IntN(len(s.pods))]
 	}
 	self := lognormal(rng, ep.median, ep.sigma)
 	t.out.addBusy(pod, start, ms(self))
-	nG := len(ep.groups)
-	stopAfter := nG // groups [0, stopAfter) run
-	var throw, bad, skipDB bool
-	if p.svc == svc && start >= p.injectAt {
-		switch p.kind {
-		case FaultCPU:
-			self *= p.cpuMult * (0.85 + 0.3*rng.Float64())
-		case FaultException:
-			if rng.Float64() < p.share {
-				throw = true
-				stopAfter = rng.IntN(nG + 1)
-			}
-		case FaultReturn:
-			bad = true
-			self *= 0.2 + 0.4*rng.Float64()
-			if nG > 0 {
-				stopAfter = rng.IntN(nG)
-			}
-			skipDB = rng.Float64() < 0.5
-		case FaultTimeoutCascade:
-			self += p.slowMs * (0.9 + 0.4*rng.Float64())
-		}
-	}
+	q := &request{t: t, svc: svc, s: s, ep: ep, pod: pod, dl: dl, tcur: start, stopAfter: len(ep.groups)}
+	self, skipDB := q.fault(self, start)
 	entryPre := self * (0.03 + 0.06*rng.Float64())
 	entryPost := self * (0.02 + 0.04*rng.Float64())
 	dbShare := 0.15 + 0.3*rng.Float64()
@@ -143,155 +121,242 @@ func (t *tracer) invoke(svc, epIdx int, start int64, parent pcommon.SpanID, dl i
 	if ep.sql != "" && !skipDB {
 		db = self * dbShare
 	}
-	slice := (self - entryPre - entryPost - db) / float64(nG+1)
+	slice := (self - entryPre - entryPost - db) / float64(len(ep.groups)+1)
 
-	cut := false
-	tcur := start
-	adv := func(d int64) {
-		if cut {
-			return
-		}
-		tcur += d
-		if tcur >= dl {
-			tcur, cut = dl, true
-		}
-	}
-	entry := t.open(pod, ep.op, parent, start)
-	entryID := t.spans[entry].id
-	adv(ms(entryPre))
-	ctrl := t.open(pod, ep.ctrl, entryID, tcur)
-	ctrlID := t.spans[ctrl].id
-	if db > 0 && !cut {
-		repo := t.open(pod, ep.repo, ctrlID, tcur)
-		sql := t.open(pod, ep.sql, t.spans[repo].id, tcur+ms(db*0.08))
-		sqlEnd := tcur + ms(db*0.92)
-		adv(ms(db))
-		var msg string
-		if cut {
-			msg = msgCanceled
-			t.spans[sql].start = min(t.spans[sql].start, tcur)
-			sqlEnd = min(sqlEnd, tcur)
-		}
-		t.close(sql, sqlEnd, msg)
-		t.close(repo, tcur, msg)
+	q.entry = t.open(pod, ep.op, parent, start)
+	entryID := t.spans[q.entry].id
+	q.adv(ms(entryPre))
+	q.ctrl = t.open(pod, ep.ctrl, entryID, q.tcur)
+	q.ctrlID = t.spans[q.ctrl].id
+	if db > 0 && !q.cut {
+		q.queryDB(db)
 	}
 	// which statements this request's path reaches; drawn whatever the
 	// fault so the fault-free requests stay the same
-	var reach [maxStatements]bool
 	for i, st := range ep.stmts {
-		reach[i] = rng.Float64() < st.p
+		q.reach[i] = rng.Float64() < st.p
 	}
-	// logAt logs the statements before group k. A request that throws or
-	// returns early stops before group stopAfter, after its statements
-	// there: it never logs those further down, nor the closing ones.
-	logAt := func(k int) {
-		for i, st := range ep.stmts {
-			if st.at == k && reach[i] && !(st.closing && (throw || bad)) {
-				t.log(pod, tcur, sevInfo, ctrlID, s.logger, st.line, st.msg)
-			}
-		}
-	}
-
-	exitParent := ctrlID
+	exitParent := q.ctrlID
 	if svc == 0 {
 		exitParent = entryID // the gateway's exits hang off its entry span, as in SkyWalking data
 	}
-	var fail outcome
-	for k := 0; k <= stopAfter && !cut; k++ {
-		adv(ms(slice * (0.5 + rng.Float64())))
-		if cut {
-			break
-		}
-		logAt(k)
-		if k == stopAfter {
-			if bad && p.elseLog {
-				t.log(pod, tcur, sevError, ctrlID, s.logger, ep.elseLine, "["+ep.verb+"]["+s.camel+" not found][return empty]")
-			}
-			break
-		}
-		grp := ep.groups[k]
-		gEnd := tcur
-		var worst outcome
-		worstCallee := -1
-		for j := range grp {
-			c := &grp[j]
-			end, r := t.call(svc, pod, c, exitParent, min(tcur+int64(j)*parallelStagger, dl), dl)
-			if svc != 0 && len(grp) == 1 && r.kind == resultDeadline && p.hasBudget(svc, c.svc, tcur) &&
-				end < dl-ms(5) && rng.Float64() < 0.5 {
-				end, r = t.call(svc, pod, c, exitParent, end, dl) // one retry
-			}
-			gEnd = max(gEnd, end)
-			if r.kind > worst.kind {
-				worst, worstCallee = r, c.svc
-			}
-		}
-		adv(gEnd - tcur)
-		if cut {
-			break
-		}
-		callee := ""
-		if worstCallee >= 0 {
-			callee = t.g.services[worstCallee].name
-		}
-		switch worst.kind {
-		case resultBadResponse:
-			if svc != 0 && rng.Float64() < 0.15 {
-				t.log(pod, tcur, sevError, ctrlID, s.logger, ep.logLine,
-					"["+ep.verb+"][Call "+callee+" returned unexpected response][Response(status=0, msg=null, data=null)]")
-			}
-		case resultException, resultDeadline:
-			propagate := worst.kind == resultDeadline && p.hasBudget(svc, worstCallee, tcur)
-			if !propagate {
-				propagate = rng.Float64() < 0.8*math.Pow(0.5, float64(worst.level))
-			}
-			if propagate {
-				fail = outcome{kind: worst.kind, level: worst.level + 1}
-				if svc != 0 && (worst.kind == resultException || rng.Float64() < 0.5) {
-					msg := msgHTTP500
-					if worst.kind == resultDeadline {
-						msg = msgTimeout
-					}
-					t.log(pod, tcur, sevError, ctrlID, s.logger, ep.logLine, "["+ep.verb+"][Call "+callee+" failed]["+msg+"]")
-				}
-			}
-		}
-		if fail.kind != resultOK {
-			break
-		}
-	}
-	if throw && !cut && fail.kind == resultOK {
-		adv(ms(0.1 + 0.4*rng.Float64()))
-		if !cut {
+	fail := q.runGroups(slice, exitParent)
+	if q.throw && !q.cut && fail.kind == resultOK {
+		q.adv(ms(0.1 + 0.4*rng.Float64()))
+		if !q.cut {
 			fail = outcome{kind: resultException}
-			t.log(pod, tcur, sevError, ctrlID, "o.a.c.c.C.[.[.[.[dispatcherServlet]", 175,
+			t.log(pod, q.tcur, sevError, q.ctrlID, "o.a.c.c.C.[.[.[.[dispatcherServlet]", 175,
 				"Servlet.service() for servlet [dispatcherServlet] in context with path [] threw exception "+
-					"[Request processing failed; nested exception is "+p.excMsg+"] with root cause")
+					"[Request processing failed; nested exception is "+t.plan.excMsg+"] with root cause")
 		}
 	}
+	return q.finish(fail, entryPost)
+}
 
+// request is one request's way through its handler (invoke): the
+// handler's clock, cut at the deadline, and what the fault does to it.
+type request struct {
+	t          *tracer
+	svc, pod   int
+	s          *service
+	ep         *endpoint
+	dl         int64 // the deadline the caller propagated
+	tcur       int64 // the handler's clock
+	cut        bool  // tcur reached dl: the rest of the work is cut
+	entry      int   // span indexes
+	ctrl       int
+	ctrlID     pcommon.SpanID
+	throw, bad bool // the fault makes the request throw, or return early
+	stopAfter  int  // groups [0, stopAfter) run
+	reach      [maxStatements]bool
+}
+
+// adv moves the handler's clock by d, up to the deadline.
+func (q *request) adv(d int64) {
+	if q.cut {
+		return
+	}
+	q.tcur += d
+	if q.tcur >= q.dl {
+		q.tcur, q.cut = q.dl, true
+	}
+}
+
+// fault applies the plan's fault to a request of the faulty service from
+// its injection on; it returns the request's self time and whether it
+// skips its DB work.
+func (q *request) fault(self float64, start int64) (float64, bool) {
+	p, rng := q.t.plan, q.t.rng
+	if p.svc != q.svc || start < p.injectAt {
+		return self, false
+	}
+	nG := len(q.ep.groups)
+	skipDB := false
+	switch p.kind {
+	case FaultCPU:
+		self *= p.cpuMult * (0.85 + 0.3*rng.Float64())
+	case FaultException:
+		if rng.Float64() < p.share {
+			q.throw = true
+			q.stopAfter = rng.IntN(nG + 1)
+		}
+	case FaultReturn:
+		q.bad = true
+		self *= 0.2 + 0.4*rng.Float64()
+		if nG > 0 {
+			q.stopAfter = rng.IntN(nG)
+		}
+		skipDB = rng.Float64() < 0.5
+	case FaultTimeoutCascade:
+		self += p.slowMs * (0.9 + 0.4*rng.Float64())
+	}
+	return self, skipDB
+}
+
+// queryDB adds the repository and SQL spans of db ms of DB work; work cut
+// by the deadline ends with "context canceled".
+func (q *request) queryDB(db float64) {
+	t := q.t
+	repo := t.open(q.pod, q.ep.repo, q.ctrlID, q.tcur)
+	sql := t.open(q.pod, q.ep.sql, t.spans[repo].id, q.tcur+ms(db*0.08))
+	sqlEnd := q.tcur + ms(db*0.92)
+	q.adv(ms(db))
+	var msg string
+	if q.cut {
+		msg = msgCanceled
+		t.spans[sql].start = min(t.spans[sql].start, q.tcur)
+		sqlEnd = min(sqlEnd, q.tcur)
+	}
+	t.close(sql, sqlEnd, msg)
+	t.close(repo, q.tcur, msg)
+}
+
+// runGroups runs the endpoint's groups of calls, each after the statements
+// logged before it, until the request stops (stopAfter, a failure passed
+// on, the deadline), and returns the failure passed on.
+func (q *request) runGroups(slice float64, exitParent pcommon.SpanID) outcome {
+	t := q.t
+	var fail outcome
+	for k := 0; k <= q.stopAfter && !q.cut; k++ {
+		q.adv(ms(slice * (0.5 + t.rng.Float64())))
+		if q.cut {
+			break
+		}
+		q.logStatements(k)
+		if k == q.stopAfter {
+			if q.bad && t.plan.elseLog {
+				t.log(q.pod, q.tcur, sevError, q.ctrlID, q.s.logger, q.ep.elseLine, "["+q.ep.verb+"]["+q.s.camel+" not found][return empty]")
+			}
+			break
+		}
+		worst, worstCallee := q.callGroup(q.ep.groups[k], exitParent)
+		if q.cut {
+			break
+		}
+		if fail = q.react(worst, worstCallee); fail.kind != resultOK {
+			break
+		}
+	}
+	return fail
+}
+
+// logStatements logs the statements before group k. A request that throws
+// or returns early stops before group stopAfter, after its statements
+// there: it never logs those further down, nor the closing ones.
+func (q *request) logStatements(k int) {
+	for i, st := range q.ep.stmts {
+		if st.at == k && q.reach[i] && (!st.closing || !q.throw && !q.bad) {
+			q.t.log(q.pod, q.tcur, sevInfo, q.ctrlID, q.s.logger, st.line, st.msg)
+		}
+	}
+}
+
+// callGroup makes a group's calls in parallel (a call that timed out on a
+// budget alone is retried once, half the time), waits for the last, and
+// returns the worst outcome and its callee (-1: none).
+func (q *request) callGroup(grp []call, exitParent pcommon.SpanID) (outcome, int) {
+	t := q.t
+	gEnd := q.tcur
+	var worst outcome
+	worstCallee := -1
+	for j := range grp {
+		c := &grp[j]
+		end, r := t.call(q.svc, q.pod, c, exitParent, min(q.tcur+int64(j)*parallelStagger, q.dl), q.dl)
+		if q.svc != 0 && len(grp) == 1 && r.kind == resultDeadline && t.plan.hasBudget(q.svc, c.svc, q.tcur) &&
+			end < q.dl-ms(5) && t.rng.Float64() < 0.5 {
+			end, r = t.call(q.svc, q.pod, c, exitParent, end, q.dl) // one retry
+		}
+		gEnd = max(gEnd, end)
+		if r.kind > worst.kind {
+			worst, worstCallee = r, c.svc
+		}
+	}
+	q.adv(gEnd - q.tcur)
+	return worst, worstCallee
+}
+
+// react logs how a group's worst call failed and returns the failure the
+// request passes on (none: it goes on): a deadline on a budgeted call
+// always, other failures less often the further they come from.
+func (q *request) react(worst outcome, worstCallee int) outcome {
+	t, rng := q.t, q.t.rng
+	callee := ""
+	if worstCallee >= 0 {
+		callee = t.g.services[worstCallee].name
+	}
+	switch worst.kind {
+	case resultBadResponse:
+		if q.svc != 0 && rng.Float64() < 0.15 {
+			t.log(q.pod, q.tcur, sevError, q.ctrlID, q.s.logger, q.ep.logLine,
+				"["+q.ep.verb+"][Call "+callee+" returned unexpected response][Response(status=0, msg=null, data=null)]")
+		}
+	case resultException, resultDeadline:
+		propagate := worst.kind == resultDeadline && t.plan.hasBudget(q.svc, worstCallee, q.tcur)
+		if !propagate {
+			propagate = rng.Float64() < 0.8*math.Pow(0.5, float64(worst.level))
+		}
+		if !propagate {
+			break
+		}
+		if q.svc != 0 && (worst.kind == resultException || rng.Float64() < 0.5) {
+			msg := msgHTTP500
+			if worst.kind == resultDeadline {
+				msg = msgTimeout
+			}
+			t.log(q.pod, q.tcur, sevError, q.ctrlID, q.s.logger, q.ep.logLine, "["+q.ep.verb+"][Call "+callee+" failed]["+msg+"]")
+		}
+		return outcome{kind: worst.kind, level: worst.level + 1}
+	}
+	return outcome{}
+}
+
+// finish closes the controller and entry spans with the request's error
+// (after entryPost ms of work at the entry) and returns its outcome.
+func (q *request) finish(fail outcome, entryPost float64) outcome {
+	t := q.t
 	var errMsg string
 	switch {
 	case fail.kind == resultDeadline:
 		errMsg = msgTimeout
 	case fail.kind == resultException && fail.level == 0:
-		errMsg = p.excMsg
+		errMsg = t.plan.excMsg
 	case fail.kind == resultException:
 		errMsg = msgCallerErr
 	}
-	if cut {
-		t.close(ctrl, tcur, msgTimeout)
-		t.close(entry, tcur, msgTimeout)
-		return outcome{end: tcur, kind: resultDeadline}
+	if q.cut {
+		t.close(q.ctrl, q.tcur, msgTimeout)
+		t.close(q.entry, q.tcur, msgTimeout)
+		return outcome{end: q.tcur, kind: resultDeadline}
 	}
-	t.close(ctrl, tcur, errMsg)
-	adv(ms(entryPost))
-	if cut {
-		t.close(entry, tcur, msgTimeout)
-		return outcome{end: tcur, kind: resultDeadline}
+	t.close(q.ctrl, q.tcur, errMsg)
+	q.adv(ms(entryPost))
+	if q.cut {
+		t.close(q.entry, q.tcur, msgTimeout)
+		return outcome{end: q.tcur, kind: resultDeadline}
 	}
-	t.close(entry, tcur, errMsg)
-	fail.end = tcur
-	if fail.kind == resultOK && bad {
+	t.close(q.entry, q.tcur, errMsg)
+	fail.end = q.tcur
+	if fail.kind == resultOK && q.bad {
 		fail.kind = resultBadResponse
 	}
 	return fail

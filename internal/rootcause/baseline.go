@@ -33,14 +33,14 @@ func (r *ring) stats(floor float64, scratch *[]float64) (med, spread float64, ok
 	if r.n < minHistory {
 		return 0, 0, false
 	}
-	v := append((*scratch)[:0], r.vals[:r.n]...)
+	*scratch = append((*scratch)[:0], r.vals[:r.n]...)
+	v := *scratch
 	slices.Sort(v)
 	med = v[len(v)/2]
 	for i := range v {
 		v[i] = math.Abs(v[i] - med)
 	}
 	slices.Sort(v)
-	*scratch = v
 	return med, math.Max(1.4826*v[len(v)/2], floor), true
 }
 

@@ -31,7 +31,7 @@ func BenchmarkAddTraces(b *testing.B) {
 	for b.Loop() {
 		e.AddTraces(td)
 		if n++; n%64 == 0 { // keep the window's slice from growing without bound
-			for _, w := range e.open {
+			for _, w := range e.in.open {
 				w.spans = w.spans[:0]
 			}
 		}
@@ -106,7 +106,7 @@ func BenchmarkRankWindow(b *testing.B) {
 				e.AddTraces(bigWindow(rng, t0.Add(time.Duration(w)*30*time.Second+time.Second), 1000, 5000, 500))
 				w++
 				// move the watermark past the window without adding to the next
-				e.watermark = max(e.watermark, t0.Add(time.Duration(w)*30*time.Second+6*time.Second).UnixNano())
+				e.in.watermark = max(e.in.watermark, t0.Add(time.Duration(w)*30*time.Second+6*time.Second).UnixNano())
 			}
 			for range 10 {
 				feed()

@@ -1,7 +1,6 @@
 package rootcause
 
 import (
-	"slices"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -20,7 +19,7 @@ type Cascade struct {
 	Layers          []Layer `json:"layers"`
 	Exemplar        string  `json:"exemplar_trace_id"`
 
-	origin int32
+	origin, originOp int32 // named by Engine.label
 }
 
 // Layer is one service's part of a cascade.
@@ -28,6 +27,8 @@ type Layer struct {
 	Service   string  `json:"service"`
 	Operation string  `json:"operation"`
 	BudgetMs  float64 `json:"budget_ms"`
+
+	service, op int32 // named by Engine.label
 }
 
 // isTimeout recognises Go's context errors (and gRPC's DeadlineExceeded)
@@ -54,8 +55,9 @@ func hasTimeoutText(msg string) bool {
 
 // cascades finds, per trace, the timed-out span that ended first and the
 // chain of timed-out ancestors above it; chains of two or more timed-out
-// spans are cascades, grouped by origin service and operation.
-func (e *Engine) cascades(b *built, parent []int32) []Cascade {
+// spans are cascades, grouped by origin service and operation. Their names
+// come later (Engine.label).
+func cascades(b *built) []Cascade {
 	first := map[pcommon.TraceID]int32{}
 	for i := range b.spans {
 		s := &b.spans[i]
@@ -69,21 +71,7 @@ func (e *Engine) cascades(b *built, parent []int32) []Cascade {
 	type originKey struct{ service, op int32 }
 	found := map[originKey]*Cascade{}
 	for _, o := range first {
-		var layers []Layer
-		timedOut := 0
-		for j, d := o, 0; j >= 0 && d < maxSegmentDepth; j, d = parent[j], d+1 {
-			s := &b.spans[j]
-			if !s.timeout {
-				continue
-			}
-			timedOut++
-			svc := e.services.name(s.service)
-			if k := len(layers); k > 0 && layers[k-1].Service == svc {
-				layers[k-1].BudgetMs = max(layers[k-1].BudgetMs, s.durMs())
-				continue
-			}
-			layers = append(layers, Layer{Service: svc, Operation: e.ops.name(s.op), BudgetMs: s.durMs()})
-		}
+		layers, timedOut := chainOf(b, o)
 		if timedOut < 2 {
 			continue
 		}
@@ -93,17 +81,32 @@ func (e *Engine) cascades(b *built, parent []int32) []Cascade {
 			c.Traces++
 			continue
 		}
-		found[k] = &Cascade{OriginService: e.services.name(s.service), OriginOperation: e.ops.name(s.op), Traces: 1, Layers: layers, Exemplar: s.trace.String(), origin: s.service}
+		found[k] = &Cascade{Traces: 1, Layers: layers, Exemplar: s.trace.String(), origin: s.service, originOp: s.op}
 	}
 	out := make([]Cascade, 0, len(found))
 	for _, c := range found {
 		out = append(out, *c)
 	}
-	slices.SortFunc(out, func(a, b Cascade) int {
-		if a.Traces != b.Traces {
-			return b.Traces - a.Traces
-		}
-		return strings.Compare(a.OriginService+a.OriginOperation, b.OriginService+b.OriginOperation)
-	})
 	return out
+}
+
+// chainOf walks from span o up its ancestors and returns the layers of its
+// timed-out ones (consecutive spans of one service are one layer, with the
+// longest budget) and their number.
+func chainOf(b *built, o int32) ([]Layer, int) {
+	var layers []Layer
+	timedOut := 0
+	for j, d := o, 0; j >= 0 && d < maxSegmentDepth; j, d = b.parent[j], d+1 {
+		s := &b.spans[j]
+		if !s.timeout {
+			continue
+		}
+		timedOut++
+		if k := len(layers); k > 0 && layers[k-1].service == s.service {
+			layers[k-1].BudgetMs = max(layers[k-1].BudgetMs, s.durMs())
+			continue
+		}
+		layers = append(layers, Layer{BudgetMs: s.durMs(), service: s.service, op: s.op})
+	}
+	return layers, timedOut
 }

@@ -3,6 +3,7 @@ package rootcause
 import (
 	"math"
 	"slices"
+	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
@@ -32,16 +33,38 @@ func (a *serviceAgg) part(m map[int32]*partAgg, id int32) *partAgg {
 	return p
 }
 
-// close turns a window into its graph (features scored against the
-// baselines as they were before it), finds cascades, ranks, then folds the
-// window into the baselines.
+// close turns a window into its graph, with features scored against the
+// baselines as they were before it, ranks it, then folds it into the
+// baselines. Each stage hands its results to the next.
 func (e *Engine) close(w *window) Result {
 	b := w.build(e.cfg.MaxEdges)
 	e.attribute(w, b)
 	e.stats.DroppedEdges += int64(b.dropped)
 	e.stats.Windows++
+	aggs := aggregate(w, b)
+	e.takeSamples(b)
 	g := &Graph{Start: w.start, End: w.start + e.window}
+	index := e.scoreNodes(g, aggs, b.errLogs)
+	edges := e.scoreEdges(g, b.edges, index, w.start)
+	attributeGaps(g, edges.raw)
+	logs := e.scoreLogs(g, w, aggs, index)
+	traceRCA(g, b, index, e.traceThresholds(g))
+	parts := e.pickParts(g, aggs)
+	e.carryForward(g, w.start, aggs) // after the steps that need a node's spans (aggs, index)
+	e.label(g, parts, cascades(b))
+	rep := e.rank(g)
+	e.foldNodes(g, w.start)
+	e.foldEdges(g, edges)
+	e.foldTemplates(g, w, aggs, index, logs)
+	e.foldSequences(w)
+	e.foldOperations(aggs, w.start)
+	e.sweep(w.start - int64(e.cfg.Baseline) - e.window)
+	return Result{Graph: g, Report: rep}
+}
 
+// aggregate gathers each service's segments, and adds the services that
+// only logged (ERROR logs, templates) this window.
+func aggregate(w *window, b *built) map[int32]*serviceAgg {
 	aggs := map[int32]*serviceAgg{}
 	get := func(svc int32) *serviceAgg {
 		a := aggs[svc]
@@ -53,27 +76,7 @@ func (e *Engine) close(w *window) Result {
 	}
 	for i := range b.segs {
 		s := &b.segs[i]
-		a := get(s.service)
-		a.segs++
-		a.self = append(a.self, s.self)
-		a.dur = append(a.dur, s.dur)
-		pod, op := a.part(a.pods, s.pod), a.part(a.ops, s.op)
-		pod.self = append(pod.self, s.self)
-		op.self = append(op.self, s.self)
-		trace := b.spans[s.root].trace
-		if s.err {
-			a.errs++
-			pod.errs++
-			op.errs++
-			if !a.failed {
-				a.exemplar, a.failed = trace, true
-			}
-		} else if !a.failed && s.self > a.slowest {
-			a.exemplar, a.slowest = trace, s.self
-		}
-		if s.timeout {
-			a.timeouts++
-		}
+		get(s.service).add(s, b.spans[s.root].trace)
 	}
 	for svc := range b.errLogs {
 		get(svc)
@@ -81,46 +84,97 @@ func (e *Engine) close(w *window) Result {
 	for k := range w.tmpl {
 		get(k.service)
 	}
-	// samples update the carried-forward values, also of services without spans now
+	return aggs
+}
+
+// add counts one segment of the service; trace is its trace.
+func (a *serviceAgg) add(s *segment, trace pcommon.TraceID) {
+	a.segs++
+	a.self = append(a.self, s.self)
+	a.dur = append(a.dur, s.dur)
+	pod, op := a.part(a.pods, s.pod), a.part(a.ops, s.op)
+	pod.self = append(pod.self, s.self)
+	op.self = append(op.self, s.self)
+	if s.err {
+		a.errs++
+		pod.errs++
+		op.errs++
+		if !a.failed {
+			a.exemplar, a.failed = trace, true
+		}
+	} else if !a.failed && s.self > a.slowest {
+		a.exemplar, a.slowest = trace, s.self
+	}
+	if s.timeout {
+		a.timeouts++
+	}
+}
+
+// takeSamples sets the carried-forward CPU and memory of the services
+// sampled in the window, also of those without spans in it.
+func (e *Engine) takeSamples(b *built) {
 	for id, v := range b.cpu {
 		e.node(id).cpu = v
 	}
 	for id, v := range b.mem {
 		e.node(id).mem = v
 	}
+}
+
+// scoreNodes adds a node per aggregated service, in id order (map order
+// must not leak into reports), with its window's raw features and their z
+// against its baseline; it returns each service's node index.
+func (e *Engine) scoreNodes(g *Graph, aggs map[int32]*serviceAgg, errLogs map[int32]int) map[int32]int {
 	ids := make([]int32, 0, len(aggs))
 	for id := range aggs {
 		ids = append(ids, id)
 	}
-	slices.Sort(ids) // map order must not leak into reports
+	slices.Sort(ids)
 	index := make(map[int32]int, len(ids))
 	for _, id := range ids {
-		a := aggs[id]
-		st := e.node(id)
-		n := Node{Service: e.services.name(id), id: id, Exemplar: a.exemplar, errorSpans: a.errs}
-		nan := math.NaN()
-		n.Raw = [NumNodeFeatures]float64{nan, nan, nan, float64(b.errLogs[id]), float64(a.timeouts), float64(a.segs), st.cpu, st.mem, nan, nan, 0, 0}
-		if a.segs > 0 {
-			n.Raw[FeatSelfTime] = quantile(a.self, 0.9)
-			n.Raw[FeatDuration] = quantile(a.dur, 0.9)
-			n.Raw[FeatErrorRate] = float64(a.errs) / float64(a.segs)
-		}
-		for f := range NumNodeFeatures {
-			if !fromRing(f) || math.IsNaN(n.Raw[f]) {
-				continue
-			}
-			if f == FeatErrorRate {
-				n.X[f] = e.errorZ(st, a.errs, a.segs)
-				continue
-			}
-			n.X[f], _ = st.rings[f].z(n.Raw[f], rawFloor[f], &e.scratch)
-		}
 		index[id] = len(g.Nodes)
-		g.Nodes = append(g.Nodes, n)
+		g.Nodes = append(g.Nodes, e.scoreNode(id, aggs[id], errLogs[id]))
 	}
+	return index
+}
 
-	keys := make([]edgeKey, 0, len(b.edges))
-	for k := range b.edges {
+// scoreNode is service id's node: its raw features and their z.
+func (e *Engine) scoreNode(id int32, a *serviceAgg, errLogs int) Node {
+	st := e.node(id)
+	n := Node{id: id, Exemplar: a.exemplar, errorSpans: a.errs}
+	nan := math.NaN()
+	n.Raw = [NumNodeFeatures]float64{nan, nan, nan, float64(errLogs), float64(a.timeouts), float64(a.segs), st.cpu, st.mem, nan, nan, 0, 0}
+	if a.segs > 0 {
+		n.Raw[FeatSelfTime] = quantile(a.self, 0.9)
+		n.Raw[FeatDuration] = quantile(a.dur, 0.9)
+		n.Raw[FeatErrorRate] = float64(a.errs) / float64(a.segs)
+	}
+	for f := range NumNodeFeatures {
+		if !fromRing(f) || math.IsNaN(n.Raw[f]) {
+			continue
+		}
+		if f == FeatErrorRate {
+			n.X[f] = e.errorZ(st, a.errs, a.segs)
+			continue
+		}
+		n.X[f], _ = st.rings[f].z(n.Raw[f], rawFloor[f], &e.scratch)
+	}
+	return n
+}
+
+// edgeScores are a window's edges, in graph order, with the raw features
+// and the p90 gap their baselines learn.
+type edgeScores struct {
+	keys []edgeKey
+	raw  [][NumEdgeFeatures]float64
+	tail []float64 // NaN: no gap observed
+}
+
+// scoreEdges adds the window's edges to g in (caller, callee) order, with
+// their features' z against their baselines (none beyond max_edges).
+func (e *Engine) scoreEdges(g *Graph, obs map[edgeKey]*edgeObs, index map[int32]int, start int64) edgeScores {
+	keys := make([]edgeKey, 0, len(obs))
+	for k := range obs {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(x, y edgeKey) int {
@@ -129,19 +183,18 @@ func (e *Engine) close(w *window) Result {
 		}
 		return int(x.callee - y.callee)
 	})
-	edgeRaw := make([][NumEdgeFeatures]float64, len(keys))
-	edgeTail := make([]float64, len(keys))
+	es := edgeScores{keys: keys, raw: make([][NumEdgeFeatures]float64, len(keys)), tail: make([]float64, len(keys))}
 	for i, k := range keys {
-		o := b.edges[k]
+		o := obs[k]
 		ed := Edge{From: index[k.caller], To: index[k.callee], Calls: o.calls}
 		raw := [NumEdgeFeatures]float64{math.NaN(), float64(o.errors) / float64(o.calls)}
-		edgeTail[i] = math.NaN()
+		es.tail[i] = math.NaN()
 		if len(o.gaps) > 0 {
 			raw[EdgeGap] = quantile(o.gaps, 0.5)
-			edgeTail[i] = quantile(o.gaps, 0.9)
+			es.tail[i] = quantile(o.gaps, 0.9)
 		}
-		edgeRaw[i] = raw
-		if st := e.edgeState(k, w.start); st != nil {
+		es.raw[i] = raw
+		if st := e.edgeState(k, start); st != nil {
 			for f := range NumEdgeFeatures {
 				if !math.IsNaN(raw[f]) {
 					ed.X[f], _ = st.rings[f].z(raw[f], edgeFloor[f], &e.scratch)
@@ -150,27 +203,61 @@ func (e *Engine) close(w *window) Result {
 		}
 		g.Edges = append(g.Edges, ed)
 	}
-	attributeGaps(g, edgeRaw)
-	e.scoreTemplates(g, w, aggs, index)
-	e.scoreSequences(g, w, index)
-	e.traceRCA(g, b, index)
-	e.pickParts(g, aggs)
-	e.carryForward(g, w.start, aggs) // after the steps that need a node's spans (aggs, index)
-	g.Cascades = e.cascades(b, b.parent)
+	return es
+}
 
-	var rep *Report
-	if e.anomalous(g) {
-		rep = e.report(g)
-		e.stats.Reports++
+// label names the window's nodes (their service, and the pod and
+// operation picked for each) and the cascades from their ids, all in one
+// hold of the intake's lock, and orders the cascades, most frequent first.
+// Carried nodes (after the window's) keep the names of their own window.
+func (e *Engine) label(g *Graph, parts []nodeParts, cs []Cascade) {
+	e.in.mu.Lock()
+	for i, p := range parts {
+		n := &g.Nodes[i]
+		n.Service = e.in.services.name(n.id)
+		if p.pod != noPart {
+			n.Pod = e.in.pods.name(p.pod)
+		}
+		if p.op != noPart {
+			n.Operation = e.in.ops.name(p.op)
+		}
 	}
+	for i := range cs {
+		c := &cs[i]
+		c.OriginService, c.OriginOperation = e.in.services.name(c.origin), e.in.ops.name(c.originOp)
+		for j := range c.Layers {
+			l := &c.Layers[j]
+			l.Service, l.Operation = e.in.services.name(l.service), e.in.ops.name(l.op)
+		}
+	}
+	e.in.mu.Unlock()
+	slices.SortFunc(cs, func(a, b Cascade) int {
+		if a.Traces != b.Traces {
+			return b.Traces - a.Traces
+		}
+		return strings.Compare(a.OriginService+a.OriginOperation, b.OriginService+b.OriginOperation)
+	})
+	g.Cascades = cs
+}
 
-	// fold the window into the baselines
+// rank reports g when it is anomalous (nil otherwise).
+func (e *Engine) rank(g *Graph) *Report {
+	if !e.anomalous(g) {
+		return nil
+	}
+	e.stats.Reports++
+	return e.report(g)
+}
+
+// foldNodes adds the window's own nodes (not the carried ones) to their
+// baselines, and keeps each one that stood out for carryForward.
+func (e *Engine) foldNodes(g *Graph, start int64) {
 	for _, n := range g.Nodes {
 		if n.Carried {
 			continue
 		}
 		st := e.nodes[n.id]
-		st.last, st.lastStart = nil, w.start
+		st.last, st.lastStart = nil, start
 		if n.Own() >= e.cfg.MinAnomaly {
 			st.last = &n
 		}
@@ -180,30 +267,37 @@ func (e *Engine) close(w *window) Result {
 			}
 		}
 	}
-	for i, k := range keys {
-		if st := e.edges[k]; st != nil {
-			held := st.hold.keep(g.Edges[i].X[EdgeGap] >= gapHoldZ, e.baselineWindows)
-			for f := range NumEdgeFeatures {
-				if !math.IsNaN(edgeRaw[i][f]) && !(held && f == EdgeGap) {
-					st.rings[f].add(edgeRaw[i][f])
-				}
-			}
-			if !math.IsNaN(edgeTail[i]) {
-				st.tail.add(edgeTail[i])
+}
+
+// foldEdges adds the window's edges to their baselines; a gap that stands
+// out (gapHoldZ) is held out of its ring.
+func (e *Engine) foldEdges(g *Graph, es edgeScores) {
+	for i, k := range es.keys {
+		st := e.edges[k]
+		if st == nil {
+			continue
+		}
+		held := st.hold.keep(g.Edges[i].X[EdgeGap] >= gapHoldZ, e.baselineWindows)
+		for f := range NumEdgeFeatures {
+			if !math.IsNaN(es.raw[i][f]) && (!held || f != EdgeGap) {
+				st.rings[f].add(es.raw[i][f])
 			}
 		}
+		if !math.IsNaN(es.tail[i]) {
+			st.tail.add(es.tail[i])
+		}
 	}
-	e.foldTemplates(g, w, aggs, index)
-	e.foldSequences(w)
+}
+
+// foldOperations adds each operation's p90 self time to its baseline.
+func (e *Engine) foldOperations(aggs map[int32]*serviceAgg, start int64) {
 	for id, a := range aggs {
 		for op, p := range a.ops {
-			if st := e.opBaseline(opKey{id, op}, w.start); st != nil {
+			if st := e.opBaseline(opKey{id, op}, start); st != nil {
 				st.self.add(quantile(p.self, 0.9))
 			}
 		}
 	}
-	e.sweep(w.start - int64(e.cfg.Baseline) - e.window)
-	return Result{Graph: g, Report: rep}
 }
 
 // errorZ is a window's error-rate z counting its requests: failed requests
@@ -228,10 +322,7 @@ func (e *Engine) errorZ(st *nodeState, errs, segs int) float64 {
 // (slowEdgeZ) and the callee has none. Then it is the caller's (gap out): a
 // throttled CPU or a delayed network interface slows every call of the
 // service, both ways, while a delay into one callee slows only the calls
-// into it. In a Nezha CPU fault the calls from the throttled service to its
-// three callees rose by 44 to 175 z, far above its own self time (43), and
-// in a network delay the callee of the delayed service's one slow call out
-// (220 z) had outranked the delayed service, whose calls in rose by 125 z.
+// into it.
 func attributeGaps(g *Graph, edgeRaw [][NumEdgeFeatures]float64) {
 	slow := make([]int, len(g.Nodes)) // calls in and out that stand out
 	for _, ed := range g.Edges {
@@ -315,10 +406,16 @@ func (e *Engine) opBaseline(k opKey, now int64) *opState {
 // sweep forgets services, pods, operations and edges not seen since cutoff
 // (a baseline ago): their history is stale and their slots are reused.
 func (e *Engine) sweep(cutoff int64) {
-	e.services.sweep(cutoff, func(id int32) { delete(e.nodes, id) })
+	var gone []int32
+	e.in.mu.Lock()
+	e.in.services.sweep(cutoff, func(id int32) { gone = append(gone, id) })
+	e.in.pods.sweep(cutoff, func(int32) {})
+	e.in.ops.sweep(cutoff, func(int32) {})
+	e.in.mu.Unlock()
+	for _, id := range gone {
+		delete(e.nodes, id)
+	}
 	e.sweepTemplates(cutoff)
-	e.pods.sweep(cutoff, func(int32) {})
-	e.ops.sweep(cutoff, func(int32) {})
 	for k, st := range e.edges {
 		if st.lastSeen < cutoff {
 			delete(e.edges, k)
@@ -377,12 +474,20 @@ func (e *Engine) carryForward(g *Graph, start int64, aggs map[int32]*serviceAgg)
 	}
 }
 
-// pickParts names each node's pod and operation with the most evidence:
+// nodeParts are a node's picked pod and operation ids.
+type nodeParts struct{ pod, op int32 }
+
+// noPart: no pod or operation picked.
+const noPart int32 = -2
+
+// pickParts picks each node's pod and operation with the most evidence:
 // the most failures when errors stand out, else the highest p90 self time
 // (operations: the highest z against their own baseline when they have one).
-func (e *Engine) pickParts(g *Graph, aggs map[int32]*serviceAgg) {
+func (e *Engine) pickParts(g *Graph, aggs map[int32]*serviceAgg) []nodeParts {
+	parts := make([]nodeParts, len(g.Nodes))
 	for i := range g.Nodes {
 		n := &g.Nodes[i]
+		parts[i] = nodeParts{noPart, noPart}
 		a := aggs[n.id]
 		if a == nil { // carried: the parts of its own window
 			continue
@@ -405,10 +510,10 @@ func (e *Engine) pickParts(g *Graph, aggs map[int32]*serviceAgg) {
 			return quantile(p.self, 0.9)
 		}
 		if len(a.pods) > 0 {
-			n.Pod = e.pods.name(best(a.pods, func(_ int32, p *partAgg) float64 { return partScore(p) }))
+			parts[i].pod = best(a.pods, func(_ int32, p *partAgg) float64 { return partScore(p) })
 		}
 		if len(a.ops) > 0 {
-			n.Operation = e.ops.name(best(a.ops, func(op int32, p *partAgg) float64 {
+			parts[i].op = best(a.ops, func(op int32, p *partAgg) float64 {
 				if !errorsLead {
 					if st := e.opBase[opKey{n.id, op}]; st != nil {
 						if z, ok := st.self.z(quantile(p.self, 0.9), 1, &e.scratch); ok {
@@ -417,27 +522,29 @@ func (e *Engine) pickParts(g *Graph, aggs map[int32]*serviceAgg) {
 					}
 				}
 				return partScore(p)
-			}))
+			})
 		}
 	}
+	return parts
 }
 
-// traceRCA computes each node's TraceRCA-like score (Li et al., IWQoS'21,
-// simplified to services): a segment is anomalous when it failed, its self
-// time is beyond its service's baseline p90 + 3 spreads, or the network gap
-// before it is beyond its edge's (p90 too, not the model's median); a trace
-// is anomalous when any segment is. A service scores the Jaccard index of
-// "traces where it is anomalous" and "anomalous traces or traces through
-// it".
-func (e *Engine) traceRCA(g *Graph, b *built, index map[int32]int) {
-	selfThr := make([]float64, len(g.Nodes))
+// traceThresholds are traceRCA's thresholds from the baselines: per node,
+// its self time's median + 3 spreads; per edge, its windows' p90 gap's
+// (+Inf without a baseline).
+type traceThresholds struct {
+	self []float64
+	gap  func(caller, callee int32) float64
+}
+
+func (e *Engine) traceThresholds(g *Graph) traceThresholds {
+	self := make([]float64, len(g.Nodes))
 	for i := range g.Nodes {
-		selfThr[i] = math.Inf(1)
+		self[i] = math.Inf(1)
 		if med, spread, ok := e.nodes[g.Nodes[i].id].rings[FeatSelfTime].stats(rawFloor[FeatSelfTime], &e.scratch); ok {
-			selfThr[i] = med + 3*spread
+			self[i] = med + 3*spread
 		}
 	}
-	gapThr := func(caller, callee int32) float64 {
+	gap := func(caller, callee int32) float64 {
 		if st := e.edges[edgeKey{caller, callee}]; st != nil {
 			if med, spread, ok := st.tail.stats(edgeFloor[EdgeGap], &e.scratch); ok {
 				return med + 3*spread
@@ -445,65 +552,5 @@ func (e *Engine) traceRCA(g *Graph, b *built, index map[int32]int) {
 		}
 		return math.Inf(1)
 	}
-	type traceAgg struct {
-		anomalous bool
-		services  []int32 // node indexes, with repeats
-		anomSvc   []int32
-	}
-	traces := map[pcommon.TraceID]*traceAgg{}
-	for i := range b.segs {
-		s := &b.segs[i]
-		ni := int32(index[s.service])
-		root := &b.spans[s.root]
-		t := traces[root.trace]
-		if t == nil {
-			t = &traceAgg{}
-			traces[root.trace] = t
-		}
-		t.services = append(t.services, ni)
-		bad := s.err || s.self > selfThr[ni]
-		if !bad && s.gap >= 0 {
-			if p := b.parent[s.root]; p >= 0 {
-				bad = s.gap > gapThr(b.spans[p].service, s.service)
-			}
-		}
-		if bad {
-			t.anomalous = true
-			t.anomSvc = append(t.anomSvc, ni)
-		}
-	}
-	anomTraces := 0
-	anomIn := make([]int, len(g.Nodes))   // anomalous traces where the node is anomalous
-	through := make([]int, len(g.Nodes))  // traces through the node
-	throughA := make([]int, len(g.Nodes)) // anomalous traces through the node
-	mark := make([]int, len(g.Nodes))     // per-trace dedupe stamp
-	markA := make([]int, len(g.Nodes))
-	stamp := 0
-	for _, t := range traces {
-		stamp++
-		if t.anomalous {
-			anomTraces++
-		}
-		for _, ni := range t.services {
-			if mark[ni] != stamp {
-				mark[ni] = stamp
-				through[ni]++
-				if t.anomalous {
-					throughA[ni]++
-				}
-			}
-		}
-		for _, ni := range t.anomSvc {
-			if markA[ni] != stamp {
-				markA[ni] = stamp
-				anomIn[ni]++
-			}
-		}
-	}
-	for i := range g.Nodes {
-		union := anomTraces + through[i] - throughA[i]
-		if union > 0 {
-			g.Nodes[i].traceRCA = float64(anomIn[i]) / float64(union)
-		}
-	}
+	return traceThresholds{self: self, gap: gap}
 }

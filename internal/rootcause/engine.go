@@ -2,12 +2,9 @@ package rootcause
 
 import (
 	"errors"
-	"math"
-	"slices"
-	"strings"
+	"sync"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -24,6 +21,8 @@ type Config struct {
 	// in the baseline, and separately the statement pairs and the runs of
 	// new templates (logRun).
 	MaxLogTemplates int
+	// MaxMetricSeries bounds the pod CPU and memory series one window keeps.
+	MaxMetricSeries int
 	MinAnomaly      float64
 	Method          Method
 	// CPUMetrics and MemoryMetrics are the metric names read as pod CPU and memory.
@@ -35,7 +34,18 @@ type Stats struct {
 	Spans, Logs                                                     int64 // received
 	LateSpans, DroppedSpans, DroppedLogs, DroppedEdges, FutureSpans int64
 	DroppedTemplates                                                int64 // beyond MaxLogTemplates
+	DroppedMetrics                                                  int64 // samples of series beyond MaxMetricSeries
 	Windows, Reports                                                int64
+}
+
+func (s Stats) plus(o Stats) Stats {
+	return Stats{
+		Spans: s.Spans + o.Spans, Logs: s.Logs + o.Logs,
+		LateSpans: s.LateSpans + o.LateSpans, DroppedSpans: s.DroppedSpans + o.DroppedSpans, DroppedLogs: s.DroppedLogs + o.DroppedLogs,
+		DroppedEdges: s.DroppedEdges + o.DroppedEdges, FutureSpans: s.FutureSpans + o.FutureSpans,
+		DroppedTemplates: s.DroppedTemplates + o.DroppedTemplates, DroppedMetrics: s.DroppedMetrics + o.DroppedMetrics,
+		Windows: s.Windows + o.Windows, Reports: s.Reports + o.Reports,
+	}
 }
 
 // Result is one closed window: its graph, and its report when some node
@@ -46,32 +56,26 @@ type Result struct {
 }
 
 // Engine aggregates telemetry into event-time windows and ranks each closed
-// window. Not safe for concurrent use.
+// window. Ingestion (Add*) and ranking (Close) may run on different
+// goroutines: they share only the intake, whose lock a close takes for a
+// few short steps. Closes are serialised.
 type Engine struct {
-	cfg              Config
-	window, lateness int64 // ns
-	baselineWindows  int
-	services, pods   *names
-	ops              *names
-	open             map[int64]*window
-	watermark        int64 // latest span end seen
-	nodes            map[int32]*nodeState
-	edges            map[edgeKey]*edgeState
-	opBase           map[opKey]*opState
-	cpuNames         map[string]bool
-	memNames         map[string]bool
-	tmplBase         map[tmplKey]*tmplState
-	logExp           map[int32]*logExposure
-	opExp            map[opKey]*opExposure
-	seqBase          map[seqKey]*tmplState
-	resid            []residual          // scoreTemplates -> foldTemplates
-	scored           []scored            // scoreMissing -> foldTemplates
-	newScored        []newScored         // scoreNew -> foldTemplates
-	newRun           map[svcTmpl]*logRun // FeatLogNew's runs, at most max_log_templates
-	tmplBuf          []byte
-	scratch          []float64
-	stats            Stats
-	now              func() time.Time
+	cfg             Config
+	window          int64 // ns
+	baselineWindows int
+	in              *intake
+
+	mu       sync.Mutex // held by a close; guards what follows
+	nodes    map[int32]*nodeState
+	edges    map[edgeKey]*edgeState
+	opBase   map[opKey]*opState
+	tmplBase map[tmplKey]*tmplState
+	logExp   map[int32]*logExposure
+	opExp    map[opKey]*opExposure
+	seqBase  map[seqKey]*tmplState
+	newRun   map[svcTmpl]*logRun // FeatLogNew's runs, at most max_log_templates
+	scratch  []float64
+	stats    Stats // the ranking's counters; the intake keeps the ingest's
 }
 
 type nodeState struct {
@@ -97,14 +101,10 @@ type opState struct {
 	lastSeen int64
 }
 
-// futureSkew: spans ending further than this ahead of the wall clock are
-// dropped as bad clocks; one of them would otherwise close every window.
-const futureSkew = time.Hour
-
 // NewEngine checks cfg and returns an engine.
 func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.Window <= 0 || cfg.Baseline < cfg.Window || cfg.TopK <= 0 || cfg.MaxServices <= 0 || cfg.MaxEdges <= 0 ||
-		cfg.MaxOperations <= 0 || cfg.MaxPods <= 0 || cfg.MaxSpansPerWindow <= 0 || cfg.MaxLogTemplates <= 0 || cfg.MaxLateness < 0 {
+		cfg.MaxOperations <= 0 || cfg.MaxPods <= 0 || cfg.MaxSpansPerWindow <= 0 || cfg.MaxLogTemplates <= 0 || cfg.MaxMetricSeries <= 0 || cfg.MaxLateness < 0 {
 		return nil, errors.New("rootcause: invalid engine configuration")
 	}
 	if cfg.Method == nil {
@@ -113,12 +113,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg:             cfg,
 		window:          int64(cfg.Window),
-		lateness:        int64(cfg.MaxLateness),
 		baselineWindows: max(int(cfg.Baseline/cfg.Window), minHistory),
-		services:        newNames(cfg.MaxServices),
-		pods:            newNames(cfg.MaxPods),
-		ops:             newNames(cfg.MaxOperations),
-		open:            map[int64]*window{},
 		nodes:           map[int32]*nodeState{},
 		edges:           map[edgeKey]*edgeState{},
 		opBase:          map[opKey]*opState{},
@@ -127,217 +122,101 @@ func NewEngine(cfg Config) (*Engine, error) {
 		opExp:           map[opKey]*opExposure{},
 		seqBase:         map[seqKey]*tmplState{},
 		newRun:          map[svcTmpl]*logRun{},
-		cpuNames:        map[string]bool{},
-		memNames:        map[string]bool{},
-		now:             time.Now,
 	}
-	for _, n := range cfg.CPUMetrics {
-		e.cpuNames[n] = true
-	}
-	for _, n := range cfg.MemoryMetrics {
-		e.memNames[n] = true
-	}
+	e.in = newIntake(&e.cfg)
 	return e, nil
 }
 
-// SetClock replaces the wall clock (tests, replays of old data).
-func (e *Engine) SetClock(now func() time.Time) { e.now = now }
+// SetClock replaces the wall clock that spans from the future are judged
+// by (tests, replays of old data).
+func (e *Engine) SetClock(now func() time.Time) {
+	e.in.mu.Lock()
+	defer e.in.mu.Unlock()
+	e.in.now = now
+}
 
 // Stats returns the counters.
-func (e *Engine) Stats() Stats { return e.stats }
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.in.mu.Lock()
+	defer e.in.mu.Unlock()
+	return e.stats.plus(e.in.stats)
+}
 
 // OpenWindows is the number of windows not closed yet.
-func (e *Engine) OpenWindows() int { return len(e.open) }
-
-func (e *Engine) windowAt(ts int64) *window {
-	start := ts - ts%e.window
-	if start+e.window+e.lateness <= e.watermark {
-		return nil // closed: late
-	}
-	w := e.open[start]
-	if w == nil {
-		w = &window{start: start, tmpl: map[tmplKey]int32{}, seq: map[seqKey]int32{}}
-		e.open[start] = w
-	}
-	return w
-}
-
-// serviceOf is the resource's service.name, else the deployment or the pod
-// name without its ReplicaSet and pod hashes.
-func serviceOf(res pcommon.Map) string {
-	if v, ok := res.Get("service.name"); ok && v.Str() != "" {
-		return v.Str()
-	}
-	if v, ok := res.Get("k8s.deployment.name"); ok && v.Str() != "" {
-		return v.Str()
-	}
-	if v, ok := res.Get("k8s.pod.name"); ok && v.Str() != "" {
-		return ServiceOfPod(v.Str())
-	}
-	return "unknown_service"
-}
-
-// ServiceOfPod strips a Deployment pod name's two generated suffixes:
-// ts-order-service-7d9f8b-x2x9z -> ts-order-service.
-func ServiceOfPod(pod string) string {
-	s := pod
-	for range 2 {
-		i := strings.LastIndexByte(s, '-')
-		if i <= 0 {
-			return pod
-		}
-		s = s[:i]
-	}
-	return s
-}
-
-func podOf(res pcommon.Map) string {
-	for _, k := range []string{"k8s.pod.name", "service.instance.id", "host.name"} {
-		if v, ok := res.Get(k); ok && v.Str() != "" {
-			return v.Str()
-		}
-	}
-	return ""
+func (e *Engine) OpenWindows() int {
+	e.in.mu.Lock()
+	defer e.in.mu.Unlock()
+	return len(e.in.open)
 }
 
 // AddTraces puts each span into the window of its end time.
 func (e *Engine) AddTraces(td ptrace.Traces) {
-	horizon := e.now().Add(futureSkew).UnixNano()
-	for _, rs := range td.ResourceSpans().All() {
-		res := rs.Resource().Attributes()
-		svcName, podName := serviceOf(res), podOf(res)
-		for _, ss := range rs.ScopeSpans().All() {
-			e.stats.Spans += int64(ss.Spans().Len())
-			for _, s := range ss.Spans().All() {
-				end := int64(s.EndTimestamp())
-				if end > horizon {
-					e.stats.FutureSpans++
-					continue
-				}
-				e.watermark = max(e.watermark, end)
-				w := e.windowAt(end)
-				if w == nil {
-					e.stats.LateSpans++
-					continue
-				}
-				if len(w.spans) >= e.cfg.MaxSpansPerWindow {
-					e.stats.DroppedSpans++
-					continue
-				}
-				start := int64(s.StartTimestamp())
-				if start > end || start == 0 {
-					start = end
-				}
-				w.spans = append(w.spans, spanRec{
-					trace: s.TraceID(), span: s.SpanID(), parent: s.ParentSpanID(),
-					service: e.services.id(svcName, w.start), pod: e.pods.id(podName, w.start), op: e.ops.id(s.Name(), w.start),
-					startNs: start, endNs: end,
-					err: s.Status().Code() == ptrace.StatusCodeError, timeout: isTimeout(s),
-					entry: s.Kind() == ptrace.SpanKindServer || s.Kind() == ptrace.SpanKindConsumer || s.Kind() == ptrace.SpanKindInternal,
-					exit:  s.Kind() == ptrace.SpanKindClient || s.Kind() == ptrace.SpanKindProducer,
-				})
-			}
-		}
-	}
+	e.in.mu.Lock()
+	defer e.in.mu.Unlock()
+	e.in.addTraces(td)
 }
 
 // AddLogs counts every record by template (see logtemplate.go) and keeps
 // the ERROR-or-worse ones: counted per service, and joined to their span
 // (when they carry its ids) to mark it failed.
 func (e *Engine) AddLogs(ld plog.Logs) {
-	for _, rl := range ld.ResourceLogs().All() {
-		res := rl.Resource().Attributes()
-		svcName, podName := serviceOf(res), podOf(res)
-		for _, sl := range rl.ScopeLogs().All() {
-			e.stats.Logs += int64(sl.LogRecords().Len())
-			scope := sl.Scope().Name()
-			for _, r := range sl.LogRecords().All() {
-				ts := int64(r.Timestamp())
-				if ts == 0 {
-					ts = int64(r.ObservedTimestamp())
-				}
-				w := e.windowAt(ts)
-				if w == nil {
-					e.stats.DroppedLogs++
-					continue
-				}
-				svc := e.services.id(svcName, w.start)
-				if e.countTemplate(w, svc, scope, r) != sevError {
-					continue
-				}
-				if len(w.logs) >= e.cfg.MaxSpansPerWindow {
-					e.stats.DroppedLogs++
-					continue
-				}
-				w.logs = append(w.logs, logRec{trace: r.TraceID(), span: r.SpanID(), service: svc, pod: e.pods.id(podName, w.start)})
-			}
-		}
-	}
+	e.in.mu.Lock()
+	defer e.in.mu.Unlock()
+	e.in.addLogs(ld)
 }
 
 // AddMetrics reads pod CPU and memory gauges/sums (the configured names);
-// samples of closed windows update the carried-forward value directly.
+// samples of closed windows update the carried-forward value at the next
+// close.
 func (e *Engine) AddMetrics(md pmetric.Metrics) {
-	for _, rm := range md.ResourceMetrics().All() {
-		res := rm.Resource().Attributes()
-		svcName, podName := serviceOf(res), podOf(res)
-		for _, sm := range rm.ScopeMetrics().All() {
-			for _, m := range sm.Metrics().All() {
-				cpu, mem := e.cpuNames[m.Name()], e.memNames[m.Name()]
-				if !cpu && !mem {
-					continue
-				}
-				var dps pmetric.NumberDataPointSlice
-				switch m.Type() {
-				case pmetric.MetricTypeGauge:
-					dps = m.Gauge().DataPoints()
-				case pmetric.MetricTypeSum:
-					dps = m.Sum().DataPoints()
-				default:
-					continue
-				}
-				for _, dp := range dps.All() {
-					v := dp.DoubleValue()
-					if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
-						v = float64(dp.IntValue())
-					}
-					if math.IsNaN(v) || math.IsInf(v, 0) {
-						continue
-					}
-					if w := e.windowAt(int64(dp.Timestamp())); w != nil {
-						w.metrics = append(w.metrics, metricRec{service: e.services.id(svcName, w.start), pod: e.pods.id(podName, w.start), cpu: cpu, value: v})
-						continue
-					}
-					if id, ok := e.services.ids[svcName]; ok {
-						if st := e.nodes[id]; st != nil {
-							if cpu {
-								st.cpu = v
-							} else {
-								st.mem = v
-							}
-						}
-					}
-				}
+	e.in.mu.Lock()
+	defer e.in.mu.Unlock()
+	e.in.addMetrics(md)
+}
+
+// Due returns the starts of the windows to close, oldest first: those the
+// watermark has passed (plus lateness), or every open one when flush.
+func (e *Engine) Due(flush bool) []int64 {
+	e.in.mu.Lock()
+	defer e.in.mu.Unlock()
+	return e.in.due(flush)
+}
+
+// Close closes the window starting at start (false when it is not open)
+// and ranks it. Closing the windows Due returns, in its order, ranks them
+// as Advance does, also while ingestion goes on.
+func (e *Engine) Close(start int64) (Result, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.in.mu.Lock()
+	w, late := e.in.detach(start)
+	e.in.mu.Unlock()
+	if w == nil {
+		return Result{}, false
+	}
+	for k, v := range late {
+		if st := e.nodes[k.service]; st != nil {
+			if k.cpu {
+				st.cpu = v
+			} else {
+				st.mem = v
 			}
 		}
 	}
+	return e.close(w), true
 }
 
 // Advance closes the windows the watermark has passed (plus lateness), or
 // all when flush, in time order.
 func (e *Engine) Advance(flush bool) []Result {
-	var starts []int64
-	for s := range e.open {
-		if flush || s+e.window+e.lateness <= e.watermark {
-			starts = append(starts, s)
-		}
-	}
-	slices.Sort(starts)
+	starts := e.Due(flush)
 	out := make([]Result, 0, len(starts))
 	for _, s := range starts {
-		w := e.open[s]
-		delete(e.open, s)
-		out = append(out, e.close(w))
+		if r, ok := e.Close(s); ok {
+			out = append(out, r)
+		}
 	}
 	return out
 }

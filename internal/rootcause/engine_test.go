@@ -36,7 +36,7 @@ func TestFaultsRankTheFaultyServiceFirst(t *testing.T) {
 		for _, m := range append(f.methods, gnn) {
 			t.Run(f.name+"/"+m.Name(), func(t *testing.T) {
 				e := newTestEngine(t, m)
-				rs := replay(t, e, 15, func(w int, c []hop) {
+				rs := replay(e, 15, func(w int, c []hop) {
 					if w >= 12 {
 						f.inject(c)
 					}
@@ -57,7 +57,7 @@ func TestFaultsRankTheFaultyServiceFirst(t *testing.T) {
 // caller's self time.
 func TestNetworkGapIsTheCallees(t *testing.T) {
 	e := newTestEngine(t, LatencyZ{})
-	rs := replay(t, e, 14, func(w int, c []hop) {
+	rs := replay(e, 14, func(w int, c []hop) {
 		if w >= 12 {
 			c[2].gapMs = 80
 		}
@@ -74,7 +74,7 @@ func TestNetworkGapIsTheCallees(t *testing.T) {
 // TestSteadyTrafficNoReports: without a fault nothing reaches min_anomaly.
 func TestSteadyTrafficNoReports(t *testing.T) {
 	e := newTestEngine(t, LatencyZ{})
-	rs := replay(t, e, 20, func(int, []hop) {})
+	rs := replay(e, 20, func(int, []hop) {})
 	assert.Nil(t, firstReport(rs))
 	assert.Len(t, rs, 20)
 	assert.EqualValues(t, 20, e.Stats().Windows)
@@ -119,7 +119,7 @@ func TestReplayIsDeterministic(t *testing.T) {
 // and method), candidates have theirs.
 func TestReportFormat(t *testing.T) {
 	e := newTestEngine(t, LatencyZ{})
-	rep := firstReport(replay(t, e, 14, func(w int, c []hop) {
+	rep := firstReport(replay(e, 14, func(w int, c []hop) {
 		if w >= 12 {
 			c[3].selfMs *= 5
 		}
@@ -200,15 +200,7 @@ func TestPodMetrics(t *testing.T) {
 			cpu = 0.9
 		}
 		if w%2 == 0 { // one sample per minute
-			md := pmetric.NewMetrics()
-			rm := md.ResourceMetrics().AppendEmpty()
-			rm.Resource().Attributes().PutStr("k8s.pod.name", "payment-5d8f9c7b6-x1y2z")
-			g := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
-			g.SetName("k8s.pod.cpu.usage")
-			dp := g.SetEmptyGauge().DataPoints().AppendEmpty()
-			dp.SetTimestamp(pcommon.NewTimestampFromTime(at))
-			dp.SetDoubleValue(cpu)
-			e.AddMetrics(md)
+			e.AddMetrics(cpuSamples(at, cpu, "payment-5d8f9c7b6-x1y2z"))
 		}
 		e.AddTraces(chainTraffic(rng, at, 28*time.Second, 50, shop()))
 		for _, r := range e.Advance(false) {
@@ -219,6 +211,69 @@ func TestPodMetrics(t *testing.T) {
 	assert.InDelta(t, 0.9, n.Raw[FeatCPU], 1e-9)
 	assert.Greater(t, n.X[FeatCPU], 3.0)
 	assert.True(t, math.IsNaN(last.Nodes[last.Index("order")].Raw[FeatCPU]), "no samples: not observed")
+}
+
+// cpuSamples is one CPU sample per pod, at at.
+func cpuSamples(at time.Time, v float64, pods ...string) pmetric.Metrics {
+	md := pmetric.NewMetrics()
+	for _, pod := range pods {
+		rm := md.ResourceMetrics().AppendEmpty()
+		rm.Resource().Attributes().PutStr("k8s.pod.name", pod)
+		g := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+		g.SetName("k8s.pod.cpu.usage")
+		dp := g.SetEmptyGauge().DataPoints().AppendEmpty()
+		dp.SetTimestamp(pcommon.NewTimestampFromTime(at))
+		dp.SetDoubleValue(v)
+	}
+	return md
+}
+
+// TestMetricSeriesBound: samples of series beyond max_metric_series are
+// counted, never kept; the series kept still take their samples (the
+// highest counts).
+func TestMetricSeriesBound(t *testing.T) {
+	e := newTestEngine(t, LatencyZ{}, func(cfg *Config) { cfg.MaxMetricSeries = 2 })
+	e.AddMetrics(cpuSamples(t0, 0.5, "a-5d8f9c7b6-x1y2z", "b-5d8f9c7b6-x1y2z", "c-5d8f9c7b6-x1y2z"))
+	assert.EqualValues(t, 1, e.Stats().DroppedMetrics)
+	e.AddMetrics(cpuSamples(t0.Add(time.Second), 0.9, "a-5d8f9c7b6-x1y2z", "c-5d8f9c7b6-x1y2z"))
+	assert.EqualValues(t, 2, e.Stats().DroppedMetrics)
+	require.Equal(t, 1, e.OpenWindows())
+	for _, w := range e.in.open {
+		assert.Len(t, w.metrics, 2)
+		b := w.build(e.cfg.MaxEdges)
+		assert.Equal(t, map[int32]float64{e.in.services.ids["a"]: 0.9, e.in.services.ids["b"]: 0.5}, b.cpu)
+	}
+}
+
+// TestCloseWhileIngesting: windows are closed on one goroutine while
+// spans, logs with span ids (some waiting for the next window) and pod
+// samples arrive on another; every window is closed once (run with -race).
+func TestCloseWhileIngesting(t *testing.T) {
+	e := newTestEngine(t, LatencyZ{})
+	batches := make(chan struct{}, 20)
+	go func() {
+		defer close(batches)
+		rng := rand.New(rand.NewPCG(4, 4))
+		for w := range 20 {
+			at := t0.Add(time.Duration(w)*30*time.Second + time.Second)
+			td := chainTraffic(rng, at, 29*time.Second, 50, shop())
+			e.AddMetrics(cpuSamples(at, 0.2, "payment-5d8f9c7b6-x1y2z"))
+			e.AddLogs(spanLogs(td, func(ptrace.Span) []string { return []string{"[reserve][checked]", "[reserve][done]"} }))
+			e.AddTraces(td)
+			batches <- struct{}{}
+		}
+	}()
+	closed := 0
+	for range batches {
+		for _, s := range e.Due(false) {
+			if _, ok := e.Close(s); ok {
+				closed++
+			}
+		}
+	}
+	closed += len(e.Advance(true))
+	assert.Equal(t, 20, closed)
+	assert.EqualValues(t, 20, e.Stats().Windows)
 }
 
 // TestBounds: spans beyond max_spans_per_window, late spans, spans from the
@@ -262,8 +317,8 @@ func TestSweepForgetsStalePods(t *testing.T) {
 		e.AddTraces(td)
 		e.Advance(false)
 	}
-	assert.LessOrEqual(t, e.pods.len(), 8)
-	assert.Equal(t, "inventory-rsf-pod", e.pods.name(e.pods.ids["inventory-rsf-pod"]))
+	assert.LessOrEqual(t, e.in.pods.len(), 8)
+	assert.Equal(t, "inventory-rsf-pod", e.in.pods.name(e.in.pods.ids["inventory-rsf-pod"]))
 }
 
 func TestNewEngineRejectsBadConfig(t *testing.T) {
@@ -318,7 +373,7 @@ func TestSilentServiceCarried(t *testing.T) {
 	for _, m := range []Method{LatencyZ{}, gnn} {
 		t.Run(m.Name(), func(t *testing.T) {
 			e := newTestEngine(t, m)
-			rs := replayChains(t, e, 15, func(w int) []hop {
+			rs := replayChains(e, 15, func(w int) []hop {
 				chain := shop()
 				switch {
 				case w == 12:
@@ -385,7 +440,7 @@ func TestErrorZCountsRequests(t *testing.T) {
 func TestNetworkDelayHeld(t *testing.T) {
 	e := newTestEngine(t, LatencyZ{})
 	const before = 12
-	results := replay(t, e, before+30, func(w int, chain []hop) {
+	results := replay(e, before+30, func(w int, chain []hop) {
 		if w >= before {
 			chain[2].gapMs = 200 // order -> inventory
 		}

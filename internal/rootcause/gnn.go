@@ -29,10 +29,7 @@ import (
 // keeps it from unlearning the obvious, and a node without any anomaly of
 // its own (prior 0: only its callees' time in its duration, or faster than
 // usual) can never outrank one that has some. The share is bounded so the
-// network re-orders comparable anomalies but cannot veto a glaring one: with
-// shares in [0, 2] it learned to zero a service whose gap before it was
-// 2,000 times its spread (a real network delay) and one with a new ERROR
-// and 26-sigma error rate (a real exception).
+// network re-orders comparable anomalies but cannot veto a glaring one.
 // Callers and callees are separate weights because anomalies
 // travel upstream: a slow callee makes its callers slow, not the reverse,
 // which is what lets the network tell a root cause from its victims.
@@ -55,19 +52,13 @@ type TrainInfo struct {
 	Loss          float64 `json:"loss"`
 }
 
-// modelVersion 6: log features also over a service's run of held windows
-// (logRun) (5: a slow call's gap goes to its common end (attributeGaps),
-// shares in [0.75, 1.25]; 4: the prior scales latency and adds a second
-// family of evidence; 3: median gaps, log features per endpoint and
-// statement pair; 2: shares in [0.5, 1.5]; 1: [0, 2]).
+// modelVersion is the weights file format this build reads. It changes
+// with the features or with how the network uses them; files of another
+// version must be retrained with this build's cmd/gnntrain.
 const modelVersion = 6
 
-// shareRange bounds how far the network moves a node's prior (see Model).
-// With the prior weighing evidence across families and gaps at their
-// common end, the prior alone ranks 26 of the 30 development cases first;
-// the network's part is to re-order close calls. Cross-validated AC@1 /
-// AC@3, seeds 1-6: 0.25 -> 0.900 / 0.933 on every seed; 0.5 -> 0.867 /
-// 0.939 on average (0.833-0.900); 0.75 was worse than 0.5 before.
+// shareRange bounds how far the network moves a node's prior (see Model):
+// the prior ranks, the network re-orders close calls.
 const shareRange = 0.25
 
 //go:embed gnn_model.json
@@ -185,10 +176,9 @@ func (m *Model) Score(g *Graph) ([]float64, []float64) {
 // squash keeps z-scores of any size in a range tanh layers can use, and
 // drops the side below the baseline: a service faster, quieter or less
 // loaded than usual is not a sign of a fault of its own. Fed to the network,
-// such drops (a few-request window's -2 wobble, a cache getting warm) beat
-// real latency faults: the simulator's early returns made the network
-// reward any drop. Causes that do show as a drop (a statement gone) have
-// their own positive features.
+// such drops (a few-request window's -2 wobble, a cache getting warm) are
+// learned as signs of a fault and beat real latency faults. Causes that do
+// show as a drop (a statement gone) have their own positive features.
 func squash(z float64) float64 {
 	if !(z > 0) { // also NaN
 		return 0

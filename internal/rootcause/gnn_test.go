@@ -226,8 +226,8 @@ func TestPriorWeighsEvidence(t *testing.T) {
 		culprit, other feats
 	}{
 		{
-			// 09:25 in the Nezha data: a 120 ms pause in a bystander
-			// against an exception's failed requests and new ERROR
+			// a pause in a bystander against an exception's failed
+			// requests and new ERROR
 			name:    "failing requests and a new ERROR beat a latency pause",
 			culprit: feats{FeatErrorRate: 5.8, FeatErrorLogs: 6, FeatLogNew: 5},
 			other:   feats{FeatSelfTime: 49},

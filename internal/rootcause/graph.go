@@ -68,7 +68,7 @@ type Node struct {
 	Carried bool
 
 	id         int32
-	traceRCA   float64 // TraceRCA-like Jaccard score, computed at build time
+	traceRCA   float64 // TraceRCA-like Jaccard score (traceRCA)
 	errorSpans int
 }
 
@@ -118,13 +118,11 @@ func (n *Node) latency() float64 {
 }
 
 // latencyScale puts the latency z's on the scale of the count z's. A
-// latency quantile is judged against its own baseline windows, and a few
-// slow requests or a pause are common: in the development data's fault-free
-// windows a node's self time passed z 50 about as often (0.5 % of
-// node-windows) as its ERROR logs passed z 5, its gap in passed z 20 as
-// often as a statement went missing with z 5, and z 10 ten to fifty times
-// as often as either. Unscaled, a 120 ms pause in a bystander (z 49)
-// outranked a service whose requests failed with a new ERROR (z 6).
+// latency quantile is judged against its own baseline windows, where a few
+// slow requests or a pause are common: in fault-free windows large latency
+// z's are about ten times as frequent as count z's of the same size, and
+// unscaled, a pause in a bystander outranks a service whose requests fail
+// with a new ERROR.
 const latencyScale = 10
 
 // weighed is feature f's z on the common scale of evidence, the scale the

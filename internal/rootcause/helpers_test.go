@@ -96,7 +96,7 @@ func spanID(rng *rand.Rand) pcommon.SpanID {
 func testConfig(m Method) Config {
 	return Config{
 		Window: 30 * time.Second, Baseline: 5 * time.Minute, MaxLateness: 5 * time.Second, TopK: 5,
-		MaxServices: 100, MaxEdges: 1000, MaxOperations: 1000, MaxPods: 1000, MaxSpansPerWindow: 100_000, MaxLogTemplates: 10000,
+		MaxServices: 100, MaxEdges: 1000, MaxOperations: 1000, MaxPods: 1000, MaxSpansPerWindow: 100_000, MaxLogTemplates: 10000, MaxMetricSeries: 1000,
 		MinAnomaly: 3, Method: m, CPUMetrics: []string{"k8s.pod.cpu.usage"}, MemoryMetrics: []string{"k8s.pod.memory.usage"},
 	}
 }
@@ -122,8 +122,8 @@ func shop() []hop {
 
 // replay feeds windows of traffic (one call per window, from mutate(w))
 // and returns the reports.
-func replay(t testing.TB, e *Engine, windows int, mutate func(w int, chain []hop)) []Result {
-	return replayChains(t, e, windows, func(w int) []hop {
+func replay(e *Engine, windows int, mutate func(w int, chain []hop)) []Result {
+	return replayChains(e, windows, func(w int) []hop {
 		chain := shop()
 		mutate(w, chain)
 		return chain
@@ -132,7 +132,7 @@ func replay(t testing.TB, e *Engine, windows int, mutate func(w int, chain []hop
 
 // replayChains is replay with window w's chain from chainOf(w) (which may
 // leave services out).
-func replayChains(t testing.TB, e *Engine, windows int, chainOf func(w int) []hop) []Result {
+func replayChains(e *Engine, windows int, chainOf func(w int) []hop) []Result {
 	rng := rand.New(rand.NewPCG(7, 11))
 	var out []Result
 	for w := range windows {

@@ -42,9 +42,9 @@ func (e *Engine) countSequences(w *window, recs []spanLog) {
 		return cmp.Compare(x.ts, y.ts)
 	})
 	for i, l := range recs {
-		countIn(e, w, w.seq, seqKey{l.key.service, l.key.tmpl, seqHead}, l.key.service)
+		countIn(w, w.seq, seqKey{l.key.service, l.key.tmpl, seqHead}, l.key.service, e.cfg.MaxLogTemplates, &e.stats.DroppedTemplates)
 		if i+1 < len(recs) && recs[i+1].span == l.span && recs[i+1].key.service == l.key.service {
-			countIn(e, w, w.seq, seqKey{l.key.service, l.key.tmpl, recs[i+1].key.tmpl}, l.key.service)
+			countIn(w, w.seq, seqKey{l.key.service, l.key.tmpl, recs[i+1].key.tmpl}, l.key.service, e.cfg.MaxLogTemplates, &e.stats.DroppedTemplates)
 		}
 	}
 }
@@ -53,7 +53,7 @@ func (e *Engine) countSequences(w *window, recs []spanLog) {
 // pair's z: (expected - observed) / sqrt(expected * spread + 1), the
 // expected count the pair's share (one pseudo-record more in its
 // denominator, as tmplRate) of A's records in the window.
-func (e *Engine) scoreSequences(g *Graph, w *window, index map[int32]int) {
+func (e *Engine) scoreSequences(g *Graph, w *window, index map[int32]int, ls *logScores) {
 	for k, st := range e.seqBase {
 		if k.b == seqHead || w.partial[k.service] {
 			continue
@@ -66,7 +66,7 @@ func (e *Engine) scoreSequences(g *Graph, w *window, index map[int32]int) {
 		}
 		share := math.Min(e.decayed(st.count, ex.windows-st.at)/(e.decayed(head.count, ex.windows-head.at)+1), 1)
 		want, obs := share*float64(w.seq[seqKey{k.service, k.a, seqHead}]), float64(w.seq[k])
-		e.scoreMissing(&g.Nodes[ni], ex, st, k.service, share, want, obs)
+		e.scoreMissing(ls, &g.Nodes[ni], ex, st, k.service, share, want, obs)
 	}
 }
 

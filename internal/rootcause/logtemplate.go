@@ -263,12 +263,12 @@ func isSep(c byte) bool {
 // countTemplate adds one record to its window's template counts and
 // returns its severity class. A record with a span id waits for the window
 // to close, to be counted under its span's operation (attribute).
-func (e *Engine) countTemplate(w *window, service int32, scope string, r plog.LogRecord) uint64 {
+func (in *intake) countTemplate(w *window, service int32, scope string, r plog.LogRecord) uint64 {
 	var h uint64
-	e.tmplBuf, h = template(e.tmplBuf, scope, r)
+	in.tmplBuf, h = template(in.tmplBuf, scope, r)
 	k := tmplKey{service: service, op: opNone, tmpl: h}
 	if !r.SpanID().IsEmpty() {
-		if len(w.spanned) < e.cfg.MaxSpansPerWindow {
+		if len(w.spanned) < in.cfg.MaxSpansPerWindow {
 			ts := int64(r.Timestamp())
 			if ts == 0 {
 				ts = int64(r.ObservedTimestamp())
@@ -278,16 +278,16 @@ func (e *Engine) countTemplate(w *window, service int32, scope string, r plog.Lo
 		}
 		w.short(service) // its endpoint's statements would look missing
 	}
-	countIn(e, w, w.tmpl, k, service)
+	countIn(w, w.tmpl, k, service, in.cfg.MaxLogTemplates, &in.stats.DroppedTemplates)
 	return h & sevMask
 }
 
 // countIn adds one to a window table's k (templates or statement pairs),
-// creating it while the table is under max_log_templates; beyond, the
-// record is counted as dropped and its service's window is short.
-func countIn[K comparable](e *Engine, w *window, table map[K]int32, k K, service int32) {
-	if _, ok := table[k]; !ok && len(table) >= e.cfg.MaxLogTemplates {
-		e.stats.DroppedTemplates++
+// creating it while the table is under limit (max_log_templates); beyond,
+// the record is counted in dropped and its service's window is short.
+func countIn[K comparable](w *window, table map[K]int32, k K, service int32, limit int, dropped *int64) {
+	if _, ok := table[k]; !ok && len(table) >= limit {
+		*dropped++
 		w.short(service)
 		return
 	}
@@ -303,26 +303,56 @@ func countIn[K comparable](e *Engine, w *window, table map[K]int32, k K, service
 // is not found then, or whose operation has no baseline slot left
 // (max_operations), count for the whole service.
 func (e *Engine) attribute(w *window, b *built) {
-	next := e.open[w.start+e.window]
-	counted := w.spanned[:0]
-	for _, l := range w.spanned {
-		i, ok := b.index[l.span]
-		if !ok && !l.carried && next != nil && len(next.spanned) < e.cfg.MaxSpansPerWindow {
-			l.carried = true
-			next.spanned = append(next.spanned, l)
-			continue
-		}
-		counted = append(counted, l)
+	counted := e.carry(w, b)
+	for _, l := range counted {
 		k := l.key
-		if ok {
+		if i, ok := b.index[l.span]; ok {
 			if seg := &b.segs[b.segOf[i]]; seg.service == k.service && e.opExposure(opKey{k.service, seg.op}, w.start) != nil {
 				k.op = seg.op
 			}
 		}
-		countIn(e, w, w.tmpl, k, k.service)
+		countIn(w, w.tmpl, k, k.service, e.cfg.MaxLogTemplates, &e.stats.DroppedTemplates)
 	}
 	e.countSequences(w, counted)
 	w.spanned = nil
+}
+
+// carry moves the records with a span id whose span is not in the window,
+// and that waited no window before, to the next window while it is open
+// and under max_spans_per_window; it returns the others, in order. Only
+// the move holds the intake's lock.
+func (e *Engine) carry(w *window, b *built) []spanLog {
+	var waiting []int // indexes into w.spanned
+	for i, l := range w.spanned {
+		if _, ok := b.index[l.span]; !ok && !l.carried {
+			waiting = append(waiting, i)
+		}
+	}
+	moved := 0
+	if len(waiting) > 0 {
+		e.in.mu.Lock()
+		if next := e.in.open[w.start+e.window]; next != nil {
+			for _, i := range waiting {
+				if len(next.spanned) >= e.cfg.MaxSpansPerWindow {
+					break
+				}
+				l := w.spanned[i]
+				l.carried = true
+				next.spanned = append(next.spanned, l)
+				moved++
+			}
+		}
+		e.in.mu.Unlock()
+	}
+	counted := w.spanned[:0]
+	for i, l := range w.spanned {
+		if moved > 0 && waiting[0] == i {
+			waiting, moved = waiting[1:], moved-1
+			continue
+		}
+		counted = append(counted, l)
+	}
+	return counted
 }
 
 // decayed is v after the given number of its service's windows.
@@ -411,7 +441,7 @@ func (e *Engine) tmplRate(k tmplKey) (float64, bool) {
 // lost records to a full table this window. Both once the service has
 // minHistory windows of log baseline, and both over the service's run of
 // held windows too when that is larger (logRun).
-func (e *Engine) scoreTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg, index map[int32]int) {
+func (e *Engine) scoreTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg, index map[int32]int, ls *logScores) {
 	type opCount struct {
 		op    int32
 		count float64
@@ -431,7 +461,6 @@ func (e *Engine) scoreTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg,
 		}
 		news[st].now += obs
 	}
-	e.resid, e.scored, e.newScored = e.resid[:0], e.scored[:0], e.newScored[:0]
 	for k, st := range e.tmplBase {
 		ni, ok := index[k.service]
 		if !ok {
@@ -447,7 +476,7 @@ func (e *Engine) scoreTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg,
 			n.base = append(n.base, opCount{k.op, e.decayed(st.count, ex.windows-st.at)})
 		}
 		if !w.partial[k.service] {
-			e.scoreMissing(&g.Nodes[ni], ex, st, k.service, r, want, obs)
+			e.scoreMissing(ls, &g.Nodes[ni], ex, st, k.service, r, want, obs)
 		}
 	}
 	for k, n := range news {
@@ -461,23 +490,23 @@ func (e *Engine) scoreTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg,
 			base += c.count
 		}
 		want := base / (ex.value + 1) * requests(aggs, tmplKey{service: k.service, op: opNone})
-		e.scoreNew(&g.Nodes[index[k.service]], ex, k, want, float64(n.now))
+		e.scoreNew(ls, &g.Nodes[index[k.service]], ex, k, want, float64(n.now))
 	}
 }
 
 // scoreNew raises n's FeatLogNew to a WARN/ERROR template's Poisson z,
 // (obs - want) / sqrt(want + 1), or its run's (runZ) when larger.
-func (e *Engine) scoreNew(n *Node, ex *logExposure, k svcTmpl, want, obs float64) {
+func (e *Engine) scoreNew(ls *logScores, n *Node, ex *logExposure, k svcTmpl, want, obs float64) {
 	raise(n, FeatLogNew, (obs-want)/math.Sqrt(want+1), obs)
 	if r := e.newRun[k]; r != nil && obs > want {
 		if ro, rw, ok := r.of(ex); ok {
 			raise(n, FeatLogNew, runZ(obs+ro-want-rw, want+rw, 1), obs+ro)
 		}
 	}
-	e.newScored = append(e.newScored, newScored{k, obs, want})
+	ls.newScored = append(ls.newScored, newScored{k, obs, want})
 }
 
-// newScored is a window's WARN/ERROR template count for its run (scoreNew -> foldTemplates).
+// newScored is a window's WARN/ERROR template count for its run.
 type newScored struct {
 	k         svcTmpl
 	obs, want float64
@@ -495,7 +524,7 @@ func raise(n *Node, f int, z, raw float64) {
 // stops is what FeatLogMissing looks for), except services whose log
 // pattern is anomalous now (logHoldZ) or that lost records to a full table
 // (their counts are short).
-func (e *Engine) foldTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg, index map[int32]int) {
+func (e *Engine) foldTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg, index map[int32]int, ls logScores) {
 	for svc, ni := range index {
 		ex := e.logExp[svc]
 		if ex == nil {
@@ -524,15 +553,15 @@ func (e *Engine) foldTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg, 
 	}
 	// a held window adds to its service's runs
 	held := func(svc int32) bool { return e.logExp[svc].holding && !w.partial[svc] }
-	for _, c := range e.scored {
+	for _, c := range ls.scored {
 		if held(c.service) {
 			c.run.add(e.logExp[c.service], c.obs, c.want)
 		}
 	}
-	slices.SortFunc(e.newScored, func(a, b newScored) int { // map order must not pick who gets the last slots
+	slices.SortFunc(ls.newScored, func(a, b newScored) int { // map order must not pick who gets the last slots
 		return cmp.Or(cmp.Compare(a.k.service, b.k.service), cmp.Compare(a.k.tmpl, b.k.tmpl))
 	})
-	for _, c := range e.newScored {
+	for _, c := range ls.newScored {
 		if !held(c.k.service) {
 			continue
 		}
@@ -555,7 +584,7 @@ func (e *Engine) foldTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg, 
 	// in held windows (a spread learned from quiet windows only stays too
 	// small to let the next noisy one pass). Then the window's other (new)
 	// templates.
-	for _, r := range e.resid {
+	for _, r := range ls.resid {
 		ex, count := e.logExp[r.service], r.count
 		if ex.holding {
 			count = 0 // the spread learns from every window, the rate not
@@ -596,25 +625,41 @@ func foldCount[K comparable](e *Engine, base map[K]*tmplState, k K, ex *logExpos
 // its expectation (see foldTemplates), or in either direction once the
 // service's log pattern has stood out for a whole baseline (held that
 // long, the change is the new normal, and so is its variation).
-func (e *Engine) scoreMissing(n *Node, ex *logExposure, st *tmplState, service int32, r, want, obs float64) {
+func (e *Engine) scoreMissing(ls *logScores, n *Node, ex *logExposure, st *tmplState, service int32, r, want, obs float64) {
 	if obs > want || ex.hold.held >= e.baselineWindows {
-		e.resid = append(e.resid, residual{st, service, obs, (obs - want) * (obs - want), want})
+		ls.resid = append(ls.resid, residual{st, service, obs, (obs - want) * (obs - want), want})
 	}
 	sp := st.spread(r)
 	raise(n, FeatLogMissing, (want-obs)/math.Sqrt(want*sp+1), want-obs)
 	if ro, rw, ok := st.run.of(ex); ok && obs < want {
 		raise(n, FeatLogMissing, runZ(want+rw-obs-ro, want+rw, sp), want+rw-obs-ro)
 	}
-	e.scored = append(e.scored, scored{&st.run, service, obs, want})
+	ls.scored = append(ls.scored, scored{&st.run, service, obs, want})
 }
 
 // residual is a scored template's or pair's count, squared excess and
-// expected count in the window being closed (scoreTemplates and
-// scoreSequences -> foldTemplates).
+// expected count in the window being closed.
 type residual struct {
 	st              *tmplState
 	service         int32
 	count, sq, want float64
+}
+
+// scoreLogs sets the nodes' log features from the window's templates and
+// statement pairs, and returns what folding them into the baselines needs.
+func (e *Engine) scoreLogs(g *Graph, w *window, aggs map[int32]*serviceAgg, index map[int32]int) logScores {
+	var ls logScores
+	e.scoreTemplates(g, w, aggs, index, &ls)
+	e.scoreSequences(g, w, index, &ls)
+	return ls
+}
+
+// logScores are what scoring a window's templates and statement pairs
+// hands to folding them into the baselines (foldTemplates).
+type logScores struct {
+	resid     []residual  // the residuals that teach the spread
+	scored    []scored    // template and pair counts, for their runs
+	newScored []newScored // WARN/ERROR template counts, for their runs
 }
 
 // negligible: a template or pair its service has not logged for so many

@@ -104,10 +104,10 @@ func requestLogs(td ptrace.Traces, service string, each func(s ptrace.Span, add 
 	})
 }
 
-// logTraffic adds one record per request of service for each statement in
+// logTraffic adds one record per request of inventory for each statement in
 // stmts (severity, body).
-func logTraffic(td ptrace.Traces, service string, stmts map[string]plog.SeverityNumber) plog.Logs {
-	return requestLogs(td, service, func(s ptrace.Span, add func(plog.SeverityNumber, string)) {
+func logTraffic(td ptrace.Traces, stmts map[string]plog.SeverityNumber) plog.Logs {
+	return requestLogs(td, "inventory", func(s ptrace.Span, add func(plog.SeverityNumber, string)) {
 		for body, sev := range stmts {
 			add(sev, body+" "+s.SpanID().String())
 		}
@@ -142,7 +142,7 @@ func TestLogPatterns(t *testing.T) {
 				if w >= 12 {
 					stmts = tc.fault
 				}
-				e.AddLogs(logTraffic(td, "inventory", stmts))
+				e.AddLogs(logTraffic(td, stmts))
 				e.AddTraces(td)
 				for _, r := range e.Advance(false) {
 					if rep == nil && r.Report != nil {
@@ -178,7 +178,7 @@ func TestTemplateBounds(t *testing.T) {
 	}
 	e.AddLogs(ld)
 	assert.Equal(t, int64(2), e.Stats().DroppedTemplates)
-	for _, w := range e.open {
+	for _, w := range e.in.open {
 		assert.Len(t, w.tmpl, 3)
 	}
 }
@@ -192,10 +192,10 @@ func BenchmarkAddLogs(b *testing.B) {
 		name string
 		ld   plog.Logs
 	}{
-		{"span ids", spanLogs(td, "inventory", func(ptrace.Span) []string {
+		{"span ids", spanLogs(td, func(ptrace.Span) []string {
 			return []string{"[reserve][stock checked for sku SKU-1234 qty 2 at 2023-01-29 10:00:01]", "[reserve][done in 12 ms]"}
 		})},
-		{"no span ids", logTraffic(td, "inventory", map[string]plog.SeverityNumber{
+		{"no span ids", logTraffic(td, map[string]plog.SeverityNumber{
 			"[reserve][stock checked for sku SKU-1234 qty 2 at 2023-01-29 10:00:01]": plog.SeverityNumberInfo,
 			"[reserve][done in 12 ms]": plog.SeverityNumberInfo,
 		})},
@@ -205,7 +205,7 @@ func BenchmarkAddLogs(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				e.AddLogs(tc.ld)
-				for _, w := range e.open {
+				for _, w := range e.in.open {
 					w.spanned = w.spanned[:0]
 				}
 			}
@@ -246,7 +246,7 @@ func inventoryFrom(from, feature int, out *[]float64) func(Result) {
 func missingZ(e *Engine, seed uint64, windows, from int, stmts func(w int) map[string]plog.SeverityNumber) []float64 {
 	var missing []float64
 	replayLogs(e, rand.New(rand.NewPCG(seed, seed)), windows, func(w int, td ptrace.Traces) []plog.Logs {
-		return []plog.Logs{logTraffic(td, "inventory", stmts(w))}
+		return []plog.Logs{logTraffic(td, stmts(w))}
 	}, inventoryFrom(from, FeatLogMissing, &missing))
 	return missing
 }
@@ -297,10 +297,11 @@ func TestLogPatternRecovery(t *testing.T) {
 	}
 }
 
-// spanLogs adds, for each of service's entry spans, the INFO records (WARN
-// for bodies starting so) stmts(span) returns, with the span's ids, one millisecond apart from its start.
-func spanLogs(td ptrace.Traces, service string, stmts func(s ptrace.Span) []string) plog.Logs {
-	return serviceLogs(td, service, func(s ptrace.Span, recs plog.LogRecordSlice) {
+// spanLogs adds, for each of inventory's entry spans, the INFO records (WARN
+// for bodies starting so) stmts(span) returns, with the span's ids, one
+// millisecond apart from its start.
+func spanLogs(td ptrace.Traces, stmts func(s ptrace.Span) []string) plog.Logs {
+	return serviceLogs(td, "inventory", func(s ptrace.Span, recs plog.LogRecordSlice) {
 		if s.Kind() == ptrace.SpanKindClient || s.Name() == "HTTP POST" {
 			return
 		}
@@ -331,7 +332,7 @@ func statementFeature(t *testing.T, feature, windows, from int, reserveShare fun
 	rng := rand.New(rand.NewPCG(3, 3))
 	var out []float64
 	replayLogs(newTestEngine(t, LatencyZ{}), rng, windows, func(w int, td ptrace.Traces) []plog.Logs {
-		return []plog.Logs{spanLogs(td, "inventory", func(s ptrace.Span) []string {
+		return []plog.Logs{spanLogs(td, func(s ptrace.Span) []string {
 			endpoint := "/api/inventory/release"
 			if rng.Float64() < reserveShare(w) {
 				endpoint = "/api/inventory/reserve"
@@ -457,7 +458,7 @@ func TestRecordsJoinTheirSpan(t *testing.T) {
 	quick.SetName("/api/inventory/release")
 	quick.SetStartTimestamp(pcommon.NewTimestampFromTime(t0.Add(10 * time.Second)))
 	quick.SetEndTimestamp(pcommon.NewTimestampFromTime(t0.Add(11 * time.Second)))
-	ld := spanLogs(td, "inventory", func(ptrace.Span) []string { return []string{"[stock checked]"} })
+	ld := spanLogs(td, func(ptrace.Span) []string { return []string{"[stock checked]"} })
 	lost := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().AppendEmpty()
 	lost.SetTimestamp(pcommon.NewTimestampFromTime(t0.Add(12 * time.Second)))
 	lost.SetTraceID(pcommon.TraceID{9})
@@ -471,7 +472,7 @@ func TestRecordsJoinTheirSpan(t *testing.T) {
 	for k, st := range e.tmplBase {
 		name := "(service)"
 		if k.op != opNone {
-			name = e.ops.name(k.op)
+			name = e.in.ops.name(k.op)
 		}
 		ops[name] += st.count
 	}
@@ -492,9 +493,9 @@ func TestShortWindowNotScored(t *testing.T) {
 	var learned []int // inventory's log baseline windows after each window
 	replayLogs(e, rand.New(rand.NewPCG(4, 4)), 15, func(w int, td ptrace.Traces) []plog.Logs {
 		if w >= 12 { // the junk fills the window's table first
-			return []plog.Logs{logTraffic(td, "inventory", junk), logTraffic(td, "inventory", normal)}
+			return []plog.Logs{logTraffic(td, junk), logTraffic(td, normal)}
 		}
-		return []plog.Logs{logTraffic(td, "inventory", normal)}
+		return []plog.Logs{logTraffic(td, normal)}
 	}, func(r Result) {
 		n := r.Graph.Nodes[r.Graph.Index("inventory")]
 		missing = append(missing, n.X[FeatLogMissing])
@@ -587,7 +588,7 @@ func TestLogRunBounds(t *testing.T) {
 			stmts["[reserve][failed] "+words[2*(w-before)]] = plog.SeverityNumberError
 			stmts["[reserve][failed] "+words[2*(w-before)+1]] = plog.SeverityNumberError
 		}
-		return []plog.Logs{logTraffic(td, "inventory", stmts)}
+		return []plog.Logs{logTraffic(td, stmts)}
 	}, func(Result) {
 		assert.LessOrEqual(t, len(e.newRun), e.cfg.MaxLogTemplates)
 	})
@@ -617,7 +618,7 @@ func TestLogRunEndsWithTheFault(t *testing.T) {
 			if faulty {
 				stmts = map[string]plog.SeverityNumber{"[reserve][stock checked]": plog.SeverityNumberInfo}
 			}
-			return logTraffic(td, "inventory", stmts)
+			return logTraffic(td, stmts)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

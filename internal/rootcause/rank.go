@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
 // Method ranks a window's nodes: one score per node (higher: more likely
@@ -42,8 +44,10 @@ func NewMethod(name string, model *Model) (Method, error) {
 // network gaps of the calls it is the slow end of).
 type LatencyZ struct{}
 
+// Name is the method's name in config and rcabench.
 func (LatencyZ) Name() string { return "latency" }
 
+// Score returns each node's latency z and their softmax.
 func (LatencyZ) Score(g *Graph) ([]float64, []float64) {
 	s := make([]float64, len(g.Nodes))
 	for i := range g.Nodes {
@@ -52,11 +56,14 @@ func (LatencyZ) Score(g *Graph) ([]float64, []float64) {
 	return s, softmax(s)
 }
 
-// TraceRCA is the anomalous-call-set baseline (see traceRCA).
+// TraceRCA is the anomalous-call-set baseline: it ranks by each node's
+// traceRCA score.
 type TraceRCA struct{}
 
+// Name is the method's name in config and rcabench.
 func (TraceRCA) Name() string { return "tracerca" }
 
+// Score returns each node's traceRCA score and their softmax.
 func (TraceRCA) Score(g *Graph) ([]float64, []float64) {
 	s := make([]float64, len(g.Nodes))
 	for i := range g.Nodes {
@@ -65,12 +72,93 @@ func (TraceRCA) Score(g *Graph) ([]float64, []float64) {
 	return s, shares(s)
 }
 
+// traceRCA sets each node's TraceRCA-like score (Li et al., IWQoS'21,
+// simplified to services), which the TraceRCA method ranks by: a segment
+// is anomalous when it failed, its self time is beyond its service's
+// baseline p90 + 3 spreads, or the network gap before it is beyond its
+// edge's (p90 too, not the model's median); a trace is anomalous when any
+// segment is. A service scores the Jaccard index of "traces where it is
+// anomalous" and "anomalous traces or traces through it".
+func traceRCA(g *Graph, b *built, index map[int32]int, thr traceThresholds) {
+	traces := traceSegments(b, index, thr)
+	anomTraces := 0
+	anomIn := make([]int, len(g.Nodes))   // anomalous traces where the node is anomalous
+	through := make([]int, len(g.Nodes))  // traces through the node
+	throughA := make([]int, len(g.Nodes)) // anomalous traces through the node
+	mark := make([]int, len(g.Nodes))     // per-trace dedupe stamp
+	markA := make([]int, len(g.Nodes))
+	stamp := 0
+	for _, t := range traces {
+		stamp++
+		if t.anomalous {
+			anomTraces++
+		}
+		for _, ni := range t.services {
+			if mark[ni] != stamp {
+				mark[ni] = stamp
+				through[ni]++
+				if t.anomalous {
+					throughA[ni]++
+				}
+			}
+		}
+		for _, ni := range t.anomSvc {
+			if markA[ni] != stamp {
+				markA[ni] = stamp
+				anomIn[ni]++
+			}
+		}
+	}
+	for i := range g.Nodes {
+		union := anomTraces + through[i] - throughA[i]
+		if union > 0 {
+			g.Nodes[i].traceRCA = float64(anomIn[i]) / float64(union)
+		}
+	}
+}
+
+// traceAgg is one trace's nodes (node indexes, with repeats) and those
+// whose segment in it is anomalous.
+type traceAgg struct {
+	anomalous bool
+	services  []int32
+	anomSvc   []int32
+}
+
+// traceSegments groups the window's segments by trace, judging each.
+func traceSegments(b *built, index map[int32]int, thr traceThresholds) map[pcommon.TraceID]*traceAgg {
+	traces := map[pcommon.TraceID]*traceAgg{}
+	for i := range b.segs {
+		s := &b.segs[i]
+		ni := int32(index[s.service])
+		root := &b.spans[s.root]
+		t := traces[root.trace]
+		if t == nil {
+			t = &traceAgg{}
+			traces[root.trace] = t
+		}
+		t.services = append(t.services, ni)
+		bad := s.err || s.self > thr.self[ni]
+		if !bad && s.gap >= 0 {
+			if p := b.parent[s.root]; p >= 0 {
+				bad = s.gap > thr.gap(b.spans[p].service, s.service)
+			}
+		}
+		if bad {
+			t.anomalous = true
+			t.anomSvc = append(t.anomSvc, ni)
+		}
+	}
+	return traces
+}
+
 // PageRank is the MicroRCA/MicroRank-family baseline: a personalised
 // PageRank walk over the dependency graph that moves from callers towards
 // anomalous callees (and weakly back), restarting at anomalous nodes; the
 // stationary mass ranks root causes.
 type PageRank struct{}
 
+// Name is the method's name in config and rcabench.
 func (PageRank) Name() string { return "pagerank" }
 
 const (
@@ -80,6 +168,7 @@ const (
 	prEpsilon    = 0.01
 )
 
+// Score returns each node's stationary mass and their shares.
 func (PageRank) Score(g *Graph) ([]float64, []float64) {
 	n := len(g.Nodes)
 	anomaly := make([]float64, n)

@@ -28,11 +28,10 @@ type logRec struct {
 	service, pod int32
 }
 
-// metricRec is a pod resource sample (CPU or memory).
-type metricRec struct {
+// seriesKey is a pod's CPU or memory series.
+type seriesKey struct {
 	service, pod int32
 	cpu          bool
-	value        float64
 }
 
 // window collects one event-time window: [start, start+length) by span end.
@@ -40,11 +39,11 @@ type window struct {
 	start   int64
 	spans   []spanRec
 	logs    []logRec
-	metrics []metricRec
-	tmpl    map[tmplKey]int32 // log records per service, operation and template
-	spanned []spanLog         // records with a span id, counted when the window closes
-	seq     map[seqKey]int32  // statement pairs per service (logsequence.go)
-	partial map[int32]bool    // services that lost log records to a full table
+	metrics map[seriesKey]float64 // the highest sample per series, at most max_metric_series
+	tmpl    map[tmplKey]int32     // log records per service, operation and template
+	spanned []spanLog             // records with a span id, counted when the window closes
+	seq     map[seqKey]int32      // statement pairs per service (logsequence.go)
+	partial map[int32]bool        // services that lost log records to a full table
 }
 
 // short marks a service whose records did not all make it into the
@@ -111,7 +110,31 @@ const maxSegmentDepth = 256
 
 // build turns a window's records into segments and edges.
 func (w *window) build(maxEdges int) *built {
-	// Kafka and retries deliver at least once: keep one copy of each span
+	idx := w.dedupe()
+	b := &built{spans: w.spans, index: idx, segOf: make([]int32, len(w.spans)), edges: map[edgeKey]*edgeObs{}, errLogs: map[int32]int{}, cpu: map[int32]float64{}, mem: map[int32]float64{}}
+	t := linkSpans(w.spans, idx)
+	b.parent = t.parent
+	b.segment(t)
+	for _, l := range w.logs {
+		b.errLogs[l.service]++
+		if i, ok := idx[spanKey{l.trace, l.span}]; ok {
+			b.segs[b.segOf[i]].err = true
+		}
+	}
+	b.addEdges(t, maxEdges)
+	for k, v := range w.metrics {
+		if k.cpu {
+			b.cpu[k.service] = max(b.cpu[k.service], v)
+		} else {
+			b.mem[k.service] = max(b.mem[k.service], v)
+		}
+	}
+	return b
+}
+
+// dedupe keeps one copy of each span (Kafka and retries deliver at least
+// once) and returns the index of the spans kept.
+func (w *window) dedupe() map[spanKey]int32 {
 	idx := make(map[spanKey]int32, len(w.spans))
 	kept := w.spans[:0]
 	for _, s := range w.spans {
@@ -123,16 +146,23 @@ func (w *window) build(maxEdges int) *built {
 		kept = append(kept, s)
 	}
 	w.spans = kept
-	n := len(w.spans)
-	b := &built{spans: w.spans, index: idx, segOf: make([]int32, n), edges: map[edgeKey]*edgeObs{}, errLogs: map[int32]int{}, cpu: map[int32]float64{}, mem: map[int32]float64{}}
-	parent := make([]int32, n)
-	b.parent = parent
-	childNs := make([]int64, n)
-	crossKids := make([]int32, n)
-	kids := make([]int32, n)
-	for i := range w.spans {
-		s := &w.spans[i]
-		parent[i] = -1
+	return idx
+}
+
+// tree is the parent/child structure of a window's spans, per span.
+type tree struct {
+	parent    []int32 // index of its parent in the window, or -1
+	childNs   []int64 // summed duration of its children
+	kids      []int32 // children
+	crossKids []int32 // children in another service
+}
+
+func linkSpans(spans []spanRec, idx map[spanKey]int32) tree {
+	n := len(spans)
+	t := tree{parent: make([]int32, n), childNs: make([]int64, n), kids: make([]int32, n), crossKids: make([]int32, n)}
+	for i := range spans {
+		s := &spans[i]
+		t.parent[i] = -1
 		if s.parent.IsEmpty() {
 			continue
 		}
@@ -140,59 +170,64 @@ func (w *window) build(maxEdges int) *built {
 		if !ok || int(p) == i {
 			continue
 		}
-		parent[i] = p
-		childNs[p] += s.endNs - s.startNs
-		kids[p]++
-		if w.spans[p].service != s.service {
-			crossKids[p]++
+		t.parent[i] = p
+		t.childNs[p] += s.endNs - s.startNs
+		t.kids[p]++
+		if spans[p].service != s.service {
+			t.crossKids[p]++
 		}
 	}
-	// segment roots: walk up while the parent is in the same service
+	return t
+}
+
+// segment groups the spans into segments: each span walks up while its
+// parent is in the same service, to its segment's entry span.
+func (b *built) segment(t tree) {
 	rootIdx := make(map[int32]int32)
-	for i := range w.spans {
+	for i := range b.spans {
 		j := int32(i)
 		for d := 0; d < maxSegmentDepth; d++ {
-			p := parent[j]
-			if p < 0 || w.spans[p].service != w.spans[j].service {
+			p := t.parent[j]
+			if p < 0 || b.spans[p].service != b.spans[j].service {
 				break
 			}
 			j = p
 		}
 		si, ok := rootIdx[j]
 		if !ok {
-			r := &w.spans[j]
+			r := &b.spans[j]
 			si = int32(len(b.segs))
 			rootIdx[j] = si
 			b.segs = append(b.segs, segment{root: j, service: r.service, pod: r.pod, op: r.op, dur: r.durMs(), gap: -1})
 		}
 		b.segOf[i] = si
 		seg := &b.segs[si]
-		s := &w.spans[i]
+		s := &b.spans[i]
 		// an exit span's own time (its duration minus the callee's) is the
 		// edge's: network and queueing, not this service's work. Without span
 		// kinds (SkyWalking-style data) a span whose only child is in another
 		// service is taken for one; CLIENT/PRODUCER spans always are, spans of
 		// other kinds never (a goroutine's span in another service under an
 		// INTERNAL span is not a call).
-		if !s.exit && (crossKids[i] == 0 || s.entry || kids[i] != crossKids[i]) {
-			seg.self += max(float64(s.endNs-s.startNs-childNs[i])/1e6, 0)
+		if !s.exit && (t.crossKids[i] == 0 || s.entry || t.kids[i] != t.crossKids[i]) {
+			seg.self += max(float64(s.endNs-s.startNs-t.childNs[i])/1e6, 0)
 		}
 		seg.err = seg.err || s.err
 		seg.timeout = seg.timeout || s.timeout
 	}
-	for _, l := range w.logs {
-		b.errLogs[l.service]++
-		if i, ok := idx[spanKey{l.trace, l.span}]; ok {
-			b.segs[b.segOf[i]].err = true
-		}
-	}
-	for i := range w.spans {
-		p := parent[i]
-		s := &w.spans[i]
-		if p < 0 || w.spans[p].service == s.service {
+}
+
+// addEdges counts each call into another service on its caller -> callee
+// edge (beyond maxEdges edges: dropped), with the call's gap when the
+// caller's span has that one child and is not an entry span.
+func (b *built) addEdges(t tree, maxEdges int) {
+	for i := range b.spans {
+		p := t.parent[i]
+		s := &b.spans[i]
+		if p < 0 || b.spans[p].service == s.service {
 			continue
 		}
-		k := edgeKey{caller: w.spans[p].service, callee: s.service}
+		k := edgeKey{caller: b.spans[p].service, callee: s.service}
 		e := b.edges[k]
 		if e == nil {
 			if len(b.edges) >= maxEdges {
@@ -206,20 +241,12 @@ func (w *window) build(maxEdges int) *built {
 		if b.segs[b.segOf[i]].err {
 			e.errors++
 		}
-		if crossKids[p] == 1 && kids[p] == 1 && !w.spans[p].entry {
-			gap := max(w.spans[p].durMs()-s.durMs(), 0)
+		if t.crossKids[p] == 1 && t.kids[p] == 1 && !b.spans[p].entry {
+			gap := max(b.spans[p].durMs()-s.durMs(), 0)
 			e.gaps = append(e.gaps, gap)
 			b.segs[b.segOf[i]].gap = gap
 		}
 	}
-	for _, m := range w.metrics {
-		if m.cpu {
-			b.cpu[m.service] = max(b.cpu[m.service], m.value)
-		} else {
-			b.mem[m.service] = max(b.mem[m.service], m.value)
-		}
-	}
-	return b
 }
 
 // quantile sorts v in place and returns its q-quantile (nearest rank), 0 for none.

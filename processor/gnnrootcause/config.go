@@ -11,6 +11,38 @@ import (
 	"github.com/otelcol-biz/otelcol-biz/internal/rootcause"
 )
 
+// Method is how the services of a window are ranked.
+type Method string
+
+const (
+	// MethodGNN ranks with the message-passing graph network.
+	MethodGNN Method = "gnn"
+	// MethodPageRank is the personalised PageRank baseline.
+	MethodPageRank Method = "pagerank"
+	// MethodTraceRCA is the anomalous-call-set baseline.
+	MethodTraceRCA Method = "tracerca"
+	// MethodLatency ranks by the latency z alone.
+	MethodLatency Method = "latency"
+)
+
+var methods = []Method{MethodGNN, MethodPageRank, MethodTraceRCA, MethodLatency}
+
+// UnmarshalText accepts the known methods only.
+func (m *Method) UnmarshalText(text []byte) error {
+	if err := Method(text).validate(); err != nil {
+		return err
+	}
+	*m = Method(text)
+	return nil
+}
+
+func (m Method) validate() error {
+	if !slices.Contains(methods, m) {
+		return fmt.Errorf("'method' must be one of %v, got %q", methods, string(m))
+	}
+	return nil
+}
+
 // Config defines configuration for the gnn_root_cause connector.
 type Config struct {
 	// Window is the ranking period, in event time (span end). Default: 30s.
@@ -34,6 +66,10 @@ type Config struct {
 	// and separately the statement pairs, counted per window and kept in the
 	// baselines, and the runs of new templates (beyond: counted). Default: 20000.
 	MaxLogTemplates int `mapstructure:"max_log_templates"`
+	// MaxMetricSeries bounds the pod CPU and memory series (pod and kind)
+	// one window keeps; samples of further series are counted. Default:
+	// 40000 (both kinds of max_pods pods).
+	MaxMetricSeries int `mapstructure:"max_metric_series"`
 	// MaxLateness is how long after a window's end late spans still count. Default: 10s.
 	MaxLateness time.Duration `mapstructure:"max_lateness"`
 	// Model is a weights file written by cmd/gnntrain; empty: the embedded weights. Default: "".
@@ -41,18 +77,27 @@ type Config struct {
 	// MinAnomaly: a report is emitted only when some service's robust z reaches this. Default: 3.0.
 	MinAnomaly float64 `mapstructure:"min_anomaly"`
 	// Method ranks the services: gnn, or a baseline (pagerank, tracerca, latency). Default: gnn.
-	Method string `mapstructure:"method"`
+	Method Method `mapstructure:"method"`
 	// CPUMetrics are the metric names read as pod CPU. Default: kubeletstats' and the Nezha replay's names.
 	CPUMetrics []string `mapstructure:"cpu_metrics"`
-	// MemoryMetrics are the metric names read as pod memory.
+	// MemoryMetrics are the metric names read as pod memory. Default: kubeletstats' and the Nezha replay's names.
 	MemoryMetrics []string `mapstructure:"memory_metrics"`
 	// IdleFlush closes the open windows when no span has arrived for this
 	// long (processing time), so the last window of a quiet period is
 	// reported. 0 disables. Default: 45s.
 	IdleFlush time.Duration `mapstructure:"idle_flush"`
 
+	// model is Model as Validate read it: the instance uses the weights
+	// that were validated, and reads the file once.
+	model *loadedModel
+
 	// prevent unkeyed literal initialization
 	_ struct{}
+}
+
+type loadedModel struct {
+	path  string
+	model *rootcause.Model
 }
 
 var _ confmap.Validator = (*Config)(nil)
@@ -72,7 +117,10 @@ func (cfg *Config) Validate() error {
 	for _, b := range []struct {
 		key string
 		v   int
-	}{{"max_services", cfg.MaxServices}, {"max_edges", cfg.MaxEdges}, {"max_operations", cfg.MaxOperations}, {"max_pods", cfg.MaxPods}, {"max_spans_per_window", cfg.MaxSpansPerWindow}, {"max_log_templates", cfg.MaxLogTemplates}} {
+	}{
+		{"max_services", cfg.MaxServices}, {"max_edges", cfg.MaxEdges}, {"max_operations", cfg.MaxOperations}, {"max_pods", cfg.MaxPods},
+		{"max_spans_per_window", cfg.MaxSpansPerWindow}, {"max_log_templates", cfg.MaxLogTemplates}, {"max_metric_series", cfg.MaxMetricSeries},
+	} {
 		if b.v <= 0 {
 			errs = errors.Join(errs, errors.New("'"+b.key+"' must be greater than 0"))
 		}
@@ -86,55 +134,46 @@ func (cfg *Config) Validate() error {
 	if cfg.MinAnomaly <= 0 {
 		errs = errors.Join(errs, errors.New("'min_anomaly' must be greater than 0"))
 	}
-	if !slices.Contains(rootcause.Methods, cfg.Method) {
-		errs = errors.Join(errs, fmt.Errorf("'method' must be one of %v, got %q", rootcause.Methods, cfg.Method))
+	if err := cfg.Method.validate(); err != nil {
+		errs = errors.Join(errs, err)
 	}
-	if cfg.Model != "" {
-		if _, err := rootcause.LoadModel(cfg.Model); err != nil {
-			errs = errors.Join(errs, fmt.Errorf("'model': %w", err))
-		}
+	if err := cfg.loadModel(); err != nil {
+		errs = errors.Join(errs, err)
 	}
 	return errs
 }
 
-func defaultConfig() *Config {
-	return &Config{
-		Window:            30 * time.Second,
-		Baseline:          10 * time.Minute,
-		TopK:              5,
-		MaxServices:       2000,
-		MaxEdges:          20000,
-		MaxOperations:     20000,
-		MaxPods:           20000,
-		MaxSpansPerWindow: 500_000,
-		MaxLogTemplates:   20000,
-		MaxLateness:       10 * time.Second,
-		MinAnomaly:        3.0,
-		Method:            "gnn",
-		CPUMetrics:        []string{"k8s.pod.cpu.usage", "k8s.pod.cpu_limit_utilization", "container.cpu.usage", "k8s.pod.cpu.utilization"},
-		MemoryMetrics:     []string{"k8s.pod.memory.usage", "k8s.pod.memory_limit_utilization", "container.memory.usage", "k8s.pod.memory.working_set"},
-		IdleFlush:         45 * time.Second,
+// loadModel reads and checks the model file, unless it has read this path
+// already.
+func (cfg *Config) loadModel() error {
+	if cfg.Model == "" || (cfg.model != nil && cfg.model.path == cfg.Model) {
+		return nil
 	}
+	m, err := rootcause.LoadModel(cfg.Model)
+	if err != nil {
+		return fmt.Errorf("'model': %w", err)
+	}
+	cfg.model = &loadedModel{path: cfg.Model, model: m}
+	return nil
 }
 
 // engineConfig maps the YAML onto the engine's configuration.
 func (cfg *Config) engineConfig() (rootcause.Config, error) {
-	var model *rootcause.Model
+	var model *rootcause.Model // nil: the embedded weights
 	if cfg.Model != "" {
-		m, err := rootcause.LoadModel(cfg.Model)
-		if err != nil {
-			return rootcause.Config{}, fmt.Errorf("'model': %w", err)
+		if err := cfg.loadModel(); err != nil {
+			return rootcause.Config{}, err
 		}
-		model = m
+		model = cfg.model.model
 	}
-	method, err := rootcause.NewMethod(cfg.Method, model)
+	method, err := rootcause.NewMethod(string(cfg.Method), model)
 	if err != nil {
 		return rootcause.Config{}, fmt.Errorf("'method': %w", err)
 	}
 	return rootcause.Config{
 		Window: cfg.Window, Baseline: cfg.Baseline, MaxLateness: cfg.MaxLateness, TopK: cfg.TopK,
 		MaxServices: cfg.MaxServices, MaxEdges: cfg.MaxEdges, MaxOperations: cfg.MaxOperations, MaxPods: cfg.MaxPods,
-		MaxSpansPerWindow: cfg.MaxSpansPerWindow, MaxLogTemplates: cfg.MaxLogTemplates, MinAnomaly: cfg.MinAnomaly, Method: method,
-		CPUMetrics: cfg.CPUMetrics, MemoryMetrics: cfg.MemoryMetrics,
+		MaxSpansPerWindow: cfg.MaxSpansPerWindow, MaxLogTemplates: cfg.MaxLogTemplates, MaxMetricSeries: cfg.MaxMetricSeries,
+		MinAnomaly: cfg.MinAnomaly, Method: method, CPUMetrics: cfg.CPUMetrics, MemoryMetrics: cfg.MemoryMetrics,
 	}, nil
 }

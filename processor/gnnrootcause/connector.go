@@ -2,9 +2,12 @@ package gnnrootcause // import "github.com/otelcol-biz/otelcol-biz/processor/gnn
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/consumer"
@@ -24,16 +27,28 @@ import (
 
 // rca is one gnn_root_cause instance, shared by every pipeline using the
 // same component id: traces, logs and metrics in; reports (logs) and scores
-// (metrics) out.
+// (metrics) out. The consumers only add data to the engine; the windows
+// that data closes are ranked off the ingest path, by the ranking goroutine
+// (started in Start) or by Settle.
 type rca struct {
 	logger    *zap.Logger
 	tel       *metadata.TelemetryBuilder
+	clock     clockwork.Clock
 	idleFlush time.Duration
+	engine    *rootcause.Engine
+	lastSpan  atomic.Int64 // clock time (ns) of the last traces batch
 
-	mu          sync.Mutex
-	engine      *rootcause.Engine
-	counted     rootcause.Stats // engine stats already added to tel
-	lastSpan    time.Time       // processing time of the last traces batch
+	// wake tells the ranking goroutine that windows are due: one pending
+	// signal covers any number of them, so a send never waits.
+	wake       chan struct{}
+	stop, done chan struct{}
+
+	// rankMu lets one ranking round run at a time, so that reports are
+	// emitted in window order.
+	rankMu  sync.Mutex
+	counted rootcause.Stats // engine counters already added to tel; rankMu
+
+	wireMu      sync.Mutex
 	nextLogs    consumer.Logs
 	nextMetrics consumer.Metrics
 	// ingesting marks the input signals whose first consumer was created.
@@ -42,43 +57,42 @@ type rca struct {
 	// metrics output every batch arrives twice, and only the first consumer
 	// of each input signal feeds the engine.
 	ingesting map[pipeline.Signal]bool
-
-	stop chan struct{}
-	done chan struct{}
 }
 
-var instances = sharedcomponent.NewMap[component.ID, *rca]()
-
-// NewFactory returns the gnn_root_cause connector factory.
-func NewFactory() connector.Factory {
-	return connector.NewFactory(metadata.Type, createDefaultConfig,
-		connector.WithTracesToLogs(createTracesToLogs, metadata.TracesToLogsStability),
-		connector.WithTracesToMetrics(createTracesToMetrics, metadata.TracesToMetricsStability),
-		connector.WithLogsToLogs(createLogsToLogs, metadata.LogsToLogsStability),
-		connector.WithLogsToMetrics(createLogsToMetrics, metadata.LogsToMetricsStability),
-		connector.WithMetricsToLogs(createMetricsToLogs, metadata.MetricsToLogsStability),
-		connector.WithMetricsToMetrics(createMetricsToMetrics, metadata.MetricsToMetricsStability))
+func newRCA(set connector.Settings, cfg *Config, clock clockwork.Clock) (*rca, error) {
+	ecfg, err := cfg.engineConfig()
+	if err != nil {
+		return nil, err
+	}
+	e, err := rootcause.NewEngine(ecfg)
+	if err != nil {
+		return nil, err
+	}
+	e.SetClock(clock.Now)
+	tel, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	return &rca{
+		logger: set.Logger, tel: tel, clock: clock, idleFlush: cfg.IdleFlush, engine: e,
+		wake: make(chan struct{}, 1), ingesting: map[pipeline.Signal]bool{},
+	}, nil
 }
 
-func createDefaultConfig() component.Config { return defaultConfig() }
-
-func shared(set connector.Settings, cfg component.Config) (*sharedcomponent.Component[*rca], error) {
-	return instances.LoadOrStore(set.ID, func() (*rca, error) {
-		c := cfg.(*Config)
-		ecfg, err := c.engineConfig()
-		if err != nil {
-			return nil, err
-		}
-		e, err := rootcause.NewEngine(ecfg)
-		if err != nil {
-			return nil, err
-		}
-		tel, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
-		if err != nil {
-			return nil, err
-		}
-		return &rca{logger: set.Logger, tel: tel, engine: e, idleFlush: c.IdleFlush, ingesting: map[pipeline.Signal]bool{}}, nil
-	})
+// wire records a pipeline's next consumers and reports whether the
+// consumer for its input signal ingests (the first one does).
+func (r *rca) wire(in pipeline.Signal, logs consumer.Logs, metrics consumer.Metrics) bool {
+	r.wireMu.Lock()
+	defer r.wireMu.Unlock()
+	if logs != nil {
+		r.nextLogs = logs
+	}
+	if metrics != nil {
+		r.nextMetrics = metrics
+	}
+	first := !r.ingesting[in]
+	r.ingesting[in] = true
+	return first
 }
 
 // input is one consumer of the shared instance: its input signal's first
@@ -88,72 +102,38 @@ type input struct {
 	ingest bool
 }
 
-// outputs wires the next consumer of a pipeline into the shared instance
-// and returns the consumer for the input signal.
-func outputs(set connector.Settings, cfg component.Config, in pipeline.Signal, logs consumer.Logs, metrics consumer.Metrics) (input, error) {
-	c, err := shared(set, cfg)
-	if err != nil {
-		return input{}, err
-	}
-	r := c.Unwrap()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if logs != nil {
-		r.nextLogs = logs
-	}
-	if metrics != nil {
-		r.nextMetrics = metrics
-	}
-	first := !r.ingesting[in]
-	r.ingesting[in] = true
-	return input{Component: c, ingest: first}, nil
-}
-
-func createTracesToLogs(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Logs) (connector.Traces, error) {
-	c, err := outputs(set, cfg, pipeline.SignalTraces, next, nil)
-	return &tracesIn{c}, err
-}
-
-func createTracesToMetrics(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Metrics) (connector.Traces, error) {
-	c, err := outputs(set, cfg, pipeline.SignalTraces, nil, next)
-	return &tracesIn{c}, err
-}
-
-func createLogsToLogs(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Logs) (connector.Logs, error) {
-	c, err := outputs(set, cfg, pipeline.SignalLogs, next, nil)
-	return &logsIn{c}, err
-}
-
-func createLogsToMetrics(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Metrics) (connector.Logs, error) {
-	c, err := outputs(set, cfg, pipeline.SignalLogs, nil, next)
-	return &logsIn{c}, err
-}
-
-func createMetricsToLogs(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Logs) (connector.Metrics, error) {
-	c, err := outputs(set, cfg, pipeline.SignalMetrics, next, nil)
-	return &metricsIn{c}, err
-}
-
-func createMetricsToMetrics(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Metrics) (connector.Metrics, error) {
-	c, err := outputs(set, cfg, pipeline.SignalMetrics, nil, next)
-	return &metricsIn{c}, err
-}
+func (in input) instance() *rca { return in.Unwrap() }
 
 type tracesIn struct{ input }
 
 func (t *tracesIn) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 
+// maxDueWindows is how many closed windows may wait for the ranking
+// goroutine. Beyond, a producer ranks them itself: when ranking cannot keep
+// up (a replay, a burst after a pause), producers slow to its pace instead
+// of piling up windows of spans.
+const maxDueWindows = 2
+
+// ConsumeTraces adds the spans and wakes the ranking goroutine when they
+// closed a window; it waits for a ranking only when more than
+// maxDueWindows windows are waiting.
 func (t *tracesIn) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	if !t.ingest {
 		return nil
 	}
 	r := t.Unwrap()
-	r.mu.Lock()
 	r.engine.AddTraces(td)
-	r.lastSpan = time.Now()
-	results := r.advance(ctx, false)
-	r.mu.Unlock()
-	return r.emit(ctx, results)
+	r.lastSpan.Store(r.clock.Now().UnixNano())
+	switch due := len(r.engine.Due(false)); {
+	case due > maxDueWindows:
+		return r.rank(ctx, false)
+	case due > 0:
+		select {
+		case r.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
 }
 
 type logsIn struct{ input }
@@ -161,13 +141,9 @@ type logsIn struct{ input }
 func (l *logsIn) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 
 func (l *logsIn) ConsumeLogs(_ context.Context, ld plog.Logs) error {
-	if !l.ingest {
-		return nil
+	if l.ingest {
+		l.Unwrap().engine.AddLogs(ld)
 	}
-	r := l.Unwrap()
-	r.mu.Lock()
-	r.engine.AddLogs(ld)
-	r.mu.Unlock()
 	return nil
 }
 
@@ -176,74 +152,99 @@ type metricsIn struct{ input }
 func (m *metricsIn) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 
 func (m *metricsIn) ConsumeMetrics(_ context.Context, md pmetric.Metrics) error {
-	if !m.ingest {
-		return nil
+	if m.ingest {
+		m.Unwrap().engine.AddMetrics(md)
 	}
-	r := m.Unwrap()
-	r.mu.Lock()
-	r.engine.AddMetrics(md)
-	r.mu.Unlock()
 	return nil
 }
 
-// Start runs the idle flush: without it the last window before a quiet
-// period would wait for the next span to be ranked.
+// Settle ranks the windows that the data consumed so far has closed and
+// emits their reports before it returns (the ranking goroutine would do it
+// soon after). A replay calls it after each traces batch, so that every
+// window is ranked before the next batch is ingested, exactly where the
+// data closed it (cmd/rcabench); a collector never needs it. c is a
+// consumer this factory created.
+func Settle(ctx context.Context, c component.Component) error {
+	in, ok := c.(interface{ instance() *rca })
+	if !ok {
+		return fmt.Errorf("gnnrootcause: %T is not a gnn_root_cause consumer", c)
+	}
+	return in.instance().rank(ctx, false)
+}
+
+// Start runs the ranking goroutine: it ranks the windows the spans close,
+// and with idle_flush the open ones when no span has arrived for that long
+// (without it the last window before a quiet period would wait for the
+// next span to be ranked).
 func (r *rca) Start(context.Context, component.Host) error {
-	if r.idleFlush <= 0 {
-		return nil
-	}
 	r.stop, r.done = make(chan struct{}), make(chan struct{})
-	go r.flushIdle()
+	var tick clockwork.Ticker
+	if r.idleFlush > 0 {
+		tick = r.clock.NewTicker(max(r.idleFlush/4, 10*time.Millisecond))
+	}
+	go r.run(tick)
 	return nil
 }
 
-func (r *rca) flushIdle() {
+func (r *rca) run(tick clockwork.Ticker) {
 	defer close(r.done)
-	tick := time.NewTicker(max(r.idleFlush/4, 10*time.Millisecond))
-	defer tick.Stop()
+	var ticks <-chan time.Time
+	if tick != nil {
+		defer tick.Stop()
+		ticks = tick.Chan()
+	}
+	ctx := context.Background()
 	for {
+		var err error
 		select {
 		case <-r.stop:
 			return
-		case now := <-tick.C:
-			ctx := context.Background()
-			r.mu.Lock()
-			var results []rootcause.Result
-			if r.engine.OpenWindows() > 0 && now.Sub(r.lastSpan) >= r.idleFlush {
-				results = r.advance(ctx, true)
-			}
-			r.mu.Unlock()
-			if err := r.emit(ctx, results); err != nil {
-				r.logger.Warn("emitting root-cause reports failed", zap.Error(err))
-			}
+		case <-r.wake:
+			err = r.rank(ctx, false)
+		case <-ticks:
+			idle := r.clock.Since(time.Unix(0, r.lastSpan.Load())) >= r.idleFlush
+			err = r.rank(ctx, idle && r.engine.OpenWindows() > 0)
+		}
+		if err != nil {
+			r.logger.Warn("emitting root-cause reports failed", zap.Error(err))
 		}
 	}
 }
 
-// Shutdown ranks the windows still open and emits their reports.
+// Shutdown stops the ranking goroutine, ranks the windows still open and
+// emits their reports.
 func (r *rca) Shutdown(ctx context.Context) error {
 	if r.stop != nil {
 		close(r.stop)
 		<-r.done
 	}
-	r.mu.Lock()
-	results := r.advance(ctx, true)
-	r.mu.Unlock()
-	err := r.emit(ctx, results)
+	err := r.rank(ctx, true)
 	r.tel.Shutdown()
 	return err
 }
 
-// advance closes due windows and records the engine's counters; r.mu held.
-func (r *rca) advance(ctx context.Context, flush bool) []rootcause.Result {
-	start := time.Now()
-	results := r.engine.Advance(flush)
-	if len(results) > 0 {
-		per := time.Since(start).Seconds() / float64(len(results))
-		for range results {
-			r.tel.ConnectorGnnRootCauseRankingDuration.Record(ctx, per)
+// rank closes the due windows (every open one when flush) in time order,
+// records the engine's counters, and emits the reports.
+func (r *rca) rank(ctx context.Context, flush bool) error {
+	r.rankMu.Lock()
+	defer r.rankMu.Unlock()
+	var results []rootcause.Result
+	for _, start := range r.engine.Due(flush) {
+		began := r.clock.Now()
+		res, ok := r.engine.Close(start)
+		if !ok {
+			continue
 		}
+		r.tel.ConnectorGnnRootCauseRankingDuration.Record(ctx, r.clock.Since(began).Seconds())
+		results = append(results, res)
 	}
+	r.count(ctx)
+	return r.emit(ctx, results)
+}
+
+// count adds the engine's counters since the last call to the telemetry;
+// r.rankMu held.
+func (r *rca) count(ctx context.Context) {
 	s := r.engine.Stats()
 	for _, d := range []struct {
 		reason   string
@@ -254,6 +255,7 @@ func (r *rca) advance(ctx context.Context, flush bool) []rootcause.Result {
 		{"future_timestamp", s.FutureSpans, r.counted.FutureSpans},
 		{"edges_full", s.DroppedEdges, r.counted.DroppedEdges},
 		{"templates_full", s.DroppedTemplates, r.counted.DroppedTemplates},
+		{"metrics_full", s.DroppedMetrics, r.counted.DroppedMetrics},
 	} {
 		if d.now > d.was {
 			r.tel.ConnectorGnnRootCauseDropped.Add(ctx, d.now-d.was, metric.WithAttributes(attribute.String("reason", d.reason)))
@@ -263,7 +265,6 @@ func (r *rca) advance(ctx context.Context, flush bool) []rootcause.Result {
 		r.tel.ConnectorGnnRootCauseWindows.Add(ctx, s.Windows-r.counted.Windows)
 	}
 	r.counted = s
-	return results
 }
 
 // emit sends each report as a WARN log record (JSON body, rca.* attributes)
@@ -291,7 +292,7 @@ func (r *rca) emit(ctx context.Context, results []rootcause.Result) error {
 		ts := pcommon.NewTimestampFromTime(rep.End)
 		rec := recs.LogRecords().AppendEmpty()
 		rec.SetTimestamp(ts)
-		rec.SetObservedTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+		rec.SetObservedTimestamp(pcommon.NewTimestampFromTime(r.clock.Now()))
 		rec.SetSeverityNumber(plog.SeverityNumberWarn)
 		rec.SetSeverityText("WARN")
 		rec.Body().SetStr(rep.JSON())
@@ -312,9 +313,9 @@ func (r *rca) emit(ctx context.Context, results []rootcause.Result) error {
 		return nil
 	}
 	r.tel.ConnectorGnnRootCauseReports.Add(ctx, int64(n))
-	r.mu.Lock()
+	r.wireMu.Lock()
 	nextLogs, nextMetrics := r.nextLogs, r.nextMetrics
-	r.mu.Unlock()
+	r.wireMu.Unlock()
 	var err error
 	if nextLogs != nil {
 		err = nextLogs.ConsumeLogs(ctx, ld)

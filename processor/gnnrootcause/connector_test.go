@@ -4,16 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"math/rand/v2"
-	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/confmap/confmaptest"
-	"go.opentelemetry.io/collector/confmap/xconfmap"
+	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/connector/connectortest"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
@@ -26,43 +27,6 @@ import (
 	"github.com/otelcol-biz/otelcol-biz/processor/gnnrootcause/internal/metadatatest"
 )
 
-func TestLoadConfig(t *testing.T) {
-	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
-	require.NoError(t, err)
-	tests := []struct {
-		id      component.ID
-		want    func(*Config)
-		wantErr string
-	}{
-		{id: component.NewID(metadata.Type), want: func(*Config) {}},
-		{id: component.NewIDWithName(metadata.Type, "custom"), want: func(c *Config) {
-			c.Window, c.Baseline, c.TopK, c.MaxServices, c.MaxEdges = 10*time.Second, 2*time.Minute, 3, 100, 500
-			c.MinAnomaly, c.Method, c.IdleFlush = 4, "pagerank", 0
-		}},
-		{id: component.NewIDWithName(metadata.Type, "short_baseline"), wantErr: "'baseline' must be at least 3 windows"},
-		{id: component.NewIDWithName(metadata.Type, "bad_method"), wantErr: `'method' must be one of [gnn pagerank tracerca latency], got "bayes"`},
-		{id: component.NewIDWithName(metadata.Type, "missing_model"), wantErr: "'model': open testdata/missing.json"},
-		{id: component.NewIDWithName(metadata.Type, "zero_bounds"), wantErr: "'max_edges' must be greater than 0"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.id.String(), func(t *testing.T) {
-			cfg := createDefaultConfig().(*Config)
-			sub, err := cm.Sub(tt.id.String())
-			require.NoError(t, err)
-			require.NoError(t, sub.Unmarshal(cfg))
-			err = xconfmap.Validate(cfg)
-			if tt.wantErr != "" {
-				require.ErrorContains(t, err, tt.wantErr)
-				return
-			}
-			require.NoError(t, err)
-			want := createDefaultConfig().(*Config)
-			tt.want(want)
-			assert.Equal(t, want, cfg)
-		})
-	}
-}
-
 // TestConnectorReports drives the connector through its factory (one shared
 // instance behind traces->logs and traces->metrics): a payment latency fault
 // after steady windows comes out as a WARN report naming payment and as
@@ -72,10 +36,10 @@ func TestConnectorReports(t *testing.T) {
 		t.Run(method, func(t *testing.T) {
 			ctx := context.Background()
 			cfg := createDefaultConfig().(*Config)
-			cfg.Method = method
+			cfg.Method = Method(method)
 			tt := componenttest.NewTelemetry()
 			t.Cleanup(func() { require.NoError(t, tt.Shutdown(ctx)) })
-			set := connectortest.NewNopSettings(metadata.Type)
+			set := testSettings(t)
 			set.TelemetrySettings = tt.NewTelemetrySettings()
 			logs, metrics := &consumertest.LogsSink{}, &consumertest.MetricsSink{}
 			toLogs, err := NewFactory().CreateTracesToLogs(ctx, set, cfg, logs)
@@ -85,14 +49,7 @@ func TestConnectorReports(t *testing.T) {
 			require.NoError(t, toLogs.Start(ctx, componenttest.NewNopHost()))
 			require.NoError(t, toMetrics.Start(ctx, componenttest.NewNopHost()))
 
-			rng := rand.New(rand.NewPCG(9, 9))
-			for w := range 23 {
-				self := map[string]float64{"gateway": 5, "order": 20, "payment": 30}
-				if w >= 20 {
-					self["payment"] = 150
-				}
-				require.NoError(t, toLogs.ConsumeTraces(ctx, shopTraffic(rng, t0.Add(time.Duration(w)*cfg.Window+time.Second), 100, self, false)))
-			}
+			feedShop(ctx, t, toLogs, rand.New(rand.NewPCG(9, 9)), cfg.Window, 0, 23, 150)
 			require.NoError(t, toLogs.Shutdown(ctx))
 			require.NoError(t, toMetrics.Shutdown(ctx))
 
@@ -127,7 +84,7 @@ func TestConnectorReports(t *testing.T) {
 func TestFanOutIngestsOnce(t *testing.T) {
 	ctx := context.Background()
 	cfg := createDefaultConfig().(*Config)
-	set := connectortest.NewNopSettings(metadata.Type)
+	set := testSettings(t)
 	f := NewFactory()
 	tracesToLogs, err := f.CreateTracesToLogs(ctx, set, cfg, &consumertest.LogsSink{})
 	require.NoError(t, err)
@@ -150,10 +107,7 @@ func TestFanOutIngestsOnce(t *testing.T) {
 	for _, lc := range []consumer.Logs{logsToLogs, logsToMetrics} {
 		require.NoError(t, lc.ConsumeLogs(ctx, ld))
 	}
-	r := tracesToLogs.(*tracesIn).Unwrap()
-	r.mu.Lock()
-	stats := r.engine.Stats()
-	r.mu.Unlock()
+	stats := tracesToLogs.(*tracesIn).Unwrap().engine.Stats()
 	assert.Equal(t, int64(td.SpanCount()), stats.Spans)
 	assert.Equal(t, int64(1), stats.Logs)
 	for _, c := range []component.Component{tracesToLogs, tracesToMetrics, logsToLogs, logsToMetrics} {
@@ -164,23 +118,86 @@ func TestFanOutIngestsOnce(t *testing.T) {
 // TestIdleFlush: when spans stop arriving, the open windows are ranked
 // after idle_flush (processing time) instead of waiting for the next span.
 func TestIdleFlush(t *testing.T) {
-	ctx := context.Background()
+	clock := clockwork.NewFakeClockAt(t0.Add(time.Hour))
+	ctx := clockwork.AddToContext(context.Background(), clock)
 	cfg := createDefaultConfig().(*Config)
-	cfg.IdleFlush = 50 * time.Millisecond
-	set := connectortest.NewNopSettings(metadata.Type)
+	set := testSettings(t)
 	logs := &consumertest.LogsSink{}
 	c, err := NewFactory().CreateTracesToLogs(ctx, set, cfg, logs)
 	require.NoError(t, err)
 	require.NoError(t, c.Start(ctx, componenttest.NewNopHost()))
-	rng := rand.New(rand.NewPCG(1, 9))
-	for w := range 21 {
-		self := map[string]float64{"gateway": 5, "order": 20, "payment": 30}
-		if w == 20 {
-			self["payment"] = 200
-		}
-		require.NoError(t, c.ConsumeTraces(ctx, shopTraffic(rng, t0.Add(time.Duration(w)*cfg.Window+time.Second), 100, self, false)))
-	}
+	feedShop(ctx, t, c, rand.New(rand.NewPCG(1, 9)), cfg.Window, 0, 21, 200)
+	require.NoError(t, Settle(ctx, c))
 	require.Empty(t, logs.AllLogs(), "the fault window is still open")
-	require.Eventually(t, func() bool { return logs.LogRecordCount() > 0 }, 5*time.Second, 10*time.Millisecond)
+	clock.Advance(cfg.IdleFlush / 2)
+	require.NoError(t, Settle(ctx, c))
+	require.Empty(t, logs.AllLogs(), "not idle for long enough")
+	clock.Advance(cfg.IdleFlush)
+	require.Eventually(t, func() bool { return logs.LogRecordCount() > 0 }, 5*time.Second, time.Millisecond)
 	require.NoError(t, c.Shutdown(ctx))
+}
+
+// TestRankingOffTheIngestPath: ConsumeTraces returns while a window it
+// closed is being ranked; the ranking goroutine emits the report. Windows
+// close one at a time here: with more than maxDueWindows waiting, a producer
+// ranks them itself and waits for a held report, by design.
+func TestRankingOffTheIngestPath(t *testing.T) {
+	ctx := context.Background()
+	cfg := createDefaultConfig().(*Config)
+	cfg.IdleFlush = 0
+	set := testSettings(t)
+	next := &blockingLogs{entered: make(chan struct{}), release: make(chan struct{})}
+	c, err := NewFactory().CreateTracesToLogs(ctx, set, cfg, next)
+	require.NoError(t, err)
+	require.NoError(t, c.Start(ctx, componenttest.NewNopHost()))
+	defer func() { require.NoError(t, c.Shutdown(ctx)) }()
+	defer close(next.release)
+	engine := c.(*tracesIn).instance().engine
+	rng := rand.New(rand.NewPCG(2, 9))
+	// a window closes once the window after next has data (max_lateness):
+	// the normal windows up to 19 close and are ranked
+	feedShop(ctx, t, c, rng, cfg.Window, 0, 22, 200)
+	require.Eventually(t, func() bool { return len(engine.Due(false)) == 0 }, 30*time.Second, 5*time.Millisecond)
+	// window 22's data closes the fault window 20: its report is held in
+	// the next consumer by the ranking goroutine
+	feedShop(ctx, t, c, rng, cfg.Window, 22, 23, 200)
+	select {
+	case <-next.entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the fault window's report never reached the next consumer")
+	}
+	// and the next batch still goes in: ingestion does not wait for it
+	ingested := make(chan error, 1)
+	go func() {
+		ingested <- c.ConsumeTraces(ctx, shopTraffic(rng, t0.Add(23*cfg.Window+time.Second), 100, map[string]float64{"gateway": 5, "order": 20, "payment": 200}, false))
+	}()
+	select {
+	case err := <-ingested:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("ConsumeTraces waited for the held report")
+	}
+}
+
+// testSettings are nop settings with an id of the test's own: instances
+// are shared by id.
+func testSettings(t *testing.T) connector.Settings {
+	set := connectortest.NewNopSettings(metadata.Type)
+	set.ID = component.NewIDWithName(metadata.Type, strings.ReplaceAll(t.Name(), "/", "."))
+	return set
+}
+
+// blockingLogs holds the first batch it gets until release is closed.
+type blockingLogs struct {
+	consumertest.LogsSink
+	once             sync.Once
+	entered, release chan struct{}
+}
+
+func (b *blockingLogs) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	b.once.Do(func() {
+		close(b.entered)
+		<-b.release
+	})
+	return b.LogsSink.ConsumeLogs(ctx, ld)
 }

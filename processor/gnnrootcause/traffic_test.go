@@ -1,10 +1,14 @@
 package gnnrootcause
 
 import (
+	"context"
 	"encoding/binary"
 	"math/rand/v2"
+	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
@@ -52,4 +56,17 @@ func shopTraffic(rng *rand.Rand, at time.Time, n int, selfMs map[string]float64,
 		add("payment", 3, 2, gwStart.Add(gw/2+ord/2), end.Add(-gw/2-ord/2), ptrace.SpanKindServer, paymentErr)
 	}
 	return td
+}
+
+// feedShop sends c one batch of shop traffic per window in [from, to), a
+// second into the window, with payment's self time at faultMs from window
+// 20 on.
+func feedShop(ctx context.Context, t *testing.T, c consumer.Traces, rng *rand.Rand, window time.Duration, from, to int, faultMs float64) {
+	for w := from; w < to; w++ {
+		self := map[string]float64{"gateway": 5, "order": 20, "payment": 30}
+		if w >= 20 {
+			self["payment"] = faultMs
+		}
+		require.NoError(t, c.ConsumeTraces(ctx, shopTraffic(rng, t0.Add(time.Duration(w)*window+time.Second), 100, self, false)))
+	}
 }

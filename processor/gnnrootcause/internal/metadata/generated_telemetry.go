@@ -63,7 +63,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	var err, errs error
 	builder.ConnectorGnnRootCauseDropped, err = builder.meter.Int64Counter(
 		"otelcol_connector_gnn_root_cause_dropped",
-		metric.WithDescription("Spans, logs, edges or log templates not ranked, by reason (late: beyond max_lateness; window_full: beyond max_spans_per_window; future_timestamp: over an hour ahead of the clock; edges_full: beyond max_edges; templates_full: log templates beyond max_log_templates). [Development]"),
+		metric.WithDescription("Spans, logs, edges, log templates or pod metric samples not ranked, by reason (late: beyond max_lateness; window_full: beyond max_spans_per_window; future_timestamp: over an hour ahead of the clock; edges_full: beyond max_edges; templates_full: log templates beyond max_log_templates; metrics_full: samples of pod metric series beyond max_metric_series). [Development]"),
 		metric.WithUnit("{item}"),
 	)
 	errs = errors.Join(errs, err)

@@ -24,7 +24,7 @@ func NewSettings(tt *componenttest.Telemetry) connector.Settings {
 func AssertEqualConnectorGnnRootCauseDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_connector_gnn_root_cause_dropped",
-		Description: "Spans, logs, edges or log templates not ranked, by reason (late: beyond max_lateness; window_full: beyond max_spans_per_window; future_timestamp: over an hour ahead of the clock; edges_full: beyond max_edges; templates_full: log templates beyond max_log_templates). [Development]",
+		Description: "Spans, logs, edges, log templates or pod metric samples not ranked, by reason (late: beyond max_lateness; window_full: beyond max_spans_per_window; future_timestamp: over an hour ahead of the clock; edges_full: beyond max_edges; templates_full: log templates beyond max_log_templates; metrics_full: samples of pod metric series beyond max_metric_series). [Development]",
 		Unit:        "{item}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
