@@ -1,12 +1,15 @@
-package main
+package memorylimit
 
 import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"go.uber.org/goleak"
 )
 
-func TestApplyMemoryLimit(t *testing.T) {
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestApply(t *testing.T) {
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -22,7 +25,7 @@ func TestApplyMemoryLimit(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := int64(-1)
-			msg := applyMemoryLimit(func(k string) string { return tt.env[k] }, func(v int64) int64 { got = v; return 0 })
+			msg := Apply(func(k string) string { return tt.env[k] }, func(v int64) int64 { got = v; return 0 })
 			assert.Equal(t, tt.want, got)
 			if tt.wantMsg == "" {
 				assert.Empty(t, msg)
