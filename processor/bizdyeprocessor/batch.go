@@ -103,6 +103,13 @@ func (sc *batchScratch) reset() {
 	sc.resSvc = sc.resSvc[:0]
 	sc.noTrace = sc.noTrace[:0]
 	sc.counts = counts{stitched: sc.counts.stitched[:0]}
+	sc.found.invalid = 0
+}
+
+// finish returns the batch's counts, with the values its scans refused.
+func (sc *batchScratch) finish() *counts {
+	sc.counts.invalid = sc.found.invalid
+	return &sc.counts
 }
 
 func (sc *batchScratch) trace(id pcommon.TraceID) int32 {
@@ -429,8 +436,8 @@ func (sc *batchScratch) stampOwnRecord(r plog.LogRecord, resVals []keyValue) {
 
 // counts are the telemetry increments of one batch, added after the lock.
 type counts struct {
-	dyed, late, logsDyed, held, early, evicted, tooMany, truncated, orphanDropped int64
-	stitched                                                                      []stitchedHop
+	dyed, late, logsDyed, held, early, evicted, tooMany, truncated, invalid, orphanDropped int64
+	stitched                                                                               []stitchedHop
 }
 
 type stitchedHop struct{ parent, child uint16 }
@@ -439,6 +446,7 @@ type stitchedHop struct{ parent, child uint16 }
 var (
 	optTooManyValues = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "too_many_values")))
 	optTruncated     = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "truncated")))
+	optInvalid       = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "invalid")))
 )
 
 func addCount(ctx context.Context, ctr metric.Int64Counter, n int64, opts ...metric.AddOption) {

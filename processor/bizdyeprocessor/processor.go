@@ -270,6 +270,7 @@ func (p *bizDye) record(ctx context.Context, c *counts) {
 	addCount(ctx, p.tel.ProcessorBizDyeOrphanChecksDropped, c.orphanDropped)
 	addCount(ctx, p.tel.ProcessorBizDyeValuesDropped, c.tooMany, optTooManyValues)
 	addCount(ctx, p.tel.ProcessorBizDyeValuesDropped, c.truncated, optTruncated)
+	addCount(ctx, p.tel.ProcessorBizDyeValuesDropped, c.invalid, optInvalid)
 	if len(c.stitched) > 0 {
 		p.mu.Lock()
 		names := make([][2]string, len(c.stitched))
@@ -304,7 +305,7 @@ func (p *bizDye) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 
 	sc.stampSpans(rss, held || released)
 	sc.stampReleasedLogs(releasedLogs)
-	p.record(ctx, &sc.counts)
+	p.record(ctx, sc.finish())
 	var err error
 	if rss.Len() > 0 {
 		err = p.nextTraces.ConsumeTraces(ctx, td)
@@ -330,7 +331,7 @@ func (p *bizDye) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 
 	sc.stampLogs(rls)
 	sc.stampReleasedSpans(releasedTraces)
-	p.record(ctx, &sc.counts)
+	p.record(ctx, sc.finish())
 	var err error
 	if rls.Len() > 0 {
 		err = p.nextLogs.ConsumeLogs(ctx, ld)

@@ -3,6 +3,7 @@ package bizdyeprocessor
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -254,4 +255,34 @@ func TestRegistrySurvivesRestart(t *testing.T) {
 	late := func() ptrace.Traces { return traces(sp{svc: "notify", trace: "r1", span: "late", parent: "root"}) }
 	assert.Equal(t, "ORD-R", orderOf(run(true, late())), "dyed from the restored registry")
 	assert.Empty(t, orderOf(run(false, late())), "without storage a restart forgets")
+}
+
+// TestInvalidKeyValues: a value that is not valid UTF-8, or a NaN or
+// infinite number, is no business key: it is counted and not stamped, and
+// the trace's valid keys still dye every span.
+func TestInvalidKeyValues(t *testing.T) {
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	h := newHarness(t, testConfig(), metadatatest.NewSettings(tt).TelemetrySettings)
+	require.NoError(t, h.p.ConsumeTraces(context.Background(), traces(
+		sp{svc: "order", trace: "t1", span: "r", attrs: map[string]any{"order_id": math.NaN(), "sku": "S1"}},
+		sp{svc: "order", trace: "t1", span: "a", parent: "r", attrs: map[string]any{"order_id": "ORD-\xff1", "trade_no": math.Inf(-1)}},
+		sp{svc: "payment", trace: "t1", span: "b", parent: "a", attrs: map[string]any{"app.order.id": "ORD-7", "canary": []any{math.Inf(1)}}},
+	)))
+	h.advance(time.Minute)
+	spans := 0
+	for _, rs := range h.allTraces().ResourceSpans().All() {
+		for _, s := range rs.ScopeSpans().At(0).Spans().All() {
+			spans++
+			got := s.Attributes().AsRaw()
+			assert.Equal(t, "ORD-7", got["biz.order_id"], "span %s", s.SpanID())
+			assert.Equal(t, "S1", got["biz.sku"], "span %s", s.SpanID())
+			assert.NotContains(t, got, "biz.trade_no")
+			assert.NotContains(t, got, "biz.canary")
+		}
+	}
+	assert.Equal(t, 3, spans)
+	metadatatest.AssertEqualProcessorBizDyeValuesDropped(t, tt, []metricdata.DataPoint[int64]{
+		sum(4, attribute.String("reason", "invalid")),
+	}, ignoreTime...)
 }

@@ -3,6 +3,7 @@ package bizdyeprocessor // import "github.com/otelcol-biz/otelcol-biz/processor/
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"math"
 	"net/url"
 	"regexp"
 	"strings"
@@ -122,6 +123,10 @@ type found struct {
 	order []uint8 // per key; 255 = none
 	value []string
 	n     int
+	// invalid counts, over a whole batch, the values refused as business
+	// keys: not valid UTF-8 (exporters reject them downstream, Prometheus on
+	// every scrape), or a NaN or infinite number ("-Infinity" is no order id).
+	invalid int64
 }
 
 func newFound(keys int) *found {
@@ -145,6 +150,10 @@ func (f *found) reset() {
 
 func (f *found) offer(key, order uint8, v string) {
 	if v == "" || order >= f.order[key] {
+		return
+	}
+	if !utf8.ValidString(v) {
+		f.invalid++
 		return
 	}
 	if f.order[key] == 255 {
@@ -207,6 +216,10 @@ func (e *extractor) scanAttributes(attrs pcommon.Map, f *found) {
 			case pcommon.ValueTypeSlice: // semconv headers are string arrays
 				s := v.Slice()
 				for j := 0; j < s.Len(); j++ {
+					if !finite(s.At(j)) {
+						f.invalid++
+						continue
+					}
 					if val := r.apply(valueString(s.At(j))); val != "" {
 						f.offer(r.key, r.order, val)
 						break
@@ -214,6 +227,10 @@ func (e *extractor) scanAttributes(attrs pcommon.Map, f *found) {
 				}
 			case pcommon.ValueTypeMap, pcommon.ValueTypeBytes, pcommon.ValueTypeEmpty:
 			default:
+				if !finite(v) {
+					f.invalid++
+					continue
+				}
 				f.offer(r.key, r.order, r.apply(valueString(v)))
 			}
 		}
@@ -234,6 +251,11 @@ func (e *extractor) scanBody(body string, f *found) {
 			f.offer(r.key, r.order, body[m[2*r.reValue]:m[2*r.reValue+1]])
 		}
 	}
+}
+
+// finite is false for a NaN or infinite double.
+func finite(v pcommon.Value) bool {
+	return v.Type() != pcommon.ValueTypeDouble || !math.IsNaN(v.Double()) && !math.IsInf(v.Double(), 0)
 }
 
 func valueString(v pcommon.Value) string {

@@ -208,7 +208,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorBizDyeValuesDropped, err = builder.meter.Int64Counter(
 		"otelcol_processor_biz_dye_values_dropped",
-		metric.WithDescription("Key values not kept as found (beyond max_values_per_key, or truncated to max_value_length). [Development]"),
+		metric.WithDescription("Key values not kept as found (beyond max_values_per_key, truncated to max_value_length, or invalid - not UTF-8, NaN or infinite - and not used). [Development]"),
 		metric.WithUnit("{value}"),
 	)
 	errs = errors.Join(errs, err)

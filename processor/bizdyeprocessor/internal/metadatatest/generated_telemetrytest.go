@@ -232,7 +232,7 @@ func AssertEqualProcessorBizDyeStitchedLinks(t *testing.T, tt *componenttest.Tel
 func AssertEqualProcessorBizDyeValuesDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_biz_dye_values_dropped",
-		Description: "Key values not kept as found (beyond max_values_per_key, or truncated to max_value_length). [Development]",
+		Description: "Key values not kept as found (beyond max_values_per_key, truncated to max_value_length, or invalid - not UTF-8, NaN or infinite - and not used). [Development]",
 		Unit:        "{value}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
