@@ -13,10 +13,15 @@ import (
 // Config configures an Engine; the connector maps its YAML onto it.
 type Config struct {
 	Window, Baseline, MaxLateness time.Duration
-	TopK                          int
-	MaxServices, MaxEdges         int
-	MaxOperations, MaxPods        int
-	MaxSpansPerWindow             int
+	// MaxFuture: spans, log records and samples stamped further than this
+	// ahead of the wall clock are dropped as bad clocks (counted): a span
+	// would close every window, a record or sample would open windows that
+	// never close. 0: DefaultMaxFuture.
+	MaxFuture              time.Duration
+	TopK                   int
+	MaxServices, MaxEdges  int
+	MaxOperations, MaxPods int
+	MaxSpansPerWindow      int
 	// MaxLogTemplates bounds the log templates counted per window and kept
 	// in the baseline, and separately the statement pairs and the runs of
 	// new templates (logRun).
@@ -33,6 +38,7 @@ type Config struct {
 type Stats struct {
 	Spans, Logs                                                     int64 // received
 	LateSpans, DroppedSpans, DroppedLogs, DroppedEdges, FutureSpans int64
+	FutureLogs, FutureSamples                                       int64 // beyond MaxFuture, like FutureSpans
 	DroppedTemplates                                                int64 // beyond MaxLogTemplates
 	DroppedMetrics                                                  int64 // samples of series beyond MaxMetricSeries
 	Windows, Reports                                                int64
@@ -43,6 +49,7 @@ func (s Stats) plus(o Stats) Stats {
 		Spans: s.Spans + o.Spans, Logs: s.Logs + o.Logs,
 		LateSpans: s.LateSpans + o.LateSpans, DroppedSpans: s.DroppedSpans + o.DroppedSpans, DroppedLogs: s.DroppedLogs + o.DroppedLogs,
 		DroppedEdges: s.DroppedEdges + o.DroppedEdges, FutureSpans: s.FutureSpans + o.FutureSpans,
+		FutureLogs: s.FutureLogs + o.FutureLogs, FutureSamples: s.FutureSamples + o.FutureSamples,
 		DroppedTemplates: s.DroppedTemplates + o.DroppedTemplates, DroppedMetrics: s.DroppedMetrics + o.DroppedMetrics,
 		Windows: s.Windows + o.Windows, Reports: s.Reports + o.Reports,
 	}
@@ -106,6 +113,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.Window <= 0 || cfg.Baseline < cfg.Window || cfg.TopK <= 0 || cfg.MaxServices <= 0 || cfg.MaxEdges <= 0 ||
 		cfg.MaxOperations <= 0 || cfg.MaxPods <= 0 || cfg.MaxSpansPerWindow <= 0 || cfg.MaxLogTemplates <= 0 || cfg.MaxMetricSeries <= 0 || cfg.MaxLateness < 0 {
 		return nil, errors.New("rootcause: invalid engine configuration")
+	}
+	if cfg.MaxFuture <= 0 {
+		cfg.MaxFuture = DefaultMaxFuture
 	}
 	if cfg.Method == nil {
 		return nil, errors.New("rootcause: no ranking method")

@@ -2,6 +2,7 @@ package rootcause
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -512,4 +513,45 @@ func TestAttributeGaps(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFutureLogsAndSamples: log records and pod samples stamped beyond
+// MaxFuture are counted and open no window (such a window would never close:
+// only spans move the watermark); within it they count as usual.
+func TestFutureLogsAndSamples(t *testing.T) {
+	cfg := testConfig(LatencyZ{})
+	cfg.MaxFuture = 10 * time.Minute
+	e, err := NewEngine(cfg)
+	require.NoError(t, err)
+	e.SetClock(func() time.Time { return t0 })
+
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "inventory")
+	recs := rl.ScopeLogs().AppendEmpty().LogRecords()
+	for i, at := range []time.Duration{time.Minute, 11 * time.Minute, 24 * time.Hour, 1000 * time.Hour} {
+		r := recs.AppendEmpty()
+		r.SetTimestamp(pcommon.NewTimestampFromTime(t0.Add(at)))
+		r.SetSeverityNumber(plog.SeverityNumberError)
+		r.Body().SetStr(fmt.Sprintf("stock lookup failed %d", i))
+	}
+	e.AddLogs(ld)
+
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("service.name", "inventory")
+	rm.Resource().Attributes().PutStr("k8s.pod.name", "inventory-1")
+	g := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	g.SetName("k8s.pod.cpu.usage")
+	points := g.SetEmptyGauge().DataPoints()
+	for _, at := range []time.Duration{time.Minute, 48 * time.Hour} {
+		dp := points.AppendEmpty()
+		dp.SetTimestamp(pcommon.NewTimestampFromTime(t0.Add(at)))
+		dp.SetDoubleValue(0.5)
+	}
+	e.AddMetrics(md)
+
+	assert.EqualValues(t, 3, e.Stats().FutureLogs)
+	assert.EqualValues(t, 1, e.Stats().FutureSamples)
+	assert.Equal(t, 1, e.OpenWindows(), "only the window a minute ahead is open")
 }

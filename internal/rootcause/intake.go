@@ -41,9 +41,11 @@ type sampleKey struct {
 	cpu     bool
 }
 
-// futureSkew: spans ending further than this ahead of the wall clock are
-// dropped as bad clocks; one of them would otherwise close every window.
-const futureSkew = time.Hour
+// DefaultMaxFuture is Config.MaxFuture's default.
+const DefaultMaxFuture = time.Hour
+
+// horizon is the latest timestamp taken: MaxFuture ahead of the wall clock.
+func (in *intake) horizon() int64 { return in.now().Add(in.cfg.MaxFuture).UnixNano() }
 
 func newIntake(cfg *Config) *intake {
 	in := &intake{
@@ -146,7 +148,7 @@ func podOf(res pcommon.Map) string {
 
 // addTraces puts each span into the window of its end time.
 func (in *intake) addTraces(td ptrace.Traces) {
-	horizon := in.now().Add(futureSkew).UnixNano()
+	horizon := in.horizon()
 	for _, rs := range td.ResourceSpans().All() {
 		res := rs.Resource().Attributes()
 		svcName, podName := serviceOf(res), podOf(res)
@@ -189,6 +191,7 @@ func (in *intake) addTraces(td ptrace.Traces) {
 // the ERROR-or-worse ones: counted per service, and joined to their span
 // (when they carry its ids) to mark it failed.
 func (in *intake) addLogs(ld plog.Logs) {
+	horizon := in.horizon()
 	for _, rl := range ld.ResourceLogs().All() {
 		res := rl.Resource().Attributes()
 		svcName, podName := serviceOf(res), podOf(res)
@@ -199,6 +202,10 @@ func (in *intake) addLogs(ld plog.Logs) {
 				ts := int64(r.Timestamp())
 				if ts == 0 {
 					ts = int64(r.ObservedTimestamp())
+				}
+				if ts > horizon {
+					in.stats.FutureLogs++
+					continue
 				}
 				w := in.windowAt(ts)
 				if w == nil {
@@ -221,6 +228,7 @@ func (in *intake) addLogs(ld plog.Logs) {
 
 // addMetrics reads pod CPU and memory gauges/sums (the configured names).
 func (in *intake) addMetrics(md pmetric.Metrics) {
+	horizon := in.horizon()
 	for _, rm := range md.ResourceMetrics().All() {
 		res := rm.Resource().Attributes()
 		svcName, podName := serviceOf(res), podOf(res)
@@ -236,6 +244,10 @@ func (in *intake) addMetrics(md pmetric.Metrics) {
 						v = float64(dp.IntValue())
 					}
 					if math.IsNaN(v) || math.IsInf(v, 0) {
+						continue
+					}
+					if int64(dp.Timestamp()) > horizon {
+						in.stats.FutureSamples++
 						continue
 					}
 					in.addSample(int64(dp.Timestamp()), svcName, podName, cpu, v)

@@ -72,6 +72,10 @@ type Config struct {
 	MaxMetricSeries int `mapstructure:"max_metric_series"`
 	// MaxLateness is how long after a window's end late spans still count. Default: 10s.
 	MaxLateness time.Duration `mapstructure:"max_lateness"`
+	// MaxFuture: spans, log records and samples stamped further than this
+	// ahead of the collector's clock are dropped as bad clocks and counted
+	// (reason future_timestamp). Default: 1h.
+	MaxFuture time.Duration `mapstructure:"max_future"`
 	// Model is a weights file written by cmd/gnntrain; empty: the embedded weights. Default: "".
 	Model string `mapstructure:"model"`
 	// MinAnomaly: a report is emitted only when some service's robust z reaches this. Default: 3.0.
@@ -128,6 +132,9 @@ func (cfg *Config) Validate() error {
 	if cfg.MaxLateness < 0 {
 		errs = errors.Join(errs, errors.New("'max_lateness' must not be negative"))
 	}
+	if cfg.MaxFuture <= 0 {
+		errs = errors.Join(errs, errors.New("'max_future' must be greater than 0"))
+	}
 	if cfg.IdleFlush < 0 {
 		errs = errors.Join(errs, errors.New("'idle_flush' must not be negative"))
 	}
@@ -171,7 +178,7 @@ func (cfg *Config) engineConfig() (rootcause.Config, error) {
 		return rootcause.Config{}, fmt.Errorf("'method': %w", err)
 	}
 	return rootcause.Config{
-		Window: cfg.Window, Baseline: cfg.Baseline, MaxLateness: cfg.MaxLateness, TopK: cfg.TopK,
+		Window: cfg.Window, Baseline: cfg.Baseline, MaxLateness: cfg.MaxLateness, MaxFuture: cfg.MaxFuture, TopK: cfg.TopK,
 		MaxServices: cfg.MaxServices, MaxEdges: cfg.MaxEdges, MaxOperations: cfg.MaxOperations, MaxPods: cfg.MaxPods,
 		MaxSpansPerWindow: cfg.MaxSpansPerWindow, MaxLogTemplates: cfg.MaxLogTemplates, MaxMetricSeries: cfg.MaxMetricSeries,
 		MinAnomaly: cfg.MinAnomaly, Method: method, CPUMetrics: cfg.CPUMetrics, MemoryMetrics: cfg.MemoryMetrics,

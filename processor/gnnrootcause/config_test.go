@@ -32,6 +32,8 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "metric_series"), want: func(c *Config) { c.MaxMetricSeries = 500 }},
 		{id: component.NewIDWithName(metadata.Type, "zero_metric_series"), wantErr: "'max_metric_series' must be greater than 0"},
 		{id: component.NewIDWithName(metadata.Type, "negative_metric_series"), wantErr: "'max_metric_series' must be greater than 0"},
+		{id: component.NewIDWithName(metadata.Type, "max_future"), want: func(c *Config) { c.MaxFuture = 5 * time.Minute }},
+		{id: component.NewIDWithName(metadata.Type, "zero_max_future"), wantErr: "'max_future' must be greater than 0"},
 		{id: component.NewIDWithName(metadata.Type, "short_baseline"), wantErr: "'baseline' must be at least 3 windows"},
 		{id: component.NewIDWithName(metadata.Type, "bad_method"), wantErr: `'method' must be one of [gnn pagerank tracerca latency], got "bayes"`},
 		{id: component.NewIDWithName(metadata.Type, "missing_model"), wantErr: "'model': open testdata/missing.json"},

@@ -252,7 +252,7 @@ func (r *rca) count(ctx context.Context) {
 	}{
 		{"late", s.LateSpans, r.counted.LateSpans},
 		{"window_full", s.DroppedSpans + s.DroppedLogs, r.counted.DroppedSpans + r.counted.DroppedLogs},
-		{"future_timestamp", s.FutureSpans, r.counted.FutureSpans},
+		{"future_timestamp", s.FutureSpans + s.FutureLogs + s.FutureSamples, r.counted.FutureSpans + r.counted.FutureLogs + r.counted.FutureSamples},
 		{"edges_full", s.DroppedEdges, r.counted.DroppedEdges},
 		{"templates_full", s.DroppedTemplates, r.counted.DroppedTemplates},
 		{"metrics_full", s.DroppedMetrics, r.counted.DroppedMetrics},

@@ -26,6 +26,7 @@ const (
 	defaultMaxLogTemplates   = 20000
 	defaultMaxMetricSeries   = 2 * defaultMaxPods // CPU and memory of every pod
 	defaultMaxLateness       = 10 * time.Second
+	defaultMaxFuture         = time.Hour
 	defaultMinAnomaly        = 3.0
 	defaultMethod            = MethodGNN
 	defaultIdleFlush         = 45 * time.Second
@@ -63,6 +64,7 @@ func createDefaultConfig() component.Config {
 		MaxLogTemplates:   defaultMaxLogTemplates,
 		MaxMetricSeries:   defaultMaxMetricSeries,
 		MaxLateness:       defaultMaxLateness,
+		MaxFuture:         defaultMaxFuture,
 		MinAnomaly:        defaultMinAnomaly,
 		Method:            defaultMethod,
 		CPUMetrics:        append([]string(nil), defaultCPUMetrics...),
