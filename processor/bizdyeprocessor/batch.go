@@ -8,6 +8,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/otelcol-biz/otelcol-biz/internal/ack"
 )
 
 const attrServiceName = "service.name"
@@ -18,7 +20,8 @@ type action uint8
 const (
 	actPass  action = iota // not dyed, not held: out unchanged
 	actStamp               // dyed: out with the trace's keys
-	actHold                // not dyed yet: into the hold buffer
+	actHold                // not dyed yet (or not decided by `sampling`): into the hold buffer
+	actDrop                // spans of a trace `sampling` did not keep: dropped, counted
 )
 
 // batchTrace is what one batch says about one trace.
@@ -41,7 +44,8 @@ type batchTrace struct {
 
 	// decided under the lock
 	act   action
-	await bool // held for its producer (flagAwaiting)
+	flags uint8 // its registry flags after the batch
+	await bool  // held for its producer (flagAwaiting)
 	dye   string
 	keep  bool
 	late  bool
@@ -81,6 +85,7 @@ type batchScratch struct {
 	found    *found
 	noTrace  []keyValue // logs without a trace id
 	counts   counts
+	acks     ack.Set // of the held traces this batch released (the consume call releases them)
 }
 
 func newBatchScratch(ext *extractor, st *stamper, keys int) *batchScratch {
@@ -437,6 +442,8 @@ func (sc *batchScratch) stampOwnRecord(r plog.LogRecord, resVals []keyValue) {
 // counts are the telemetry increments of one batch, added after the lock.
 type counts struct {
 	dyed, late, logsDyed, held, early, evicted, tooMany, truncated, invalid, orphanDropped int64
+	sampledOut                                                                             int64
+	decisions                                                                              [numRules]int64
 	stitched                                                                               []stitchedHop
 }
 
@@ -447,6 +454,9 @@ var (
 	optTooManyValues = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "too_many_values")))
 	optTruncated     = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "truncated")))
 	optInvalid       = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "invalid")))
+
+	optSnapshotOK     = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "ok")))
+	optSnapshotFailed = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "failed")))
 )
 
 func addCount(ctx context.Context, ctr metric.Int64Counter, n int64, opts ...metric.AddOption) {

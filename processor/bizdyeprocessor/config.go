@@ -3,12 +3,14 @@ package bizdyeprocessor // import "github.com/otelcol-biz/otelcol-biz/processor/
 import (
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/confmap"
 )
 
@@ -54,8 +56,35 @@ type Config struct {
 	// saved at shutdown and loaded at start, so a restart keeps the keys of
 	// recent traces. Default: none (state is lost on restart).
 	Storage *component.ID `mapstructure:"storage"`
+	// SnapshotInterval is how often the registry is saved to `storage` while
+	// running, so that a crash (kill -9) loses at most this much of it. 0
+	// saves only at shutdown. Default: 30s.
+	SnapshotInterval time.Duration `mapstructure:"snapshot_interval"`
+	// Sampling, when present, decides per trace whether its spans go on
+	// (keep rules, errors, slow traces, a share of the rest), in the hold:
+	// the gateway's tail sampling without a second buffer of every trace.
+	// Logs are never sampled. Default: off.
+	Sampling configoptional.Optional[SamplingConfig] `mapstructure:"sampling"`
 
 	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// SamplingConfig is the trace sampling decision biz_dye makes when a
+// trace's hold ends. A trace is kept when any rule matches.
+type SamplingConfig struct {
+	// DecisionWait is how long every span of a trace is held, from its first
+	// span, before the decision (at least `wait`). Default: 10s.
+	DecisionWait time.Duration `mapstructure:"decision_wait"`
+	// KeepErrors keeps traces with a span whose status is ERROR. Default: true.
+	KeepErrors bool `mapstructure:"keep_errors"`
+	// SlowThreshold keeps traces whose held spans cover at least this long
+	// (earliest start to latest end); 0 disables the rule. Default: 1s.
+	SlowThreshold time.Duration `mapstructure:"slow_threshold"`
+	// Percentage of the other traces kept, chosen by trace id (the same
+	// traces on every replica). Default: 10.
+	Percentage float64 `mapstructure:"percentage"`
+
 	_ struct{}
 }
 
@@ -171,6 +200,12 @@ func (cfg *Config) Validate() error {
 			errs = errors.Join(errs, fmt.Errorf("'%s' must be greater than 0", b.key))
 		}
 	}
+	if cfg.SnapshotInterval < 0 {
+		errs = errors.Join(errs, errors.New("'snapshot_interval' must not be negative"))
+	}
+	if sc := cfg.Sampling.Get(); sc != nil {
+		errs = errors.Join(errs, sc.validate(cfg.Wait))
+	}
 	if cfg.MaxValueLength > 4096 {
 		errs = errors.Join(errs, errors.New("'max_value_length' must be at most 4096"))
 	}
@@ -193,6 +228,20 @@ func (cfg *Config) Validate() error {
 		if r.Equals == "" {
 			errs = errors.Join(errs, fmt.Errorf("'keep.when[%d].equals' must not be empty", i))
 		}
+	}
+	return errs
+}
+
+func (sc *SamplingConfig) validate(wait time.Duration) error {
+	var errs error
+	if sc.DecisionWait < wait {
+		errs = errors.Join(errs, fmt.Errorf("'sampling.decision_wait' (%s) must be at least 'wait' (%s)", sc.DecisionWait, wait))
+	}
+	if sc.SlowThreshold < 0 {
+		errs = errors.Join(errs, errors.New("'sampling.slow_threshold' must not be negative"))
+	}
+	if sc.Percentage < 0 || sc.Percentage > 100 || math.IsNaN(sc.Percentage) {
+		errs = errors.Join(errs, fmt.Errorf("'sampling.percentage' must be between 0 and 100, got %v", sc.Percentage))
 	}
 	return errs
 }

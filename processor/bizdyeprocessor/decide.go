@@ -15,17 +15,58 @@ type decider struct {
 	st        *stamper // keep rules and the link attribute
 	maxValues int      // max_values_per_key
 	linkAsync bool
+	sampling  bool // every span waits for the trace's `sampling` decision
 }
 
-// decideBatch decides every trace of the batch and reports whether any is
-// held.
-func (d *decider) decideBatch(sc *batchScratch, now int32) bool {
-	anyHold := false
+// decideBatch decides every trace of the batch (of spans, or of logs: logs
+// are never dropped) and reports whether any item leaves the batch (held or
+// dropped).
+func (d *decider) decideBatch(sc *batchScratch, now int32, spans bool) bool {
+	leaves := false
 	for i := range sc.traces {
-		d.decide(&sc.traces[i], now, &sc.counts, sc.resSvc)
-		anyHold = anyHold || sc.traces[i].act == actHold
+		t := &sc.traces[i]
+		d.decide(t, now, &sc.counts, sc.resSvc)
+		if d.sampling {
+			t.act = d.sampled(t.act, t.flags, spans)
+		}
+		leaves = leaves || t.act == actHold || t.act == actDrop
 	}
-	return anyHold
+	return leaves
+}
+
+// sampled turns act into what `sampling` makes of it: every item of an
+// undecided trace waits for the decision; spans of a trace not kept are
+// dropped.
+func (d *decider) sampled(act action, flags uint8, spans bool) action {
+	switch {
+	case flags&flagDecided == 0:
+		return actHold
+	case flags&flagSampled == 0 && spans:
+		return actDrop
+	case act == actHold: // decided: nothing left to wait for
+		return actPass
+	}
+	return act
+}
+
+// recordDecision remembers the `sampling` decision of trace id for its later
+// spans (a trace without keys gets a registry entry of its own).
+func (d *decider) recordDecision(id pcommon.TraceID, sampled bool, now int32, c *counts) {
+	slot := d.reg.lookup(id)
+	var e traceEntry
+	if slot < 0 {
+		var evicted bool
+		if slot, evicted = d.reg.add(id, now); evicted {
+			c.evicted++
+		}
+	} else {
+		e = *d.reg.at(slot)
+	}
+	f := e.flags() | flagDecided
+	if sampled {
+		f |= flagSampled
+	}
+	*d.reg.at(slot) = newTraceEntry(f, e.dye())
 }
 
 // decide merges one batch trace into the registry and decides its action.
@@ -37,6 +78,7 @@ func (d *decider) decide(t *batchTrace, now int32, c *counts, resSvc []string) {
 	}
 	dye, changed := d.mergeValues(cur.dye(), t, c)
 	flags := cur.flags()
+	t.flags = flags
 	if d.linkAsync && dye != "" && !t.entry.IsEmpty() && flags&(flagStitched|flagAwaiting) == 0 {
 		var linked bool
 		dye, flags, linked = d.linkEntry(t, dye, flags, c, resSvc)
@@ -47,6 +89,9 @@ func (d *decider) decide(t *batchTrace, now int32, c *counts, resSvc []string) {
 			t.act = actPass
 		} else {
 			t.act = actHold
+		}
+		if slot >= 0 { // decided by `sampling`: remembered while spans come
+			d.reg.touch(slot, now)
 		}
 		return
 	}
@@ -69,6 +114,7 @@ func (d *decider) decide(t *batchTrace, now int32, c *counts, resSvc []string) {
 	if changed || flags != cur.flags() {
 		*d.reg.at(slot) = newTraceEntry(flags, dye)
 	}
+	t.flags = flags
 	t.act, t.dye, t.keep = actStamp, dye, flags&flagKeep != 0
 	if flags&flagAwaiting != 0 {
 		t.act = actHold // stamped when released (finish)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -29,6 +30,10 @@ const (
 	defaultMaxPendingParents = 100_000
 	defaultMaxServices       = 256
 	defaultKeepAttribute     = "biz.keep"
+	defaultSnapshotInterval  = 30 * time.Second
+	defaultDecisionWait      = 10 * time.Second
+	defaultSlowThreshold     = time.Second
+	defaultSamplePercentage  = 10
 )
 
 // instances shares one biz_dye between the traces and logs pipelines that
@@ -57,6 +62,13 @@ func createDefaultConfig() component.Config {
 		MaxPendingParents: defaultMaxPendingParents,
 		MaxServices:       defaultMaxServices,
 		Keep:              KeepConfig{Attribute: defaultKeepAttribute},
+		SnapshotInterval:  defaultSnapshotInterval,
+		Sampling: configoptional.Default(SamplingConfig{
+			DecisionWait:  defaultDecisionWait,
+			KeepErrors:    true,
+			SlowThreshold: defaultSlowThreshold,
+			Percentage:    defaultSamplePercentage,
+		}),
 	}
 }
 

@@ -120,6 +120,8 @@ type sp struct {
 	kind                           ptrace.SpanKind
 	attrs                          map[string]any
 	links                          [][2]string // {trace, span}
+	failed                         bool          // status ERROR
+	dur                            time.Duration // default 1ms
 }
 
 // traces builds a batch: one resource per service, in first-seen order.
@@ -142,7 +144,14 @@ func traces(spans ...sp) ptrace.Traces {
 		span.SetName(s.name)
 		span.SetKind(s.kind)
 		span.SetStartTimestamp(pcommon.NewTimestampFromTime(fakeClockStart))
-		span.SetEndTimestamp(pcommon.NewTimestampFromTime(fakeClockStart.Add(time.Millisecond)))
+		dur := time.Millisecond
+		if s.dur > 0 {
+			dur = s.dur
+		}
+		span.SetEndTimestamp(pcommon.NewTimestampFromTime(fakeClockStart.Add(dur)))
+		if s.failed {
+			span.Status().SetCode(ptrace.StatusCodeError)
+		}
 		if s.attrs != nil {
 			_ = span.Attributes().FromRaw(s.attrs)
 		}

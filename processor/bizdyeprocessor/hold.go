@@ -6,6 +6,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-biz/otelcol-biz/internal/ack"
 )
 
 // heldTrace is the spans and logs of one trace held at most `wait`: not
@@ -19,6 +21,7 @@ type heldTrace struct {
 	spans      int
 	nlogs      int
 	prev, next *heldTrace // FIFO by arrival, oldest at head
+	acks       ack.Set    // the source records of the held items (at-least-once)
 
 	// a CONSUMER root awaiting its producer's trace (link_async), and the
 	// producer span it linked to on arrival when that trace was incomplete
@@ -108,8 +111,10 @@ func (h *holdBuffer) holdLog(ht *heldTrace, rl plog.ResourceLogs, sl plog.ScopeL
 }
 
 // holdSpans moves the spans of the batch traces decided actHold out of rss
-// (still in scan order) into the buffer, and returns how many it moved.
-func (h *holdBuffer) holdSpans(rss ptrace.ResourceSpansSlice, sc *batchScratch, now time.Time) (held int64) {
+// (still in scan order) into the buffer, and returns how many it moved;
+// spans decided actDrop are removed (counted).
+// Each held trace retains tok, the acknowledgement of the batch's source.
+func (h *holdBuffer) holdSpans(rss ptrace.ResourceSpansSlice, sc *batchScratch, now time.Time, tok *ack.Token) (held int64) {
 	k := 0
 	for ri, rs := range rss.All() {
 		for si, ss := range rs.ScopeSpans().All() {
@@ -120,10 +125,15 @@ func (h *holdBuffer) holdSpans(rss ptrace.ResourceSpansSlice, sc *batchScratch, 
 					return false
 				}
 				t := &sc.traces[ti]
+				if t.act == actDrop {
+					sc.counts.sampledOut++
+					return true
+				}
 				if t.act != actHold {
 					return false
 				}
 				ht := h.entry(t.id, now)
+				ht.acks.Add(tok)
 				if t.await && s.SpanID() == t.entry {
 					ht.awaitEntry, ht.awaitSvc = t.entry, sc.resSvcID[ri]
 					ht.linkedTo, ht.linkedKey = producerRef{trace: t.linkT, span: t.link}, t.linkK
@@ -141,8 +151,8 @@ func (h *holdBuffer) holdSpans(rss ptrace.ResourceSpansSlice, sc *batchScratch, 
 }
 
 // holdLogs moves the records of the batch traces decided actHold out of rls
-// into the buffer.
-func (h *holdBuffer) holdLogs(rls plog.ResourceLogsSlice, sc *batchScratch, now time.Time) {
+// into the buffer; each held trace retains tok.
+func (h *holdBuffer) holdLogs(rls plog.ResourceLogsSlice, sc *batchScratch, now time.Time, tok *ack.Token) {
 	for ri, rl := range rls.All() {
 		for si, sl := range rl.ScopeLogs().All() {
 			sl.LogRecords().RemoveIf(func(r plog.LogRecord) bool {
@@ -150,7 +160,9 @@ func (h *holdBuffer) holdLogs(rls plog.ResourceLogsSlice, sc *batchScratch, now 
 				if !ok || sc.traces[ti].act != actHold {
 					return false
 				}
-				h.holdLog(h.entry(sc.traces[ti].id, now), rl, sl, ri, si, r)
+				ht := h.entry(sc.traces[ti].id, now)
+				ht.acks.Add(tok)
+				h.holdLog(ht, rl, sl, ri, si, r)
 				return true
 			})
 		}
@@ -198,8 +210,10 @@ func (h *holdBuffer) remove(ht *heldTrace) {
 	h.logs -= ht.nlogs
 }
 
-// releaseInto moves the held trace's spans and logs to the outgoing batches.
-func (ht *heldTrace) releaseInto(td *ptrace.Traces, ld *plog.Logs) {
+// releaseInto moves the held trace's spans and logs to the outgoing batches,
+// and its acknowledgements to acks (released once those are handed on).
+func (ht *heldTrace) releaseInto(td *ptrace.Traces, ld *plog.Logs, acks *ack.Set) {
+	ht.acks.MoveTo(acks)
 	if ht.spans > 0 {
 		if *td == (ptrace.Traces{}) {
 			*td = ptrace.NewTraces()

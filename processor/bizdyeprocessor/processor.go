@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-biz/otelcol-biz/internal/ack"
 	"github.com/otelcol-biz/otelcol-biz/internal/storageclient"
 	"github.com/otelcol-biz/otelcol-biz/processor/bizdyeprocessor/internal/metadata"
 )
@@ -35,6 +36,8 @@ type bizDye struct {
 	logger *zap.Logger
 	tel    *metadata.TelemetryBuilder
 	st     *stamper
+	smp    *sampler // nil without `sampling`
+	hold   time.Duration
 	clock  clockwork.Clock
 	epoch  time.Time
 
@@ -46,7 +49,7 @@ type bizDye struct {
 	mu       sync.Mutex
 	reg      *traceRegistry
 	dec      *decider // merges batches into reg and the producer index
-	hold     *holdBuffer
+	held     *holdBuffer
 	orphans  *orphanTracker
 	services *serviceNames
 
@@ -83,22 +86,26 @@ func newBizDye(id component.ID, set component.TelemetrySettings, cfg *Config, cl
 			maxValues: cfg.MaxValuesPerKey,
 			linkAsync: cfg.LinkAsync,
 		},
-		hold:     newHoldBuffer(),
+		held:     newHoldBuffer(),
+		hold:     cfg.Wait,
 		orphans:  newOrphanTracker(cfg.MaxPendingParents),
 		services: services,
+	}
+	if sc := cfg.Sampling.Get(); sc != nil {
+		p.smp, p.hold, p.dec.sampling = newSampler(sc), sc.DecisionWait, true
 	}
 	p.scratch.New = func() any { return newBatchScratch(ext, st, len(cfg.Keys)) }
 	err = errors.Join(
 		tel.RegisterProcessorBizDyeHeldSpansCallback(func(_ context.Context, o metric.Int64Observer) error {
 			p.mu.Lock()
 			defer p.mu.Unlock()
-			o.Observe(int64(p.hold.spans))
+			o.Observe(int64(p.held.spans))
 			return nil
 		}),
 		tel.RegisterProcessorBizDyeHeldLogsCallback(func(_ context.Context, o metric.Int64Observer) error {
 			p.mu.Lock()
 			defer p.mu.Unlock()
-			o.Observe(int64(p.hold.logs))
+			o.Observe(int64(p.held.logs))
 			return nil
 		}),
 		tel.RegisterProcessorBizDyeRegistrySizeCallback(func(_ context.Context, o metric.Int64Observer) error {
@@ -129,19 +136,40 @@ func (p *bizDye) Start(ctx context.Context, host component.Host) error {
 	p.done = make(chan struct{})
 	interval := min(max(p.cfg.Wait/8, 10*time.Millisecond), time.Second)
 	ticker := p.clock.NewTicker(interval)
+	var snapshots <-chan time.Time // nil (never fires) without storage
+	stopSnapshots := func() {}
+	if p.client != nil && p.cfg.SnapshotInterval > 0 {
+		st := p.clock.NewTicker(p.cfg.SnapshotInterval)
+		snapshots, stopSnapshots = st.Chan(), st.Stop
+	}
 	go func() {
 		defer close(p.done)
 		defer ticker.Stop()
+		defer stopSnapshots()
 		for {
 			select {
 			case <-p.stop:
 				return
 			case <-ticker.Chan():
 				p.releaseExpired(context.Background(), false)
+			case <-snapshots:
+				p.snapshot(context.Background())
 			}
 		}
 	}()
 	return nil
+}
+
+// snapshot saves the registry while running: a crash loses at most
+// snapshot_interval of it (the records after the last snapshot are
+// delivered again by an at-least-once source and dye their traces again).
+func (p *bizDye) snapshot(ctx context.Context) {
+	if err := p.saveRegistry(ctx); err != nil {
+		p.tel.ProcessorBizDyeRegistrySnapshots.Add(ctx, 1, optSnapshotFailed)
+		p.logger.Warn("biz_dye: saving the registry snapshot failed", zap.Error(err))
+		return
+	}
+	p.tel.ProcessorBizDyeRegistrySnapshots.Add(ctx, 1, optSnapshotOK)
 }
 
 // Shutdown stops the release loop and flushes everything still held.
@@ -206,13 +234,14 @@ func (p *bizDye) releaseExpired(ctx context.Context, flush bool) {
 	var ld plog.Logs
 	var orphans []uint16
 	var c counts
+	var acks ack.Set
 	now := p.clock.Now()
 	p.mu.Lock()
-	for ht := p.hold.oldest(); ht != nil && (flush || now.Sub(ht.since) >= p.cfg.Wait); ht = p.hold.oldest() {
-		p.releaseHeld(ht, &c, &td, &ld)
+	for ht := p.held.oldest(); ht != nil && (flush || now.Sub(ht.since) >= p.hold); ht = p.held.oldest() {
+		p.releaseHeld(ht, &c, &td, &ld, &acks)
 	}
 	cutoff := p.now() - int32(p.cfg.TTL/time.Second)
-	p.reg.expire(cutoff, p.now(), p.hold.holds) // a trace still held for its producer is kept: finish needs it
+	p.reg.expire(cutoff, p.now(), p.held.holds) // a trace still held for its producer is kept: finish needs it
 	p.orphans.expire(cutoff, func(child uint16) { orphans = append(orphans, child) })
 	p.mu.Unlock()
 
@@ -222,20 +251,29 @@ func (p *bizDye) releaseExpired(ctx context.Context, flush bool) {
 			attribute.String("parent_service", serviceUnknown),
 			attribute.String("child_service", p.serviceName(child))))
 	}
-	p.forward(ctx, td, ld)
+	acks.Release(p.forward(ctx, td, ld))
 }
 
 // releaseHeld takes ht out of the hold buffer, stamps it when its trace is
-// dyed (else it leaves unchanged), and moves its items to td and ld. Called
-// with p.mu held.
-func (p *bizDye) releaseHeld(ht *heldTrace, c *counts, td *ptrace.Traces, ld *plog.Logs) {
-	p.hold.remove(ht)
-	if dye, keep, dyed := p.dec.finish(ht, c); dyed {
+// dyed (else it leaves unchanged), and moves its items to td and ld (and its
+// acknowledgements to acks). Called with p.mu held.
+func (p *bizDye) releaseHeld(ht *heldTrace, c *counts, td *ptrace.Traces, ld *plog.Logs, acks *ack.Set) {
+	p.held.remove(ht)
+	dye, keep, dyed := p.dec.finish(ht, c)
+	if p.smp != nil && ht.spans > 0 {
+		rule := p.smp.decide(ht, keep)
+		c.decisions[rule]++
+		p.dec.recordDecision(ht.id, rule != ruleNone, p.now(), c)
+		if rule == ruleNone {
+			c.sampledOut += ht.dropSpans()
+		}
+	}
+	if dyed {
 		spans, logs := ht.stamp(p.st, dye, keep)
 		c.dyed += spans
 		c.logsDyed += logs
 	}
-	ht.releaseInto(td, ld)
+	ht.releaseInto(td, ld, acks)
 }
 
 func (p *bizDye) serviceName(id uint16) string {
@@ -245,19 +283,23 @@ func (p *bizDye) serviceName(id uint16) string {
 }
 
 // forward sends released data downstream (from the release loop, or the
-// other signal's data a consume call released); errors are logged: the data
-// cannot be returned to its sender once held.
-func (p *bizDye) forward(ctx context.Context, td ptrace.Traces, ld plog.Logs) {
+// other signal's data a consume call released). The data cannot be returned
+// to its sender once held: errors are logged, and returned for the held
+// data's acknowledgements (a source that can, a Kafka receiver, delivers it
+// again).
+func (p *bizDye) forward(ctx context.Context, td ptrace.Traces, ld plog.Logs) error {
+	var errT, errL error
 	if td != (ptrace.Traces{}) && td.ResourceSpans().Len() > 0 && p.nextTraces != nil {
-		if err := p.nextTraces.ConsumeTraces(ctx, td); err != nil {
-			p.logger.Warn("biz_dye: next consumer refused released spans", zap.Int("spans", td.SpanCount()), zap.Error(err))
+		if errT = p.nextTraces.ConsumeTraces(ctx, td); errT != nil {
+			p.logger.Warn("biz_dye: next consumer refused released spans", zap.Int("spans", td.SpanCount()), zap.Error(errT))
 		}
 	}
 	if ld != (plog.Logs{}) && ld.ResourceLogs().Len() > 0 && p.nextLogs != nil {
-		if err := p.nextLogs.ConsumeLogs(ctx, ld); err != nil {
-			p.logger.Warn("biz_dye: next consumer refused released logs", zap.Int("logs", ld.LogRecordCount()), zap.Error(err))
+		if errL = p.nextLogs.ConsumeLogs(ctx, ld); errL != nil {
+			p.logger.Warn("biz_dye: next consumer refused released logs", zap.Int("logs", ld.LogRecordCount()), zap.Error(errL))
 		}
 	}
+	return errors.Join(errT, errL)
 }
 
 func (p *bizDye) record(ctx context.Context, c *counts) {
@@ -271,6 +313,10 @@ func (p *bizDye) record(ctx context.Context, c *counts) {
 	addCount(ctx, p.tel.ProcessorBizDyeValuesDropped, c.tooMany, optTooManyValues)
 	addCount(ctx, p.tel.ProcessorBizDyeValuesDropped, c.truncated, optTruncated)
 	addCount(ctx, p.tel.ProcessorBizDyeValuesDropped, c.invalid, optInvalid)
+	addCount(ctx, p.tel.ProcessorBizDyeSpansSampledOut, c.sampledOut)
+	for r, n := range c.decisions {
+		addCount(ctx, p.tel.ProcessorBizDyeSamplingDecisions, n, ruleOpts[r])
+	}
 	if len(c.stitched) > 0 {
 		p.mu.Lock()
 		names := make([][2]string, len(c.stitched))
@@ -296,9 +342,9 @@ func (p *bizDye) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	since, now := p.lockBatch()
 	sc.internServices(p.services)
 	sc.observeParents(p.orphans, now)
-	held := p.dec.decideBatch(sc, now)
+	held := p.dec.decideBatch(sc, now, true)
 	if held {
-		sc.counts.held += p.hold.holdSpans(rss, sc, since)
+		sc.counts.held += p.held.holdSpans(rss, sc, since, ack.FromContext(ctx))
 	}
 	released := p.release(sc, &td, &releasedLogs)
 	p.mu.Unlock()
@@ -310,7 +356,8 @@ func (p *bizDye) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	if rss.Len() > 0 {
 		err = p.nextTraces.ConsumeTraces(ctx, td)
 	}
-	p.forward(ctx, ptrace.Traces{}, releasedLogs)
+	// td carried the released spans: their sources share its outcome
+	sc.acks.Release(errors.Join(err, p.forward(ctx, ptrace.Traces{}, releasedLogs)))
 	return err
 }
 
@@ -323,8 +370,8 @@ func (p *bizDye) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 
 	var releasedTraces ptrace.Traces
 	since, now := p.lockBatch()
-	if p.dec.decideBatch(sc, now) {
-		p.hold.holdLogs(rls, sc, since)
+	if p.dec.decideBatch(sc, now, false) {
+		p.held.holdLogs(rls, sc, since, ack.FromContext(ctx))
 	}
 	p.release(sc, &releasedTraces, &ld)
 	p.mu.Unlock()
@@ -336,7 +383,7 @@ func (p *bizDye) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	if rls.Len() > 0 {
 		err = p.nextLogs.ConsumeLogs(ctx, ld)
 	}
-	p.forward(ctx, releasedTraces, plog.Logs{})
+	sc.acks.Release(errors.Join(err, p.forward(ctx, releasedTraces, plog.Logs{})))
 	return err
 }
 
@@ -354,7 +401,7 @@ func (p *bizDye) putScratch(sc *batchScratch) {
 func (p *bizDye) lockBatch() (since time.Time, now int32) {
 	since = p.clock.Now()
 	p.mu.Lock()
-	p.hold.gen++
+	p.held.gen++
 	return since, p.now()
 }
 
@@ -364,20 +411,20 @@ func (p *bizDye) lockBatch() (since time.Time, now int32) {
 // reports whether it released anything. Called with p.mu held.
 func (p *bizDye) release(sc *batchScratch, td *ptrace.Traces, ld *plog.Logs) bool {
 	released := false
-	if !p.hold.empty() {
+	if !p.held.empty() {
 		for i := range sc.traces {
 			if t := &sc.traces[i]; t.act != actHold {
-				if ht := p.hold.take(t.id); ht != nil {
-					ht.releaseInto(td, ld)
+				if ht := p.held.take(t.id); ht != nil {
+					ht.releaseInto(td, ld, &sc.acks)
 					released = true
 				}
 			}
 		}
 	}
-	for p.hold.over(p.cfg.MaxBufferedSpans, p.cfg.MaxBufferedLogs) {
-		ht := p.hold.oldest()
+	for p.held.over(p.cfg.MaxBufferedSpans, p.cfg.MaxBufferedLogs) {
+		ht := p.held.oldest()
 		sc.counts.early += int64(ht.spans + ht.nlogs)
-		p.releaseHeld(ht, &sc.counts, td, ld)
+		p.releaseHeld(ht, &sc.counts, td, ld, &sc.acks)
 		released = true
 	}
 	return released

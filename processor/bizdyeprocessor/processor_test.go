@@ -1,6 +1,7 @@
 package bizdyeprocessor
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/storagetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -285,4 +287,33 @@ func TestInvalidKeyValues(t *testing.T) {
 	metadatatest.AssertEqualProcessorBizDyeValuesDropped(t, tt, []metricdata.DataPoint[int64]{
 		sum(4, attribute.String("reason", "invalid")),
 	}, ignoreTime...)
+}
+
+// TestRegistrySnapshotWhileRunning: with `storage`, the registry is saved
+// every snapshot_interval, so a crash (no Shutdown) keeps all but the last
+// interval of it.
+func TestRegistrySnapshotWhileRunning(t *testing.T) {
+	ctx := context.Background()
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(ctx)) })
+	ext := storagetest.NewFileBackedStorageExtension("dye", t.TempDir())
+	host := storagetest.NewStorageHost().WithExtension(ext.ID, ext)
+	cfg := testConfig()
+	cfg.Storage = &ext.ID
+	clock := clockwork.NewFakeClockAt(fakeClockStart)
+	p, err := newBizDye(component.MustNewID("biz_dye"), metadatatest.NewSettings(tel).TelemetrySettings, cfg, clock)
+	require.NoError(t, err)
+	p.nextTraces, p.nextLogs = &consumertest.TracesSink{}, &consumertest.LogsSink{}
+	require.NoError(t, p.Start(ctx, host))
+	t.Cleanup(func() { require.NoError(t, p.Shutdown(ctx)) })
+
+	require.NoError(t, p.ConsumeTraces(ctx, traces(sp{svc: "order", trace: "s1", span: "root", attrs: map[string]any{"order_id": "ORD-S"}})))
+	require.NoError(t, clock.BlockUntilContext(ctx, 2)) // the release and snapshot tickers
+	clock.Advance(cfg.SnapshotInterval)
+	require.Eventually(t, func() bool {
+		buf, err := p.client.Get(ctx, registryKey)
+		return err == nil && bytes.Contains(buf, []byte("ORD-S"))
+	}, 5*time.Second, 10*time.Millisecond)
+	metadatatest.AssertEqualProcessorBizDyeRegistrySnapshots(t, tel,
+		[]metricdata.DataPoint[int64]{sum(1, attribute.String("outcome", "ok"))}, ignoreTime...)
 }

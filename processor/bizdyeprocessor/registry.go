@@ -14,6 +14,8 @@ const (
 	flagReleased                   // its root arrived: later spans are late
 	flagStitched                   // link_async already ran for its entry span
 	flagAwaiting                   // a CONSUMER root whose producer is unknown or incomplete: held up to wait
+	flagDecided                    // `sampling` decided the trace: later spans follow the decision
+	flagSampled                    // ... and kept it
 )
 
 // traceEntry is a registry value: a flags byte, then the trace's dye.

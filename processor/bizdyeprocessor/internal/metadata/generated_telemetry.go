@@ -38,8 +38,11 @@ type TelemetryBuilder struct {
 	ProcessorBizDyeRegistryEvictions   metric.Int64Counter
 	ProcessorBizDyeRegistryLoadErrors  metric.Int64Counter
 	ProcessorBizDyeRegistrySize        metric.Int64ObservableUpDownCounter
+	ProcessorBizDyeRegistrySnapshots   metric.Int64Counter
+	ProcessorBizDyeSamplingDecisions   metric.Int64Counter
 	ProcessorBizDyeSpansDyed           metric.Int64Counter
 	ProcessorBizDyeSpansHeld           metric.Int64Counter
+	ProcessorBizDyeSpansSampledOut     metric.Int64Counter
 	ProcessorBizDyeStitchedLinks       metric.Int64Counter
 	ProcessorBizDyeValuesDropped       metric.Int64Counter
 }
@@ -188,6 +191,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{trace}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ProcessorBizDyeRegistrySnapshots, err = builder.meter.Int64Counter(
+		"otelcol_processor_biz_dye_registry_snapshots",
+		metric.WithDescription("Registry snapshots written to `storage` while running, by outcome. [Development]"),
+		metric.WithUnit("{snapshot}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorBizDyeSamplingDecisions, err = builder.meter.Int64Counter(
+		"otelcol_processor_biz_dye_sampling_decisions",
+		metric.WithDescription("Traces decided by `sampling` when their hold ended, by decision and the rule that kept them. [Development]"),
+		metric.WithUnit("{trace}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorBizDyeSpansDyed, err = builder.meter.Int64Counter(
 		"otelcol_processor_biz_dye_spans_dyed",
 		metric.WithDescription("Spans that left the processor carrying their trace's business keys. [Development]"),
@@ -197,6 +212,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ProcessorBizDyeSpansHeld, err = builder.meter.Int64Counter(
 		"otelcol_processor_biz_dye_spans_held",
 		metric.WithDescription("Spans of not-yet-dyed traces put in the hold buffer. [Development]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorBizDyeSpansSampledOut, err = builder.meter.Int64Counter(
+		"otelcol_processor_biz_dye_spans_sampled_out",
+		metric.WithDescription("Spans dropped because their trace was not sampled (late spans of such traces included). [Development]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)

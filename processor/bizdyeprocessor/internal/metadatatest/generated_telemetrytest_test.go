@@ -39,8 +39,11 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorBizDyeOrphanSpans.Add(context.Background(), 1)
 	tb.ProcessorBizDyeRegistryEvictions.Add(context.Background(), 1)
 	tb.ProcessorBizDyeRegistryLoadErrors.Add(context.Background(), 1)
+	tb.ProcessorBizDyeRegistrySnapshots.Add(context.Background(), 1)
+	tb.ProcessorBizDyeSamplingDecisions.Add(context.Background(), 1)
 	tb.ProcessorBizDyeSpansDyed.Add(context.Background(), 1)
 	tb.ProcessorBizDyeSpansHeld.Add(context.Background(), 1)
+	tb.ProcessorBizDyeSpansSampledOut.Add(context.Background(), 1)
 	tb.ProcessorBizDyeStitchedLinks.Add(context.Background(), 1)
 	tb.ProcessorBizDyeValuesDropped.Add(context.Background(), 1)
 	AssertEqualProcessorBizDyeEarlyReleases(t, testTel,
@@ -73,10 +76,19 @@ func TestSetupTelemetry(t *testing.T) {
 	AssertEqualProcessorBizDyeRegistrySize(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorBizDyeRegistrySnapshots(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorBizDyeSamplingDecisions(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorBizDyeSpansDyed(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorBizDyeSpansHeld(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorBizDyeSpansSampledOut(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorBizDyeStitchedLinks(t, testTel,
