@@ -2,6 +2,7 @@ package requestguardextension // import "github.com/otelcol-biz/otelcol-biz/exte
 
 import (
 	"errors"
+	"time"
 
 	"go.opentelemetry.io/collector/confmap"
 )
@@ -17,6 +18,11 @@ type Config struct {
 	// An OTLP request needs about 8 levels plus 2 per level of nested
 	// attribute values (protobuf) or 3 (JSON). Default: 128.
 	MaxDepth int `mapstructure:"max_depth"`
+	// RetryAfter is added to retryable refusals that carry no delay of their
+	// own (HTTP 429/503 get a Retry-After header, gRPC UNAVAILABLE and
+	// RESOURCE_EXHAUSTED a RetryInfo), so clients back off instead of
+	// retrying at once. 0 adds nothing. Default: 1s.
+	RetryAfter time.Duration `mapstructure:"retry_after"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -28,6 +34,9 @@ var _ confmap.Validator = (*Config)(nil)
 func (cfg *Config) Validate() error {
 	if cfg.MaxDepth < 16 || cfg.MaxDepth > maxMaxDepth {
 		return errors.New("'max_depth' must be between 16 and 10000 (an OTLP request alone nests about 8 levels)")
+	}
+	if cfg.RetryAfter < 0 || cfg.RetryAfter > time.Hour {
+		return errors.New("'retry_after' must be between 0 and 1h")
 	}
 	return nil
 }

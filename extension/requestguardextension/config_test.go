@@ -3,6 +3,7 @@ package requestguardextension
 import (
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -23,8 +24,10 @@ func TestLoadConfig(t *testing.T) {
 		want    *Config
 		wantErr string
 	}{
-		{id: component.NewID(metadata.Type), want: &Config{MaxDepth: defaultMaxDepth}},
-		{id: component.NewIDWithName(metadata.Type, "shallow"), want: &Config{MaxDepth: 32}},
+		{id: component.NewID(metadata.Type), want: &Config{MaxDepth: defaultMaxDepth, RetryAfter: defaultRetryAfter}},
+		{id: component.NewIDWithName(metadata.Type, "shallow"), want: &Config{MaxDepth: 32, RetryAfter: 5 * time.Second}},
+		{id: component.NewIDWithName(metadata.Type, "no_retry_after"), want: &Config{MaxDepth: defaultMaxDepth}},
+		{id: component.NewIDWithName(metadata.Type, "negative_retry_after"), wantErr: "'retry_after' must be between 0 and 1h"},
 		{id: component.NewIDWithName(metadata.Type, "too_small"), wantErr: "'max_depth' must be between 16 and 10000"},
 		{id: component.NewIDWithName(metadata.Type, "too_large"), wantErr: "'max_depth' must be between 16 and 10000"},
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -17,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 
@@ -28,11 +30,15 @@ import (
 const logEvery = time.Minute
 
 type guard struct {
-	logger   *zap.Logger
-	tel      *metadata.TelemetryBuilder
-	maxDepth int
-	httpOpt  metric.AddOption
-	grpcOpt  metric.AddOption
+	logger     *zap.Logger
+	failLogger *zap.Logger // its own sampler: refusals by the receiver
+	tel        *metadata.TelemetryBuilder
+	maxDepth   int
+	httpOpt    metric.AddOption
+	grpcOpt    metric.AddOption
+
+	retryAfter       time.Duration
+	retryAfterHeader string // whole seconds, at least 1
 }
 
 var (
@@ -45,16 +51,25 @@ func newGuard(set component.TelemetrySettings, cfg *Config) (*guard, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &guard{
-		// one message per transport, so the sampler limits each on its own
-		logger: set.Logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+	// one message per transport, so the sampler limits each on its own
+	sampled := func(l *zap.Logger) *zap.Logger {
+		return l.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
 			return zapcore.NewSamplerWithOptions(c, logEvery, 1, 0)
-		})),
-		tel:      tel,
-		maxDepth: cfg.MaxDepth,
-		httpOpt:  metric.WithAttributeSet(attribute.NewSet(attribute.String("transport", "http"))),
-		grpcOpt:  metric.WithAttributeSet(attribute.NewSet(attribute.String("transport", "grpc"))),
-	}, nil
+		}))
+	}
+	g := &guard{
+		logger:     sampled(set.Logger),
+		failLogger: sampled(set.Logger),
+		tel:        tel,
+		maxDepth:   cfg.MaxDepth,
+		httpOpt:    metric.WithAttributeSet(attribute.NewSet(attribute.String("transport", "http"))),
+		grpcOpt:    metric.WithAttributeSet(attribute.NewSet(attribute.String("transport", "grpc"))),
+		retryAfter: cfg.RetryAfter,
+	}
+	if cfg.RetryAfter > 0 {
+		g.retryAfterHeader = strconv.Itoa(max(1, int((cfg.RetryAfter+time.Second-1)/time.Second)))
+	}
+	return g, nil
 }
 
 func (*guard) Start(context.Context, component.Host) error { return nil }
@@ -78,7 +93,7 @@ func (g *guard) GetHTTPHandler(context.Context) (extensionmiddleware.WrapHTTPHan
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			exceeds := g.exceedsFor(r.Header.Get("Content-Type"))
 			if exceeds == nil || r.Body == nil {
-				next.ServeHTTP(w, r)
+				g.serveCounted(next, w, r)
 				return
 			}
 			body, err := io.ReadAll(r.Body)
@@ -97,7 +112,7 @@ func (g *guard) GetHTTPHandler(context.Context) (extensionmiddleware.WrapHTTPHan
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
-			next.ServeHTTP(w, r)
+			g.serveCounted(next, w, r)
 		}), nil
 	}, nil
 }
@@ -125,7 +140,10 @@ func (g *guard) GetGRPCServerOptions(context.Context) ([]grpc.ServerOption, erro
 	if proto == nil {
 		return nil, errors.New("no gRPC proto codec registered")
 	}
-	return []grpc.ServerOption{grpc.ForceServerCodecV2(&depthCodec{CodecV2: proto, g: g})}, nil
+	return []grpc.ServerOption{
+		grpc.ForceServerCodecV2(&depthCodec{CodecV2: proto, g: g}),
+		grpc.ChainUnaryInterceptor(g.unaryInterceptor),
+	}, nil
 }
 
 // depthCodec is the proto codec with a depth check in front of Unmarshal.
@@ -149,5 +167,10 @@ func (c *depthCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		c.g.refused(context.Background(), "grpc", c.g.grpcOpt)
 		return errTooDeep
 	}
-	return c.CodecV2.Unmarshal(data, v)
+	err := c.CodecV2.Unmarshal(data, v)
+	if err != nil {
+		// gRPC answers INTERNAL before any interceptor sees the call
+		c.g.failed(context.Background(), "grpc", codes.Internal.String(), zap.String("error", err.Error()))
+	}
+	return err
 }

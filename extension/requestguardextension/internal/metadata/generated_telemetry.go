@@ -26,6 +26,7 @@ type TelemetryBuilder struct {
 	meter                                 metric.Meter
 	mu                                    sync.Mutex
 	registrations                         []metric.Registration
+	ExtensionRequestGuardRequestsFailed   metric.Int64Counter
 	ExtensionRequestGuardRequestsRejected metric.Int64Counter
 }
 
@@ -58,6 +59,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ExtensionRequestGuardRequestsFailed, err = builder.meter.Int64Counter(
+		"otelcol_extension_request_guard_requests_failed",
+		metric.WithDescription("Requests the receiver answered with an error (HTTP status 400 and above, a gRPC status other than OK; malformed bodies, refusals by memory_limiter or a full queue), logged at most once a minute per transport. [Development]"),
+		metric.WithUnit("{request}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ExtensionRequestGuardRequestsRejected, err = builder.meter.Int64Counter(
 		"otelcol_extension_request_guard_requests_rejected",
 		metric.WithDescription("Requests refused before decoding because their body nests deeper than max_depth (each transport logged at most once a minute). [Development]"),
