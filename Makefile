@@ -12,7 +12,7 @@ CONFIGS    := $(wildcard config/*.yaml)
 OVERLAYS   := $(wildcard config/overlays/*.yaml)
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build generate check-generated mdatagen test unit-test validate vet lint fmt run clean backends demo e2e
+.PHONY: all build generate check-generated mdatagen test unit-test validate vet lint fmt run clean backends demo e2e fuzz
 
 all: build
 
@@ -73,8 +73,23 @@ backends:
 unit-test: build backends
 	OTELCOL_BIZ_BIN=$(CURDIR)/$(BIN) $(GO) test $(GOTEST_FLAGS) ./...
 
+## fuzz: every fuzz target of a path that takes untrusted input, FUZZTIME each (bounded)
+FUZZTIME ?= 10s
+FUZZ_TARGETS := \
+	processor/bizdyeprocessor:FuzzConsumeTraces \
+	processor/logcorrelationprocessor:FuzzProcessLogs \
+	processor/metricguardprocessor:FuzzGuardedPrometheus \
+	processor/buckettunerprocessor:FuzzConvert \
+	processor/gnnrootcause:FuzzConsume \
+	internal/nesting:FuzzProtoExceeds
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s || exit 1; \
+	done
+
 ## test: everything CI runs
-test: check-generated lint validate unit-test
+test: check-generated lint validate unit-test fuzz
 
 ## demo: backends + agent + gateway + the demo shop under load, on loopback (Ctrl-C stops all)
 demo: build backends
