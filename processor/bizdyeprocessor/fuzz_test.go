@@ -8,28 +8,31 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
-// FuzzConsumeTraces feeds arbitrary OTLP protobuf to both consume paths:
-// nothing panics, and every span and log comes out exactly once.
+// FuzzConsumeTraces feeds arbitrary OTLP protobuf to both consume paths,
+// with and without sampling (keeping every trace): nothing panics, and every
+// span and log comes out exactly once.
 func FuzzConsumeTraces(f *testing.F) {
 	for _, gc := range goldenCases {
 		for _, st := range gc.steps {
 			if st.traces != (ptrace.Traces{}) {
 				b, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(st.traces)
 				require.NoError(f, err)
-				f.Add(b, []byte{})
+				f.Add(b, []byte{}, false)
+				f.Add(b, []byte{}, true)
 			}
 			if st.logs != (plog.Logs{}) {
 				b, err := (&plog.ProtoMarshaler{}).MarshalLogs(st.logs)
 				require.NoError(f, err)
-				f.Add([]byte{}, b)
+				f.Add([]byte{}, b, false)
 			}
 		}
 	}
-	f.Fuzz(func(t *testing.T, tb, lb []byte) {
+	f.Fuzz(func(t *testing.T, tb, lb []byte, sample bool) {
 		td, terr := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(tb)
 		ld, lerr := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(lb)
 		if terr != nil && lerr != nil {
@@ -37,6 +40,9 @@ func FuzzConsumeTraces(f *testing.F) {
 		}
 		cfg := testConfig()
 		cfg.MaxBufferedSpans, cfg.MaxBufferedLogs, cfg.MaxTraces = 4, 4, 4
+		if sample {
+			cfg.Sampling = configoptional.Some(SamplingConfig{DecisionWait: 2 * time.Second, Percentage: 100})
+		}
 		h := newHarness(t, cfg, component.TelemetrySettings{})
 		spans, records := 0, 0
 		for range 2 { // twice: the second pass takes the registry's fast path
