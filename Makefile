@@ -81,7 +81,10 @@ FUZZ_TARGETS := \
 	processor/metricguardprocessor:FuzzGuardedPrometheus \
 	processor/buckettunerprocessor:FuzzConvert \
 	processor/gnnrootcause:FuzzConsume \
-	internal/nesting:FuzzProtoExceeds
+	internal/nesting:FuzzProtoExceeds \
+	internal/nezha:FuzzReadTraces \
+	internal/nezha:FuzzReadLogs \
+	internal/nezha:FuzzReadMetrics
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \

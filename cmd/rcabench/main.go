@@ -18,7 +18,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -57,11 +60,12 @@ func run(data string, days, methods []string, s settings, folds int, jsonOut str
 	}
 	var all []dayCases
 	for _, day := range days {
-		history, cases, err := nezha.ReplayDay(data, day)
+		d, err := nezha.LoadDay(data, day)
 		if err != nil {
 			return err
 		}
-		all = append(all, dayCases{history, cases})
+		reportSkips(os.Stderr, data, d.Skipped)
+		all = append(all, dayCases{d.History, d.Cases})
 	}
 	if explainOnly {
 		return explain(all, s)
@@ -128,6 +132,26 @@ func replayAll(all []dayCases, s settings, keep func(nezha.Case) bool) ([]caseRe
 		}
 	}
 	return out, nil
+}
+
+// reportSkips prints the malformed rows the readers dropped, by file
+// (relative to the data folder); nothing for clean data.
+func reportSkips(w io.Writer, data string, skipped map[string]nezha.Skips) {
+	var total nezha.Skips
+	for _, s := range skipped {
+		total = total.Add(s)
+	}
+	if total.Total() == 0 {
+		return
+	}
+	fmt.Fprintf(w, "rcabench: skipped %s in %d files\n", total, len(skipped))
+	for _, path := range slices.Sorted(maps.Keys(skipped)) {
+		name := path
+		if rel, err := filepath.Rel(data, path); err == nil {
+			name = rel
+		}
+		fmt.Fprintf(w, "rcabench:   %s: %s\n", name, skipped[path])
+	}
 }
 
 func mapKeys[V any](m map[string]V) func(func(string) bool) {

@@ -1,12 +1,8 @@
 package nezha
 
 import (
-	"encoding/csv"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -20,83 +16,96 @@ import (
 //
 // whose "log" text starts with a local (UTC+8) clock time, the level, the
 // logger (abbreviated class and source line) and the trace context, which
-// ReadLogFile splits into Level, Logger and Message.
+// ReadLogs splits into Level, Logger and Message. The cell may also be that
+// text alone, or a JSON log record, bare or as the runtime line's "log"
+// (see parseLogCell).
 //
 // TraceID, SpanID and Message share memory with the CSV row; clone them to
 // keep a few lines of a big file.
 type LogLine struct {
-	TimeNano        int64  // Unix ns (TimeUnixNano; else the JSON "time", else Timestamp)
+	// TimeNano is Unix ns: TimeUnixNano; else the runtime's "time", else
+	// the JSON record's time, else Timestamp.
+	TimeNano        int64
 	Pod, Service    string // PodName and ServiceOf(PodName)
 	TraceID, SpanID string // empty when the line has no trace context
 	// Level is "ERROR", "WARN", "INFO", "DEBUG", "TRACE" or "FATAL" ("WARNING"
-	// becomes "WARN"), or "" when the text has none or the Log cell is not JSON.
+	// becomes "WARN"; a JSON record's level is read case-insensitively), or
+	// "" when the line has none.
 	Level string
 	// Logger is the "class#line" after the level ("f.s.FoodServiceImpl#302"),
-	// the form construct_data/root_cause_ts.json names code regions in; "" if none.
+	// the form construct_data/root_cause_ts.json names code regions in, or a
+	// JSON record's logger name; "" if none.
 	Logger string
 	// Message is the text after the level, logger and "TraceID: … SpanID: …",
-	// without its trailing newline; the raw Log cell when it is not JSON.
+	// without its trailing newline; a JSON record's message.
 	Message string
 }
 
-// ReadLogFile reads one HH_MM_log.csv file
-// (Timestamp,TimeUnixNano,Node,PodName,Container,TraceID,SpanID,Log), calling
-// fn for each row in file order (which is not time order).
+// ReadLogFile reads one HH_MM_log.csv file with ReadLogs, without the
+// counts of the rows it skipped.
 func ReadLogFile(path string, fn func(LogLine)) error {
-	f, err := os.Open(path)
+	_, err := readFile(path, func(r io.Reader) (Skips, error) { return ReadLogs(r, fn) })
+	return err
+}
+
+// ReadLogs reads a log CSV
+// (Timestamp,TimeUnixNano,Node,PodName,Container,TraceID,SpanID,Log; only
+// Timestamp, Node and Container may be missing), calling fn for each
+// well-formed row in file order (which is not time order). Malformed rows,
+// and rows without any readable time, are skipped and counted; it fails only
+// on a read error or a header without those columns. An empty file has no
+// rows.
+func ReadLogs(r io.Reader, fn func(LogLine)) (Skips, error) {
+	rows, header, err := newRowReader(r)
+	if errors.Is(err, io.EOF) {
+		return Skips{}, nil
+	}
 	if err != nil {
-		return err
+		return Skips{}, err
 	}
-	defer f.Close()
-	r := csv.NewReader(f)
-	r.ReuseRecord = true
-	header, err := r.Read()
+	col, err := columnIndex(header, "TimeUnixNano", "PodName", "TraceID", "SpanID", "Log")
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return Skips{}, err
 	}
-	col := map[string]int{}
-	for i, h := range header {
-		col[h] = i
+	iStamp := -1
+	if i, err := columnIndex(header, "Timestamp"); err == nil {
+		iStamp = i[0]
 	}
-	for _, name := range []string{"TimeUnixNano", "PodName", "TraceID", "SpanID", "Log"} {
-		if _, ok := col[name]; !ok {
-			return fmt.Errorf("%s: no column %s", path, name)
-		}
-	}
-	iNano, iPod, iTrace, iSpan, iLog := col["TimeUnixNano"], col["PodName"], col["TraceID"], col["SpanID"], col["Log"]
-	iStamp, hasStamp := col["Timestamp"]
-	type names struct{ pod, service string }
-	pods := map[string]names{} // one copy of each pod name and its service
+	pods := interner{} // one copy of each pod name
 	for {
-		rec, err := r.Read()
+		rec, err := rows.next()
 		if errors.Is(err, io.EOF) {
-			return nil
+			return rows.skips, nil
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+			return rows.skips, err
 		}
-		n, ok := pods[rec[iPod]]
-		if !ok {
-			p := strings.Clone(rec[iPod])
-			n = names{p, ServiceOf(p)}
-			pods[p] = n
+		line := logLineOf(rec, col, pods)
+		if line.TimeNano <= 0 && iStamp >= 0 {
+			line.TimeNano = parseNano(rec[iStamp])
 		}
-		line := LogLine{Pod: n.pod, Service: n.service, TraceID: rec[iTrace], SpanID: rec[iSpan]}
-		text, jsonTime, isJSON := dockerLog(rec[iLog])
-		if isJSON {
-			line.Level, line.Logger, line.Message = splitLogText(text)
-		} else {
-			line.Message = text
-		}
-		line.TimeNano, _ = strconv.ParseInt(rec[iNano], 10, 64)
-		if line.TimeNano <= 0 { // 40 rows hold -6795364578871345152
-			line.TimeNano = parseNano(jsonTime)
-			if line.TimeNano == 0 && hasStamp {
-				line.TimeNano = parseNano(rec[iStamp])
-			}
+		if line.TimeNano <= 0 {
+			rows.skips.Value++
+			continue
 		}
 		fn(line)
 	}
+}
+
+// logLineOf reads a row (col: TimeUnixNano, PodName, TraceID, SpanID, Log);
+// TimeNano is 0 if neither TimeUnixNano nor the Log cell has a time.
+func logLineOf(rec []string, col []int, pods interner) LogLine {
+	pod := pods.get(rec[col[1]])
+	c := parseLogCell(rec[col[4]])
+	line := LogLine{
+		Pod: pod, Service: ServiceOf(pod), TraceID: rec[col[2]], SpanID: rec[col[3]],
+		Level: c.level, Logger: c.logger, Message: c.msg,
+	}
+	line.TimeNano, _ = strconv.ParseInt(rec[col[0]], 10, 64)
+	if line.TimeNano <= 0 { // 36 rows of the dataset hold -6795364578871345152
+		line.TimeNano = c.timeNano()
+	}
+	return line
 }
 
 // parseNano parses an RFC 3339 time, or one without zone taken as UTC, into
@@ -112,67 +121,6 @@ func parseNano(s string) int64 {
 		}
 	}
 	return t.UnixNano()
-}
-
-// dockerLog extracts the "log" text (without its trailing newline) and the
-// "time" of a container runtime JSON line. For the common shape
-// {"log":"…\n","stream":…,"time":"…"} whose text has no other escapes it
-// slices s without allocating. If s is not such a JSON object it returns s.
-func dockerLog(s string) (text, ts string, ok bool) {
-	const prefix = `{"log":"`
-	if strings.HasPrefix(s, prefix) {
-		i, escaped := len(prefix), false
-		for i < len(s) && s[i] != '"' {
-			if s[i] == '\\' {
-				escaped = true
-				i++
-			}
-			i++
-		}
-		if i < len(s) && strings.HasSuffix(strings.TrimSpace(s), "}") {
-			raw := s[len(prefix):i]
-			ts = jsonTimeField(s[i:])
-			if !escaped {
-				return trimNewline(raw), ts, true
-			}
-			if body, ok := strings.CutSuffix(raw, `\n`); ok && strings.IndexByte(body, '\\') < 0 {
-				return trimNewline(body), ts, true
-			}
-			var str string
-			if json.Unmarshal([]byte(s[len(prefix)-1:i+1]), &str) == nil {
-				return trimNewline(str), ts, true
-			}
-		}
-	}
-	if strings.HasPrefix(strings.TrimSpace(s), "{") { // other key order or spacing
-		var v struct {
-			Log  *string `json:"log"`
-			Time string  `json:"time"`
-		}
-		if json.Unmarshal([]byte(s), &v) == nil && v.Log != nil {
-			return trimNewline(*v.Log), v.Time, true
-		}
-	}
-	return s, "", false
-}
-
-// jsonTimeField finds `"time":"…"` (without escapes) in the rest of a JSON line.
-func jsonTimeField(s string) string {
-	const key = `"time":"`
-	i := strings.LastIndex(s, key)
-	if i < 0 {
-		return ""
-	}
-	s = s[i+len(key):]
-	if j := strings.IndexByte(s, '"'); j >= 0 {
-		return s[:j]
-	}
-	return ""
-}
-
-func trimNewline(s string) string {
-	s = strings.TrimSuffix(s, "\n")
-	return strings.TrimSuffix(s, "\r")
 }
 
 // splitLogText splits an application log text such as

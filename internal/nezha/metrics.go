@@ -1,12 +1,9 @@
 package nezha
 
 import (
-	"encoding/csv"
 	"errors"
-	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -52,82 +49,115 @@ func (m MetricSeries) Column(column string) []float64 {
 
 // ReadPodMetrics reads one rca_data/<day>/metric/<pod>_metric.csv
 // (Time,TimeStamp,PodName,CpuUsage(m),…) or front_service.csv
-// (Time,TimeStamp,ServiceName,SuccessRate(%),…). Every column other than
-// Time, TimeStamp and the name becomes a float column.
+// (Time,TimeStamp,ServiceName,SuccessRate(%),…) with ReadMetrics, without
+// the counts of the rows it skipped; Pod falls back to the file's name.
 func ReadPodMetrics(path string) (MetricSeries, error) {
+	m, _, err := readPodMetrics(path)
+	return m, err
+}
+
+func readPodMetrics(path string) (MetricSeries, Skips, error) {
 	var m MetricSeries
-	f, err := os.Open(path)
-	if err != nil {
-		return m, err
+	s, err := readFile(path, func(r io.Reader) (Skips, error) {
+		var err error
+		var s Skips
+		m, s, err = ReadMetrics(r)
+		return s, err
+	})
+	if err == nil && m.Pod == "" {
+		m.Pod = strings.TrimSuffix(strings.TrimSuffix(filepath.Base(path), ".csv"), "_metric")
 	}
-	defer f.Close()
-	r := csv.NewReader(f)
-	r.ReuseRecord = true
-	header, err := r.Read()
-	if err != nil {
-		return m, fmt.Errorf("%s: %w", path, err)
+	return m, s, err
+}
+
+// ReadMetrics reads a metric CSV: every column other than Time, TimeStamp
+// and the name (PodName or ServiceName) becomes a float column. Rows whose
+// time (TimeStamp, else Time) or a value does not parse, and malformed rows,
+// are skipped and counted; it fails only on a read error or a header
+// without a time column. Pod is the first kept row's name, "" if none.
+func ReadMetrics(r io.Reader) (MetricSeries, Skips, error) {
+	var m MetricSeries
+	rows, header, err := newRowReader(r)
+	if errors.Is(err, io.EOF) {
+		return m, Skips{}, nil
 	}
-	header = slices.Clone(header) // the reader reuses its slice
-	iTime, iStamp, iName := -1, -1, -1
-	var valueCols []int
+	if err != nil {
+		return m, Skips{}, err
+	}
+	col := metricColumns{time: -1, stamp: -1, name: -1}
 	for i, h := range header {
 		switch h {
 		case "Time":
-			iTime = i
+			col.time = i
 		case "TimeStamp":
-			iStamp = i
+			col.stamp = i
 		case "PodName", "ServiceName":
-			iName = i
+			col.name = i
 		default:
-			valueCols = append(valueCols, i)
+			col.values = append(col.values, i)
 			m.Columns = append(m.Columns, h)
 		}
 	}
-	if iStamp < 0 && iTime < 0 {
-		return m, fmt.Errorf("%s: no TimeStamp or Time column", path)
+	if col.stamp < 0 && col.time < 0 {
+		return m, Skips{}, errors.New("no TimeStamp or Time column")
 	}
 	var flat []float64
-	for line := 2; ; line++ {
-		rec, err := r.Read()
+	for {
+		rec, err := rows.next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return m, fmt.Errorf("%s: %w", path, err)
+			return m, rows.skips, err
 		}
-		var t int64 = -1
-		if iStamp >= 0 {
-			if v, err := strconv.ParseInt(rec[iStamp], 10, 64); err == nil {
-				t = v
-			}
+		t, values, ok := col.row(rec, flat)
+		if !ok {
+			rows.skips.Value++
+			continue
 		}
-		if t < 0 && iTime >= 0 {
-			t = parseGoTime(rec[iTime])
+		if m.Pod == "" && col.name >= 0 {
+			m.Pod = strings.Clone(rec[col.name])
 		}
-		if t < 0 {
-			return m, fmt.Errorf("%s:%d: bad time", path, line)
-		}
-		if m.Pod == "" && iName >= 0 {
-			m.Pod = strings.Clone(rec[iName])
-		}
-		m.Times = append(m.Times, t)
-		for _, i := range valueCols {
-			v, err := parseMetric(rec[i])
-			if err != nil {
-				return m, fmt.Errorf("%s:%d: %s: %w", path, line, header[i], err)
-			}
-			flat = append(flat, v)
-		}
+		m.Times, flat = append(m.Times, t), values
 	}
-	if m.Pod == "" {
-		m.Pod = strings.TrimSuffix(strings.TrimSuffix(filepath.Base(path), ".csv"), "_metric")
-	}
-	n := len(valueCols)
+	n := len(col.values)
 	m.Rows = make([][]float64, len(m.Times))
 	for i := range m.Rows {
 		m.Rows[i] = flat[i*n : (i+1)*n : (i+1)*n]
 	}
-	return m, nil
+	return m, rows.skips, nil
+}
+
+// metricColumns are a metric file's column positions, -1 if absent.
+type metricColumns struct {
+	time, stamp, name int
+	values            []int
+}
+
+// row reads a row's time and appends its values to flat; false, with flat
+// unchanged in length, if either does not parse.
+func (c metricColumns) row(rec []string, flat []float64) (int64, []float64, bool) {
+	var t int64 = -1
+	if c.stamp >= 0 {
+		if v, err := strconv.ParseInt(rec[c.stamp], 10, 64); err == nil {
+			t = v
+		}
+	}
+	if t < 0 && c.time >= 0 {
+		t = parseGoTime(rec[c.time])
+	}
+	if t < 0 {
+		return 0, flat, false
+	}
+	n := len(flat)
+	for _, i := range c.values {
+		v, err := parseMetric(rec[i])
+		if err != nil {
+			return 0, flat[:n], false
+		}
+		flat = append(flat, v)
+	}
+	return t, flat, true
 }
 
 // parseMetric parses a metric cell; empty and NaN cells are math.NaN().

@@ -1,8 +1,10 @@
 package nezha
 
 import (
+	"fmt"
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -68,4 +70,43 @@ func TestReadAllPodMetrics(t *testing.T) {
 func TestParseGoTime(t *testing.T) {
 	assert.Equal(t, int64(1674981669), parseGoTime("2023-01-29 08:41:09.969234525 +0000 UTC m=+1.045396385"))
 	assert.Equal(t, int64(-1), parseGoTime("yesterday"))
+}
+
+func TestReadMetricsDirty(t *testing.T) {
+	t.Parallel()
+	const header = "Time,TimeStamp,PodName,CpuUsageRate(%),MemoryUsageRate(%)\n"
+	row := func(min int, cpu string) string {
+		return fmt.Sprintf("2023-01-29 08:%02d:09.9 +0000 UTC m=+1.0,%d,ts-a-service-5d-x1,%s,20", min, 1674981669+60*(min-41), cpu)
+	}
+	a, b := row(41, "1.5"), row(42, "2.5")
+	for _, tc := range []struct {
+		name, body string
+		times      []int64
+		rows       string // fmt.Sprint(Rows): NaN is not equal to itself
+		skips      Skips
+	}{
+		{"clean", a + "\n" + b + "\n", []int64{1674981669, 1674981729}, "[[1.5 20] [2.5 20]]", Skips{}},
+		{"empty and NaN cells", row(41, "") + "\r\n" + row(42, "NaN") + "\r\n", []int64{1674981669, 1674981729}, "[[NaN 20] [NaN 20]]", Skips{}},
+		{"bad value", row(41, "1.5.1") + "\n" + row(42, "1e999") + "\n" + b, []int64{1674981729}, "[[2.5 20]]", Skips{Value: 2}},
+		{"bad TimeStamp: Time", strings.Replace(a, ",1674981669,", ",x,", 1) + "\n" + b, []int64{1674981669, 1674981729}, "[[1.5 20] [2.5 20]]", Skips{}},
+		{"no time", strings.Replace(strings.Replace(a, ",1674981669,", ",x,", 1), "2023", "yesterday", 1) + "\n" + b,
+			[]int64{1674981729}, "[[2.5 20]]", Skips{Value: 1}},
+		{"cut short and fused", a[:50] + "\n" + a[:70] + b + "\n" + b, []int64{1674981729}, "[[2.5 20]]", Skips{Fields: 2}},
+		{"quote and utf-8", `"` + a + "\n" + strings.Replace(a, "ts-a", "ts-\xff", 1) + "\n" + b, []int64{1674981729}, "[[2.5 20]]", Skips{Quote: 1, UTF8: 1}},
+		{"header only", "", nil, "[]", Skips{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, skips, err := ReadMetrics(strings.NewReader(header + tc.body))
+			require.NoError(t, err)
+			assert.Equal(t, []string{"CpuUsageRate(%)", "MemoryUsageRate(%)"}, m.Columns)
+			assert.Equal(t, tc.times, m.Times)
+			assert.Equal(t, tc.rows, fmt.Sprint(m.Rows))
+			assert.Equal(t, tc.skips, skips)
+			if len(m.Times) > 0 {
+				assert.Equal(t, "ts-a-service-5d-x1", m.Pod)
+			}
+		})
+	}
+	_, _, err := ReadMetrics(strings.NewReader("PodName,Cpu\nx,1\n"))
+	assert.ErrorContains(t, err, "no TimeStamp or Time column")
 }

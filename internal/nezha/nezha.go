@@ -5,7 +5,6 @@
 package nezha // import "github.com/otelcol-biz/otelcol-biz/internal/nezha"
 
 import (
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"github.com/otelcol-biz/otelcol-biz/internal/rootcause"
 )
@@ -56,45 +54,80 @@ func (s Span) Service() string { return ServiceOf(s.Pod) }
 // connector does for pods without a service.name.
 func ServiceOf(pod string) string { return rootcause.ServiceOfPod(pod) }
 
-// ReadTraceFile reads one HH_MM_trace.csv file.
+// ReadTraceFile reads one HH_MM_trace.csv file with ReadTraces, without
+// the counts of the rows it skipped.
 func ReadTraceFile(path string, fn func(Span)) error {
-	f, err := os.Open(path)
+	_, err := readFile(path, func(r io.Reader) (Skips, error) { return ReadTraces(r, fn) })
+	return err
+}
+
+// traceColumns are the columns ReadTraces needs, in spanOf's order.
+var traceColumns = []string{"TraceID", "SpanID", "ParentID", "PodName", "OperationName", "StartTimeUnixNano", "EndTimeUnixNano", "Duration"}
+
+// ReadTraces reads a trace CSV (the traceColumns, in any order), calling fn
+// for each well-formed row in file order. Malformed rows are skipped and
+// counted; it fails only on a read error or a header without those columns.
+// An empty file has no rows.
+func ReadTraces(r io.Reader, fn func(Span)) (Skips, error) {
+	rows, header, err := newRowReader(r)
+	if errors.Is(err, io.EOF) {
+		return Skips{}, nil
+	}
 	if err != nil {
-		return err
+		return Skips{}, err
 	}
-	defer f.Close()
-	r := csv.NewReader(f)
-	r.ReuseRecord = true
-	header, err := r.Read()
+	col, err := columnIndex(header, traceColumns...)
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return Skips{}, err
 	}
-	col := map[string]int{}
-	for i, h := range header {
-		col[h] = i
-	}
-	for _, name := range []string{"TraceID", "SpanID", "ParentID", "PodName", "OperationName", "StartTimeUnixNano", "EndTimeUnixNano", "Duration"} {
-		if _, ok := col[name]; !ok {
-			return fmt.Errorf("%s: no column %s", path, name)
-		}
-	}
+	names := interner{}
 	for {
-		rec, err := r.Read()
+		rec, err := rows.next()
 		if errors.Is(err, io.EOF) {
-			return nil
+			return rows.skips, nil
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+			return rows.skips, err
 		}
-		start, _ := strconv.ParseInt(rec[col["StartTimeUnixNano"]], 10, 64)
-		end, _ := strconv.ParseInt(rec[col["EndTimeUnixNano"]], 10, 64)
-		dur, _ := strconv.ParseInt(rec[col["Duration"]], 10, 64)
-		fn(Span{
-			TraceID: rec[col["TraceID"]], SpanID: rec[col["SpanID"]], ParentID: rec[col["ParentID"]],
-			Pod: strings.Clone(rec[col["PodName"]]), Operation: strings.Clone(rec[col["OperationName"]]),
-			StartNano: start, EndNano: end, DurationMicros: dur,
-		})
+		s, ok := spanOf(rec, col, names)
+		if !ok {
+			rows.skips.Value++
+			continue
+		}
+		fn(s)
 	}
+}
+
+// spanOf reads a row; false if a time or an id does not parse. The ids
+// share memory with the row.
+func spanOf(rec []string, col []int, names interner) (Span, bool) {
+	start, err1 := strconv.ParseInt(rec[col[5]], 10, 64)
+	end, err2 := strconv.ParseInt(rec[col[6]], 10, 64)
+	dur, err3 := strconv.ParseInt(rec[col[7]], 10, 64)
+	s := Span{
+		TraceID: rec[col[0]], SpanID: rec[col[1]], ParentID: rec[col[2]],
+		StartNano: start, EndNano: end, DurationMicros: dur,
+	}
+	// a wrong-length id is what two rows fused inside the first cell leave
+	tid, sid, pid := hexLen(s.TraceID), hexLen(s.SpanID), hexLen(s.ParentID)
+	if err1 != nil || err2 != nil || err3 != nil || (tid != 16 && tid != 32) || sid != 16 ||
+		(pid != 16 && s.ParentID != "root" && s.ParentID != "") {
+		return Span{}, false
+	}
+	s.Pod, s.Operation = names.get(rec[col[3]]), names.get(rec[col[4]])
+	return s, true
+}
+
+// hexLen is len(s) if s is all hex digits, else -1.
+func hexLen(s string) int {
+	for i := range len(s) {
+		switch c := s[i]; {
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f', 'A' <= c && c <= 'F':
+		default:
+			return -1
+		}
+	}
+	return len(s)
 }
 
 // TraceFiles lists a data folder's trace files (kind "construct_data" or

@@ -3,7 +3,9 @@ package nezha
 import (
 	"cmp"
 	"encoding/hex"
+	"io"
 	"math"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,60 +45,103 @@ type Case struct {
 	Events []Event
 }
 
-// ReplayDay loads a day for replay: the fault-free history (construct_data
-// traces and logs) and each labelled case's events. Pod metrics come only
-// from rca_data (construct_data's metric files span the whole day,
-// including the held-out cases' fault minutes), for the 10 minutes before
-// each case's window and during it.
+// DayData is one recording day loaded for replay.
+type DayData struct {
+	// History is the fault-free construct_data traces and logs; empty when
+	// the day has none.
+	History []Event
+	Cases   []Case
+	// Skipped counts the malformed rows dropped, by file path, for the
+	// files that had any.
+	Skipped map[string]Skips
+}
+
+// ReplayDay is LoadDay without the skipped rows' counts.
 func ReplayDay(dir, day string) (history []Event, cases []Case, err error) {
+	d, err := LoadDay(dir, day)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d.History, d.Cases, nil
+}
+
+// LoadDay loads a day for replay: the fault-free history (construct_data
+// traces and logs, whatever of them there is) and each labelled case's
+// events. Pod metrics come only from rca_data (construct_data's metric
+// files span the whole day, including the held-out cases' fault minutes),
+// for the 10 minutes before each case's window and during it.
+func LoadDay(dir, day string) (DayData, error) {
+	d := DayData{Skipped: map[string]Skips{}}
 	faults, err := Faults(dir, day)
 	if err != nil {
-		return nil, nil, err
+		return DayData{}, err
 	}
-	cTraces, err := TraceFiles(dir, "construct_data", day)
+	// Glob without matches is no error: a day may lack history.
+	cTraces, _ := filepath.Glob(filepath.Join(dir, "construct_data", day, "trace", "*_trace.csv"))
+	cLogs, _ := filepath.Glob(filepath.Join(dir, "construct_data", day, "log", "*_log.csv"))
+	if d.History, err = loadEvents(cTraces, cLogs, 0, math.MaxInt64, d.Skipped); err != nil {
+		return DayData{}, err
+	}
+	series, err := podSeries(dir, day, d.Skipped)
 	if err != nil {
-		return nil, nil, err
+		return DayData{}, err
 	}
-	cLogs, err := LogFiles(dir, "construct_data", day)
+	for _, f := range faults {
+		c, err := loadCase(dir, f, series, d.Skipped)
+		if err != nil {
+			return DayData{}, err
+		}
+		d.Cases = append(d.Cases, c)
+	}
+	return d, nil
+}
+
+// podSeries reads the day's pod metric files that have a CPU column.
+func podSeries(dir, day string, skipped map[string]Skips) ([]MetricSeries, error) {
+	files, err := MetricFiles(dir, day)
 	if err != nil {
-		return nil, nil, err
-	}
-	if history, err = loadEvents(cTraces, cLogs, 0, math.MaxInt64); err != nil {
-		return nil, nil, err
-	}
-	metricFiles, err := MetricFiles(dir, day)
-	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var series []MetricSeries
-	for _, f := range metricFiles {
-		m, err := ReadPodMetrics(f)
+	for _, path := range files {
+		m, s, err := readPodMetrics(path)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
+		record(skipped, path, s)
 		if m.Index("CpuUsageRate(%)") >= 0 {
 			series = append(series, m)
 		}
 	}
-	for _, f := range faults {
-		from, to := f.InjectTime.Add(-90*time.Second), f.End()
-		tf, err := WindowFiles(dir, "rca_data", day, "trace", from, to)
-		if err != nil {
-			return nil, nil, err
-		}
-		lf, err := WindowFiles(dir, "rca_data", day, "log", from, to)
-		if err != nil {
-			return nil, nil, err
-		}
-		evs, err := loadEvents(tf, lf, from.UnixNano(), to.UnixNano())
-		if err != nil {
-			return nil, nil, err
-		}
-		evs = append(evs, samples(series, from.Add(-10*time.Minute), to)...)
-		slices.SortStableFunc(evs, func(a, b Event) int { return cmp.Compare(a.At, b.At) })
-		cases = append(cases, Case{Fault: f, Events: evs})
+	return series, nil
+}
+
+// loadCase reads a fault's events from inject_time - 90 s to its end.
+func loadCase(dir string, f Fault, series []MetricSeries, skipped map[string]Skips) (Case, error) {
+	from, to := f.InjectTime.Add(-90*time.Second), f.End()
+	tf, err := WindowFiles(dir, "rca_data", f.Day, "trace", from, to)
+	if err != nil {
+		return Case{}, err
 	}
-	return history, cases, nil
+	lf, err := WindowFiles(dir, "rca_data", f.Day, "log", from, to)
+	if err != nil {
+		return Case{}, err
+	}
+	evs, err := loadEvents(tf, lf, from.UnixNano(), to.UnixNano(), skipped)
+	if err != nil {
+		return Case{}, err
+	}
+	evs = append(evs, samples(series, from.Add(-10*time.Minute), to)...)
+	slices.SortStableFunc(evs, func(a, b Event) int { return cmp.Compare(a.At, b.At) })
+	return Case{Fault: f, Events: evs}, nil
+}
+
+// record notes a file's skipped rows; files are read once per case that
+// needs them, so counts are set, not added.
+func record(skipped map[string]Skips, path string, s Skips) {
+	if s.Total() > 0 {
+		skipped[path] = s
+	}
 }
 
 func samples(series []MetricSeries, from, to time.Time) []Event {
@@ -118,23 +163,27 @@ func samples(series []MetricSeries, from, to time.Time) []Event {
 }
 
 // loadEvents reads the spans and log lines of files with time in [from,
-// to), each span once (neighbouring files overlap), in time order.
-func loadEvents(traceFiles, logFiles []string, from, to int64) ([]Event, error) {
+// to), each span once (neighbouring files overlap), in time order, and
+// records the files' skipped rows.
+func loadEvents(traceFiles, logFiles []string, from, to int64, skipped map[string]Skips) ([]Event, error) {
 	type key struct{ trace, span string }
 	seen := map[key]bool{}
 	var evs []Event
 	for _, f := range traceFiles {
-		err := ReadTraceFile(f, func(s Span) {
-			k := key{s.TraceID, s.SpanID}
-			if s.EndNano < from || s.EndNano >= to || seen[k] {
-				return
-			}
-			seen[k] = true
-			evs = append(evs, Event{At: s.EndNano, Span: &s})
+		s, err := readFile(f, func(r io.Reader) (Skips, error) {
+			return ReadTraces(r, func(s Span) {
+				k := key{s.TraceID, s.SpanID}
+				if s.EndNano < from || s.EndNano >= to || seen[k] {
+					return
+				}
+				seen[k] = true
+				evs = append(evs, Event{At: s.EndNano, Span: &s})
+			})
 		})
 		if err != nil {
 			return nil, err
 		}
+		record(skipped, f, s)
 	}
 	type lineKey struct {
 		at       int64
@@ -142,17 +191,20 @@ func loadEvents(traceFiles, logFiles []string, from, to int64) ([]Event, error) 
 	}
 	seenLines := map[lineKey]bool{}
 	for _, f := range logFiles {
-		err := ReadLogFile(f, func(l LogLine) {
-			k := lineKey{l.TimeNano, l.Pod, l.Message}
-			if l.TimeNano < from || l.TimeNano >= to || seenLines[k] {
-				return
-			}
-			seenLines[k] = true
-			evs = append(evs, Event{At: l.TimeNano, Log: &l})
+		s, err := readFile(f, func(r io.Reader) (Skips, error) {
+			return ReadLogs(r, func(l LogLine) {
+				k := lineKey{l.TimeNano, l.Pod, l.Message}
+				if l.TimeNano < from || l.TimeNano >= to || seenLines[k] {
+					return
+				}
+				seenLines[k] = true
+				evs = append(evs, Event{At: l.TimeNano, Log: &l})
+			})
 		})
 		if err != nil {
 			return nil, err
 		}
+		record(skipped, f, s)
 	}
 	slices.SortStableFunc(evs, func(a, b Event) int { return cmp.Compare(a.At, b.At) })
 	return evs, nil

@@ -1,0 +1,26 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/otelcol-biz/otelcol-biz/internal/nezha"
+)
+
+func TestReportSkips(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	reportSkips(&out, "data", nil)
+	assert.Empty(t, out.String(), "clean data prints nothing")
+
+	reportSkips(&out, "data", map[string]nezha.Skips{
+		filepath.Join("data", "rca_data", "d", "trace", "10_13_trace.csv"):   {Fields: 2, Quote: 1},
+		filepath.Join("data", "construct_data", "d", "log", "08_50_log.csv"): {UTF8: 1},
+	})
+	assert.Equal(t, "rcabench: skipped 4 rows (quote 1, fields 2, utf8 1) in 2 files\n"+
+		"rcabench:   "+filepath.Join("construct_data", "d", "log", "08_50_log.csv")+": 1 row (utf8 1)\n"+
+		"rcabench:   "+filepath.Join("rca_data", "d", "trace", "10_13_trace.csv")+": 3 rows (quote 1, fields 2)\n", out.String())
+}
