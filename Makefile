@@ -29,7 +29,7 @@ generate:
 
 ## mdatagen: regenerate internal/metadata, generated tests and documentation.md of our components
 mdatagen:
-	@for f in $$(find processor exporter connector extension -name metadata.yaml -not -path '*/testdata/*' 2>/dev/null); do \
+	@for f in $$(find processor exporter connector extension receiver -name metadata.yaml -not -path '*/testdata/*' 2>/dev/null); do \
 		echo "mdatagen $$f"; (cd $$(dirname $$f) && $(GO_TOOL) mdatagen metadata.yaml) || exit 1; \
 	done
 
@@ -77,6 +77,7 @@ unit-test: build backends
 FUZZTIME ?= 10s
 FUZZ_TARGETS := \
 	processor/bizdyeprocessor:FuzzConsumeTraces \
+	processor/spanguardprocessor:FuzzConsumeTraces \
 	processor/logcorrelationprocessor:FuzzProcessLogs \
 	processor/metricguardprocessor:FuzzGuardedPrometheus \
 	processor/buckettunerprocessor:FuzzConvert \

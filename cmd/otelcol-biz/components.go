@@ -27,6 +27,7 @@ import (
 	gnnrootcause "github.com/otelcol-biz/otelcol-biz/processor/gnnrootcause"
 	logcorrelationprocessor "github.com/otelcol-biz/otelcol-biz/processor/logcorrelationprocessor"
 	metricguardprocessor "github.com/otelcol-biz/otelcol-biz/processor/metricguardprocessor"
+	spanguardprocessor "github.com/otelcol-biz/otelcol-biz/processor/spanguardprocessor"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/connector"
 	forwardconnector "go.opentelemetry.io/collector/connector/forwardconnector"
@@ -134,6 +135,7 @@ func components() (otelcol.Factories, error) {
 		logcorrelationprocessor.NewFactory(),
 		buckettunerprocessor.NewFactory(),
 		metricguardprocessor.NewFactory(),
+		spanguardprocessor.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -153,6 +155,7 @@ func components() (otelcol.Factories, error) {
 		logcorrelationprocessor.NewFactory().Type():    "github.com/otelcol-biz/otelcol-biz v0.0.0",
 		buckettunerprocessor.NewFactory().Type():       "github.com/otelcol-biz/otelcol-biz v0.0.0",
 		metricguardprocessor.NewFactory().Type():       "github.com/otelcol-biz/otelcol-biz v0.0.0",
+		spanguardprocessor.NewFactory().Type():         "github.com/otelcol-biz/otelcol-biz v0.0.0",
 	})
 
 	factories.Connectors, err = otelcol.MakeFactoryMap[connector.Factory](

@@ -119,7 +119,7 @@ type sp struct {
 	svc, trace, span, parent, name string
 	kind                           ptrace.SpanKind
 	attrs                          map[string]any
-	links                          [][2]string // {trace, span}
+	links                          [][2]string   // {trace, span}
 	failed                         bool          // status ERROR
 	dur                            time.Duration // default 1ms
 }

@@ -64,7 +64,8 @@ func BenchmarkStatic(b *testing.B) {
 	benchConvert(b, RuleConfig{Match: ".", Mode: ModeTypeStatic, Boundaries: staticBounds})
 }
 
-// BenchmarkAutoLearning: auto mode during learning (sketch updates, pass-through).
+// BenchmarkAutoLearning: auto mode during learning (sketch updates, then the
+// conversion onto provisional powers of 2).
 func BenchmarkAutoLearning(b *testing.B) {
 	benchConvert(b, RuleConfig{Match: ".", Mode: ModeTypeAuto, MaxBuckets: 16, Quantiles: defaultQuantiles, LearnFor: defaultLearnFor, RetuneWhenErrorAbove: 0.05})
 }

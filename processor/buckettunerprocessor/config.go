@@ -56,18 +56,16 @@ type RuleConfig struct {
 	MaxBuckets int `mapstructure:"max_buckets"`
 	// Quantiles are where auto mode makes histogram_quantile accurate. Default: [0.5, 0.9, 0.95, 0.99].
 	Quantiles []float64 `mapstructure:"quantiles"`
-	// LearnFor is how long auto mode observes before choosing (points pass
-	// through unchanged until then), and the period of its error checks. Default: 5m.
+	// LearnFor is how long auto mode observes before choosing (points are
+	// written on provisional boundaries until then), and the period of its
+	// error checks. Default: 5m.
 	LearnFor time.Duration `mapstructure:"learn_for"`
 	// RetuneWhenErrorAbove: relative quantile error that makes auto mode
 	// choose new boundaries (a new version). Default: 0.05.
 	RetuneWhenErrorAbove float64 `mapstructure:"retune_when_error_above"`
 	// Boundaries, strictly increasing: static mode's boundaries; in auto
-	// mode, optional provisional boundaries used until the first learned set
-	// (instead of passing points through), so that a series keeps one type:
-	// an exporter that sees a series switch from exponential to explicit
-	// (the Prometheus exporter) reports duplicates until the old one expires.
-	// Default: none.
+	// mode, optional provisional boundaries used until the first learned set,
+	// instead of powers of 2 derived from the input. Default: none.
 	Boundaries []float64 `mapstructure:"boundaries"`
 
 	_ struct{}

@@ -17,7 +17,9 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
+	"github.com/otelcol-biz/otelcol-biz/internal/histcheck"
 	"github.com/otelcol-biz/otelcol-biz/internal/storageclient"
 	"github.com/otelcol-biz/otelcol-biz/processor/buckettunerprocessor/internal/metadata"
 )
@@ -42,6 +44,7 @@ type metricState struct {
 	version     int
 	lastError   float64
 	sp          *spreader
+	provisional *spreader // while learning without configured boundaries: derived from the first usable exponential points
 }
 
 // persisted is a metric's boundaries in the storage extension.
@@ -50,14 +53,19 @@ type persisted struct {
 	Bounds  []float64 `json:"bounds"`
 }
 
+// logEvery is how often one reason for skipping points is logged at most.
+const logEvery = time.Minute
+
 type tuner struct {
-	cfg    *Config
-	logger *zap.Logger
-	tel    *metadata.TelemetryBuilder
-	rules  []*rule
-	static map[*rule]*spreader
-	clock  clockwork.Clock
-	id     component.ID
+	cfg        *Config
+	logger     *zap.Logger
+	sampled    *zap.Logger // one message per reason, each at most once per logEvery
+	tel        *metadata.TelemetryBuilder
+	reasonOpts [len(histcheck.Reasons)]metric.AddOption
+	rules      []*rule
+	static     map[*rule]*spreader
+	clock      clockwork.Clock
+	id         component.ID
 
 	mu      sync.Mutex
 	states  map[string]*metricState
@@ -73,6 +81,12 @@ func newTuner(set processor.Settings, cfg *Config, clock clockwork.Clock) (*tune
 	}
 	t := &tuner{cfg: cfg, logger: set.Logger, tel: tel, clock: clock, id: set.ID,
 		states: map[string]*metricState{}, ruleOf: map[string]int{}, static: map[*rule]*spreader{}}
+	t.sampled = set.Logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		return zapcore.NewSamplerWithOptions(c, logEvery, 1, 0)
+	}))
+	for i, r := range histcheck.Reasons {
+		t.reasonOpts[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", string(r))))
+	}
 	for _, rc := range cfg.Rules {
 		r := &rule{cfg: rc, re: regexp.MustCompile(rc.Match)} // validated
 		t.rules = append(t.rules, r)
@@ -144,6 +158,7 @@ func (t *tuner) ruleFor(name string) *rule {
 // counts are one batch's telemetry increments.
 type counts struct {
 	converted, learning, overflow int64
+	notLearned                    histcheck.Counts
 	retuned                       []string
 }
 
@@ -170,6 +185,13 @@ func (t *tuner) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetric
 	}
 	for _, name := range c.retuned {
 		t.tel.ProcessorBucketTunerRetunes.Add(ctx, 1, metric.WithAttributes(attribute.String("metric", name)))
+	}
+	for i, r := range histcheck.Reasons {
+		if c.notLearned[i] > 0 {
+			t.tel.ProcessorBucketTunerDatapointsNotLearned.Add(ctx, c.notLearned[i], t.reasonOpts[i])
+			t.sampled.Warn("bucket_tuner: not learning from data points that break the OTLP data model: "+string(r),
+				zap.String("reason", string(r)), zap.Int64("datapoints", c.notLearned[i]))
+		}
 	}
 	return md, nil
 }
@@ -208,7 +230,7 @@ func (t *tuner) process(ctx context.Context, m pmetric.Metric, now time.Time, c 
 		t.states[m.Name()] = st
 		t.load(ctx, m.Name(), st)
 	}
-	learn(st.window, m)
+	c.notLearned.Merge(learn(st.window, m))
 	if now.Sub(st.windowStart) >= r.cfg.LearnFor {
 		t.evaluate(ctx, m.Name(), st, c)
 		st.window, st.recent = nextWindow(st.window, st.recent)
@@ -216,9 +238,7 @@ func (t *tuner) process(ctx context.Context, m pmetric.Metric, now time.Time, c 
 	}
 	if st.bounds == nil {
 		c.learning += int64(n)
-		if len(r.cfg.Boundaries) > 0 {
-			t.convert(m, r.cfg.Boundaries, t.static[r], 0) // provisional boundaries while learning
-		}
+		t.convertLearning(m, st)
 		return
 	}
 	t.convert(m, st.bounds, st.sp, st.version)
@@ -244,8 +264,8 @@ func (t *tuner) evaluate(ctx context.Context, name string, st *metricState, c *c
 		}
 	}
 	bounds := chooseBounds(append([]*ddsketch.DDSketch{st.window}, st.recent...), st.rule.cfg.MaxBuckets, q)
-	if len(bounds) == 0 || sameBounds(bounds, st.bounds) {
-		return
+	if len(bounds) == 0 || histcheck.Bounds(bounds) != histcheck.ReasonNone || sameBounds(bounds, st.bounds) {
+		return // nothing learned, or nothing a histogram could carry
 	}
 	st.bounds, st.sp = bounds, newSpreader(bounds)
 	st.version++
@@ -267,8 +287,8 @@ func (t *tuner) load(ctx context.Context, name string, st *metricState) {
 		return
 	}
 	var p persisted
-	if err := json.Unmarshal(b, &p); err != nil || len(p.Bounds) == 0 {
-		t.logger.Warn("bucket_tuner: ignoring unreadable stored boundaries", zap.String("metric", name), zap.Error(err))
+	if err := json.Unmarshal(b, &p); err != nil || len(p.Bounds) == 0 || histcheck.Bounds(p.Bounds) != histcheck.ReasonNone {
+		t.logger.Warn("bucket_tuner: ignoring unreadable stored boundaries; learning again", zap.String("metric", name), zap.Error(err))
 		return
 	}
 	st.bounds, st.sp, st.version = p.Bounds, newSpreader(p.Bounds), p.Version
@@ -281,6 +301,30 @@ func (t *tuner) save(ctx context.Context, name string, st *metricState) {
 	b, _ := json.Marshal(persisted{Version: st.version, Bounds: st.bounds}) // plain struct: cannot fail
 	if err := t.client.Set(ctx, storageKey(name), b); err != nil {
 		t.logger.Warn("bucket_tuner: cannot persist boundaries; a restart will learn again", zap.String("metric", name), zap.Error(err))
+	}
+}
+
+// convertLearning writes a metric that is still learning on provisional
+// boundaries, so that each series keeps one type from its first point: the
+// rule's `boundaries`, else for exponential input boundaries derived from
+// the input itself (see provisionalBounds). Explicit input without
+// `boundaries` passes through: it is explicit already.
+func (t *tuner) convertLearning(m pmetric.Metric, st *metricState) {
+	r := st.rule
+	switch {
+	case len(r.cfg.Boundaries) > 0:
+		t.convert(m, r.cfg.Boundaries, t.static[r], 0)
+	case m.Type() == pmetric.MetricTypeExponentialHistogram:
+		if st.provisional == nil {
+			if b := provisionalBounds(m.ExponentialHistogram(), r.cfg.MaxBuckets); b != nil {
+				st.provisional = newSpreader(b)
+			}
+		}
+		sp := st.provisional
+		if sp == nil { // no usable point with positive values yet: not committed to
+			sp = newSpreader(fallbackBounds(r.cfg.MaxBuckets))
+		}
+		t.convert(m, sp.bounds, sp, 0)
 	}
 }
 

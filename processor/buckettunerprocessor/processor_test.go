@@ -181,8 +181,8 @@ func lognormalPoint(rng *rand.Rand, n int, median float64) pmetric.Metrics {
 	return expMetric(scale, 0, 0, lo, buckets, nil, false)
 }
 
-// TestAutoLearnsRetunesAndSurvivesRestart: points pass through while
-// learning, are converted on chosen boundaries after learn_for, a shifted
+// TestAutoLearnsRetunesAndSurvivesRestart: points are written on powers of
+// 2 while learning, on chosen boundaries after learn_for, a shifted
 // distribution triggers a retune (version 2, marked on the points), and a
 // new instance on the same storage starts with the same boundaries at once.
 func TestAutoLearnsRetunesAndSurvivesRestart(t *testing.T) {
@@ -211,7 +211,11 @@ func TestAutoLearnsRetunesAndSurvivesRestart(t *testing.T) {
 
 	out, err := tu.processMetrics(ctx, lognormalPoint(rng, 5000, 0.05))
 	require.NoError(t, err)
-	assert.Equal(t, pmetric.MetricTypeExponentialHistogram, kind(out), "learning: passed through")
+	require.Equal(t, pmetric.MetricTypeHistogram, kind(out), "learning: explicit from the first point on")
+	requireValid(t, out)
+	for _, b := range out.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Histogram().DataPoints().At(0).ExplicitBounds().All() {
+		assert.Equal(t, math.Round(math.Log2(b)), math.Log2(b), "provisional: powers of 2")
+	}
 	clock.Advance(5 * time.Minute)
 	out, err = tu.processMetrics(ctx, lognormalPoint(rng, 5000, 0.05))
 	require.NoError(t, err)

@@ -9,6 +9,7 @@ import (
 	"github.com/DataDog/sketches-go/ddsketch"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
+	"github.com/otelcol-biz/otelcol-biz/internal/histcheck"
 	"github.com/otelcol-biz/otelcol-biz/internal/promquantile"
 )
 
@@ -29,10 +30,17 @@ func newSketch() *ddsketch.DDSketch {
 // instead of point masses at bucket midpoints.
 const learnSpread = 8
 
-// learn adds a histogram metric's points to the sketch: each bucket's count
-// spread evenly over the bucket (log-uniformly for exponential buckets, as
-// Prometheus interpolates native buckets; uniformly for explicit ones).
-func learn(s *ddsketch.DDSketch, m pmetric.Metric) {
+// maxLearnBuckets: points with more buckets are not learned from. It is
+// metric_guard's default, far above what SDKs or span_metrics produce (160).
+const maxLearnBuckets = 4096
+
+// learn adds a histogram metric's usable points to the sketch: each
+// bucket's count spread evenly over the bucket (log-uniformly for
+// exponential buckets, as Prometheus interpolates native buckets; uniformly
+// for explicit ones). Points that break the data model are skipped and
+// counted by reason: one wrapped count (9.2e18) or a cumulative bucket
+// layout would outweigh every valid point learned in the window.
+func learn(s *ddsketch.DDSketch, m pmetric.Metric) (skipped histcheck.Counts) {
 	add := func(b srcBucket, geometric bool) {
 		if b.count == 0 {
 			return
@@ -42,7 +50,7 @@ func learn(s *ddsketch.DDSketch, m pmetric.Metric) {
 			ratio := math.Pow(b.hi/b.lo, 1.0/learnSpread)
 			v := b.lo * math.Sqrt(ratio)
 			for range learnSpread {
-				_ = s.AddWithCount(v, w) // only fails on NaN/negative counts, which pdata cannot hold
+				_ = s.AddWithCount(v, w) // fails only on NaN or out-of-range values, which are left out
 				v *= ratio
 			}
 			return
@@ -55,13 +63,34 @@ func learn(s *ddsketch.DDSketch, m pmetric.Metric) {
 	switch m.Type() {
 	case pmetric.MetricTypeExponentialHistogram:
 		for _, dp := range m.ExponentialHistogram().DataPoints().All() {
-			expBuckets(dp, func(b srcBucket) { add(b, true) })
+			if !skipped.Add(checkExponential(dp)) {
+				expBuckets(dp, func(b srcBucket) { add(b, true) })
+			}
 		}
 	case pmetric.MetricTypeHistogram:
 		for _, dp := range m.Histogram().DataPoints().All() {
-			explicitBuckets(dp, func(b srcBucket) { add(b, false) })
+			if !skipped.Add(checkExplicit(dp)) {
+				explicitBuckets(dp, func(b srcBucket) { add(b, false) })
+			}
 		}
 	}
+	return skipped
+}
+
+// checkExplicit is why an explicit point cannot be learned from, or ReasonNone.
+func checkExplicit(dp pmetric.HistogramDataPoint) histcheck.Reason {
+	if r := histcheck.Explicit(dp, maxLearnBuckets); r != histcheck.ReasonNone {
+		return r
+	}
+	return histcheck.Values(dp)
+}
+
+// checkExponential is why an exponential point cannot be learned from, or ReasonNone.
+func checkExponential(dp pmetric.ExponentialHistogramDataPoint) histcheck.Reason {
+	if r := histcheck.Exponential(dp, maxLearnBuckets); r != histcheck.ReasonNone {
+		return r
+	}
+	return histcheck.Values(dp)
 }
 
 // Boundary choice. histogram_quantile is exact at a boundary and

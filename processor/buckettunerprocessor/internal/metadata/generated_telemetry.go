@@ -25,14 +25,15 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                                   metric.Meter
-	mu                                      sync.Mutex
-	registrations                           []metric.Registration
-	ProcessorBucketTunerDatapointsConverted metric.Int64Counter
-	ProcessorBucketTunerLearningDatapoints  metric.Int64Counter
-	ProcessorBucketTunerMetricsOverflow     metric.Int64Counter
-	ProcessorBucketTunerQuantileError       metric.Float64ObservableGauge
-	ProcessorBucketTunerRetunes             metric.Int64Counter
+	meter                                    metric.Meter
+	mu                                       sync.Mutex
+	registrations                            []metric.Registration
+	ProcessorBucketTunerDatapointsConverted  metric.Int64Counter
+	ProcessorBucketTunerDatapointsNotLearned metric.Int64Counter
+	ProcessorBucketTunerLearningDatapoints   metric.Int64Counter
+	ProcessorBucketTunerMetricsOverflow      metric.Int64Counter
+	ProcessorBucketTunerQuantileError        metric.Float64ObservableGauge
+	ProcessorBucketTunerRetunes              metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -95,9 +96,15 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{datapoint}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ProcessorBucketTunerDatapointsNotLearned, err = builder.meter.Int64Counter(
+		"otelcol_processor_bucket_tuner_datapoints_not_learned",
+		metric.WithDescription("Histogram data points auto mode did not learn from because they break the OTLP data model (they are still converted; each reason is logged at most once a minute). [Development]"),
+		metric.WithUnit("{datapoint}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorBucketTunerLearningDatapoints, err = builder.meter.Int64Counter(
 		"otelcol_processor_bucket_tuner_learning_datapoints",
-		metric.WithDescription("Histogram data points passed through unchanged while their metric is still learning. [Development]"),
+		metric.WithDescription("Histogram data points of a metric still learning (written on provisional boundaries; explicit input without configured boundaries passes through). [Development]"),
 		metric.WithUnit("{datapoint}"),
 	)
 	errs = errors.Join(errs, err)

@@ -37,10 +37,26 @@ func AssertEqualProcessorBucketTunerDatapointsConverted(t *testing.T, tt *compon
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualProcessorBucketTunerDatapointsNotLearned(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_processor_bucket_tuner_datapoints_not_learned",
+		Description: "Histogram data points auto mode did not learn from because they break the OTLP data model (they are still converted; each reason is logged at most once a minute). [Development]",
+		Unit:        "{datapoint}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_processor_bucket_tuner_datapoints_not_learned")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualProcessorBucketTunerLearningDatapoints(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_bucket_tuner_learning_datapoints",
-		Description: "Histogram data points passed through unchanged while their metric is still learning. [Development]",
+		Description: "Histogram data points of a metric still learning (written on provisional boundaries; explicit input without configured boundaries passes through). [Development]",
 		Unit:        "{datapoint}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -25,10 +25,14 @@ func TestSetupTelemetry(t *testing.T) {
 		return nil
 	}))
 	tb.ProcessorBucketTunerDatapointsConverted.Add(context.Background(), 1)
+	tb.ProcessorBucketTunerDatapointsNotLearned.Add(context.Background(), 1)
 	tb.ProcessorBucketTunerLearningDatapoints.Add(context.Background(), 1)
 	tb.ProcessorBucketTunerMetricsOverflow.Add(context.Background(), 1)
 	tb.ProcessorBucketTunerRetunes.Add(context.Background(), 1)
 	AssertEqualProcessorBucketTunerDatapointsConverted(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorBucketTunerDatapointsNotLearned(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorBucketTunerLearningDatapoints(t, testTel,
