@@ -11,6 +11,10 @@
 // code as cmd/gnntrain) on the simulator and the other folds' cases only.
 // -model scores one weights file on every case instead.
 //
+// -without logs,status,metrics replays the same cases without those signal
+// families (ablation.go). Besides the connector's methods, -methods takes
+// the engine's extra baselines simple and baro (rootcause.BenchMethods).
+//
 //	go run ./cmd/rcabench -data .cache/datasets/nezha-tt-dev -methods gnn,pagerank,tracerca,latency -json out.json
 package main
 
@@ -34,7 +38,7 @@ import (
 func main() {
 	data := flag.String("data", ".cache/datasets/nezha-tt-dev", "the dataset folder (rca_data/<day>/..., construct_data/<day>/...)")
 	days := flag.String("day", "2023-01-29,2023-01-30", "comma-separated days")
-	methods := flag.String("methods", "gnn,pagerank,tracerca,latency", "comma-separated ranking methods: "+strings.Join(rootcause.Methods, ", "))
+	methods := flag.String("methods", "gnn,pagerank,tracerca,latency", "comma-separated ranking methods: "+strings.Join(benchMethods(), ", "))
 	delay := flag.Duration("delay", 60*time.Second, "score the first report whose window ends at or after inject_time + delay")
 	window := flag.Duration("window", 30*time.Second, "the connector's window")
 	baseline := flag.Duration("baseline", 3*time.Minute, "the connector's baseline (the replay has about 2.5 fault-free minutes per case)")
@@ -43,19 +47,24 @@ func main() {
 	seed := flag.Uint64("seed", rcatrain.TrainConfig.Seed, "gnn: seed of the cross-validation's simulator and weight initialisation (the spread across seeds shows the training noise)")
 	jsonOut := flag.String("json", "", "write the summary as JSON to this file")
 	explainFlag := flag.Bool("explain", false, "print each case's root-cause features in the scored window and its rank by each feature alone")
+	without := flag.String("without", "", "replay without these signal families, comma-separated: logs (no log records), status (span status and error attributes), metrics (no pod metrics)")
 	flag.Parse()
 	explainOnly = *explainFlag
 
-	if err := run(*data, strings.Split(*days, ","), strings.Split(*methods, ","), settings{model: *model, delay: *delay, window: *window, baseline: *baseline, seed: *seed}, *folds, *jsonOut); err != nil {
+	abl, err := parseAblation(*without)
+	if err == nil {
+		err = run(*data, strings.Split(*days, ","), strings.Split(*methods, ","), settings{model: *model, delay: *delay, window: *window, baseline: *baseline, seed: *seed}, *folds, *jsonOut, abl)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "rcabench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(data string, days, methods []string, s settings, folds int, jsonOut string) error {
+func run(data string, days, methods []string, s settings, folds int, jsonOut string, abl ablation) error {
 	for _, m := range methods {
-		if !slices.Contains(rootcause.Methods, m) {
-			return fmt.Errorf("unknown method %q (one of %v)", m, rootcause.Methods)
+		if !slices.Contains(benchMethods(), m) {
+			return fmt.Errorf("unknown method %q (one of %v)", m, benchMethods())
 		}
 	}
 	var all []dayCases
@@ -66,6 +75,10 @@ func run(data string, days, methods []string, s settings, folds int, jsonOut str
 		}
 		reportSkips(os.Stderr, data, d.Skipped)
 		all = append(all, dayCases{d.History, d.Cases})
+	}
+	if without := abl.names(); len(without) > 0 {
+		logs, samples := abl.apply(all)
+		fmt.Fprintf(os.Stderr, "rcabench: without %s: removed %d log lines, %d pod metric samples\n", strings.Join(without, ","), logs, samples)
 	}
 	if explainOnly {
 		return explain(all, s)
@@ -103,10 +116,32 @@ func run(data string, days, methods []string, s settings, folds int, jsonOut str
 		}
 	}
 	if jsonOut != "" {
-		b, _ := json.MarshalIndent(summary, "", "  ")
-		return os.WriteFile(jsonOut, b, 0o600)
+		return writeJSON(jsonOut, summary, abl)
 	}
 	return nil
+}
+
+// writeJSON writes the summary by method; an ablation adds its families
+// under "without", and without one the file is as it always was.
+func writeJSON(path string, summary map[string]scores, abl ablation) error {
+	var v any = summary
+	if without := abl.names(); len(without) > 0 {
+		m := map[string]any{"without": without}
+		for k, sc := range summary {
+			m[k] = sc
+		}
+		v = m
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
+}
+
+// benchMethods are the connector's methods and the engine's extra baselines.
+func benchMethods() []string {
+	return slices.Concat(rootcause.Methods, rootcause.BenchMethods)
 }
 
 var explainOnly bool

@@ -36,6 +36,10 @@ func NewMethod(name string, model *Model) (Method, error) {
 		return TraceRCA{}, nil
 	case "latency":
 		return LatencyZ{}, nil
+	case "simple":
+		return Simple{}, nil
+	case "baro":
+		return BARO{}, nil
 	}
 	return nil, fmt.Errorf("unknown method %q (one of %v)", name, Methods)
 }
