@@ -28,6 +28,7 @@ import (
 	logcorrelationprocessor "github.com/otelcol-biz/otelcol-biz/processor/logcorrelationprocessor"
 	metricguardprocessor "github.com/otelcol-biz/otelcol-biz/processor/metricguardprocessor"
 	spanguardprocessor "github.com/otelcol-biz/otelcol-biz/processor/spanguardprocessor"
+	durablekafkareceiver "github.com/otelcol-biz/otelcol-biz/receiver/durablekafkareceiver"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/connector"
 	forwardconnector "go.opentelemetry.io/collector/connector/forwardconnector"
@@ -89,13 +90,15 @@ func components() (otelcol.Factories, error) {
 	factories.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](
 		otlpreceiver.NewFactory(),
 		kafkareceiver.NewFactory(),
+		durablekafkareceiver.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
 	}
 	factories.ReceiverModules = makeModulesMap(factories.Receivers, map[component.Type]string{
-		otlpreceiver.NewFactory().Type():  "go.opentelemetry.io/collector/receiver/otlpreceiver v0.155.0",
-		kafkareceiver.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/kafkareceiver v0.155.0",
+		otlpreceiver.NewFactory().Type():         "go.opentelemetry.io/collector/receiver/otlpreceiver v0.155.0",
+		kafkareceiver.NewFactory().Type():        "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/kafkareceiver v0.155.0",
+		durablekafkareceiver.NewFactory().Type(): "github.com/otelcol-biz/otelcol-biz v0.0.0",
 	})
 
 	factories.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](

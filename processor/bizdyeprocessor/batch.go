@@ -311,10 +311,7 @@ func (sc *batchScratch) stampSpan(s ptrace.Span, t *batchTrace) {
 		sc.counts.late++
 	}
 	if !t.link.IsEmpty() && s.SpanID() == t.entry {
-		l := s.Links().AppendEmpty()
-		l.SetTraceID(t.linkT)
-		l.SetSpanID(t.link)
-		l.Attributes().PutStr(sc.st.linkKeyAttr, t.linkK)
+		linkSpan(s, producerRef{trace: t.linkT, span: t.link}, sc.st.linkKeyAttr, t.linkK)
 	}
 }
 

@@ -138,6 +138,11 @@ func (h *holdBuffer) holdSpans(rss ptrace.ResourceSpansSlice, sc *batchScratch, 
 					ht.awaitEntry, ht.awaitSvc = t.entry, sc.resSvcID[ri]
 					ht.linkedTo, ht.linkedKey = producerRef{trace: t.linkT, span: t.link}, t.linkK
 				}
+				if !t.await && !t.link.IsEmpty() && s.SpanID() == t.entry {
+					// stitched now but held for `sampling`: the link goes
+					// on before the span leaves the batch
+					linkSpan(s, producerRef{trace: t.linkT, span: t.link}, sc.st.linkKeyAttr, t.linkK)
+				}
 				if r := t.pending; !r.span.IsEmpty() && (ht.producer.span.IsEmpty() || ht.producer.kind != ptrace.SpanKindProducer) {
 					ht.producer = r // a PRODUCER span is preferred over a CLIENT span
 				}
@@ -263,13 +268,19 @@ func (ht *heldTrace) link(entry pcommon.SpanID, ref producerRef, attr, key strin
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, s := range ss.Spans().All() {
 				if s.SpanID() == entry {
-					l := s.Links().AppendEmpty()
-					l.SetTraceID(ref.trace)
-					l.SetSpanID(ref.span)
-					l.Attributes().PutStr(attr, key)
+					linkSpan(s, ref, attr, key)
 					return
 				}
 			}
 		}
 	}
+}
+
+// linkSpan adds a span link to the producer span ref, marked with the key
+// that matched.
+func linkSpan(s ptrace.Span, ref producerRef, attr, key string) {
+	l := s.Links().AppendEmpty()
+	l.SetTraceID(ref.trace)
+	l.SetSpanID(ref.span)
+	l.Attributes().PutStr(attr, key)
 }

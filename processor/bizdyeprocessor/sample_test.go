@@ -164,3 +164,30 @@ func TestSamplingConfig(t *testing.T) {
 		assert.ErrorContains(t, err, want)
 	}
 }
+
+// TestSamplingKeepsStitchingLinks: a consumer trace split off by a lost
+// header is linked to its producer span also when sampling holds it.
+func TestSamplingKeepsStitchingLinks(t *testing.T) {
+	h := newHarness(t, samplingConfig(100), componenttest.NewNopTelemetrySettings())
+	ctx := context.Background()
+	require.NoError(t, h.p.ConsumeTraces(ctx, traces(
+		sp{svc: "order", trace: "p1", span: "pub", parent: "root", kind: ptrace.SpanKindProducer, attrs: map[string]any{"order_id": "ORD-7"}},
+		sp{svc: "order", trace: "p1", span: "root", kind: ptrace.SpanKindServer, attrs: map[string]any{"order_id": "ORD-7"}},
+	)))
+	require.NoError(t, h.p.ConsumeTraces(ctx, traces(
+		sp{svc: "fulfilment", trace: "c1", span: "consume", kind: ptrace.SpanKindConsumer, attrs: map[string]any{"order_id": "ORD-7"}},
+	)))
+	h.advance(10 * time.Second)
+	var linked bool
+	for _, rs := range h.allTraces().ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, s := range ss.Spans().All() {
+				if s.SpanID() == sid("consume") {
+					require.Equal(t, 1, s.Links().Len())
+					linked = s.Links().At(0).SpanID() == sid("pub") && s.Links().At(0).TraceID() == tid("p1")
+				}
+			}
+		}
+	}
+	assert.True(t, linked, "the consumer root links to the producer span")
+}
