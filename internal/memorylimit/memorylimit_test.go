@@ -18,6 +18,8 @@ func TestApply(t *testing.T) {
 	}{
 		{name: "unset", env: map[string]string{}, want: -1},
 		{name: "from the limit", env: map[string]string{"BIZ_MEMORY_LIMIT_MIB": "512"}, want: 512 << 20},
+		{name: "the soft limit: limit minus spike", env: map[string]string{"BIZ_MEMORY_LIMIT_MIB": "512", "BIZ_MEMORY_SPIKE_MIB": "128"}, want: 384 << 20},
+		{name: "a spike not below the limit is ignored", env: map[string]string{"BIZ_MEMORY_LIMIT_MIB": "512", "BIZ_MEMORY_SPIKE_MIB": "512"}, want: 512 << 20},
 		{name: "GOMEMLIMIT wins", env: map[string]string{"BIZ_MEMORY_LIMIT_MIB": "512", "GOMEMLIMIT": "1GiB"}, want: -1},
 		{name: "not a number", env: map[string]string{"BIZ_MEMORY_LIMIT_MIB": "512Mi"}, want: -1, wantMsg: `BIZ_MEMORY_LIMIT_MIB="512Mi" is not a positive number of MiB`},
 		{name: "zero", env: map[string]string{"BIZ_MEMORY_LIMIT_MIB": "0"}, want: -1, wantMsg: "not a positive number"},

@@ -377,13 +377,13 @@ func TestGatewaySIGTERMRestart(t *testing.T) {
 
 // TestGatewayOverload: the gateway starts against a Kafka backlog (an
 // overload without end: it can only go as fast as it can) with a small
-// memory limit: it delivers everything, stays under the limit and never
-// crashes.
+// memory limit, its biz_dye hold sized for it as the README's sizing says:
+// it delivers everything, stays under the limit and never crashes.
 func TestGatewayOverload(t *testing.T) {
 	const limitMiB = 400
 	st := &reliabilityStack{kafka: startKafka(t), jaeger: startSpanSink(t), loki: startLogSink(t)}
 	sent := produceBacklog(t, st.kafka, 100_000)
-	gw := st.gatewayWith(t, 0, fmt.Sprintf("BIZ_MEMORY_LIMIT_MIB=%d", limitMiB), "BIZ_MEMORY_SPIKE_MIB=80")
+	gw := st.gatewayWith(t, 0, fmt.Sprintf("BIZ_MEMORY_LIMIT_MIB=%d", limitMiB), "BIZ_MEMORY_SPIKE_MIB=80", "BIZ_DYE_MAX_BUFFERED_SPANS=100000")
 	start := time.Now()
 	st.waitDelivered(t, sent, 240*time.Second)
 	elapsed := time.Since(start)
