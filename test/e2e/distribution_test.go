@@ -170,16 +170,17 @@ func TestComponents(t *testing.T) {
 	require.NoError(t, err, out)
 	for _, name := range []string{
 		// receivers
-		"otlp", "kafka",
+		"otlp", "kafka", "durable_kafka",
 		// processors
 		"batch", "memory_limiter", "tail_sampling", "transform", "attributes", "resource",
 		"filter", "k8s_attributes", "resource_detection", "groupbytrace",
+		"biz_dye", "log_correlation", "bucket_tuner", "metric_guard", "span_guard",
 		// connectors
-		"span_metrics", "forward",
+		"span_metrics", "forward", "gnn_root_cause",
 		// exporters
-		"otlp_grpc", "otlp_http", "debug", "file", "prometheus",
+		"otlp_grpc", "otlp_http", "debug", "file", "prometheus", "kafka", "loki",
 		// extensions
-		"healthcheckv2", "health_check", "pprof", "zpages", "file_storage",
+		"healthcheckv2", "health_check", "pprof", "zpages", "file_storage", "request_guard",
 	} {
 		assert.True(t, strings.Contains(out, "- name: "+name+"\n"), "component %q missing from `components`", name)
 	}
