@@ -26,8 +26,9 @@ import (
 	"github.com/otelcol-biz/otelcol-biz/internal/nesting/nestingtest"
 )
 
-func failedPoint(transport, answer string, n int64) metricdata.DataPoint[int64] {
-	return metricdata.DataPoint[int64]{Value: n, Attributes: attribute.NewSet(
+// failedPoint is one refused request of transport answered with answer.
+func failedPoint(transport, answer string) metricdata.DataPoint[int64] {
+	return metricdata.DataPoint[int64]{Value: 1, Attributes: attribute.NewSet(
 		attribute.String("transport", transport), attribute.String("status", answer))}
 }
 
@@ -72,7 +73,7 @@ func TestHTTPRefusalsCounted(t *testing.T) {
 		assert.Equal(t, tt.wantRetryAfter, resp.Header.Get("Retry-After"), tt.path)
 	}
 	metadatatest.AssertEqualExtensionRequestGuardRequestsFailed(t, tel, []metricdata.DataPoint[int64]{
-		failedPoint("http", "503", 1), failedPoint("http", "429", 1), failedPoint("http", "400", 1),
+		failedPoint("http", "503"), failedPoint("http", "429"), failedPoint("http", "400"),
 	}, metricdatatest.IgnoreTimestamp())
 }
 
@@ -127,6 +128,6 @@ func TestGRPCRefusalsCounted(t *testing.T) {
 	assert.Equal(t, codes.Internal, status.Code(err))
 
 	metadatatest.AssertEqualExtensionRequestGuardRequestsFailed(t, tel, []metricdata.DataPoint[int64]{
-		failedPoint("grpc", "Unavailable", 1), failedPoint("grpc", "InvalidArgument", 1), failedPoint("grpc", "Internal", 1),
+		failedPoint("grpc", "Unavailable"), failedPoint("grpc", "InvalidArgument"), failedPoint("grpc", "Internal"),
 	}, metricdatatest.IgnoreTimestamp())
 }

@@ -68,10 +68,9 @@ func (s *spanSink) tally(sent []pcommon.SpanID) (delivered, lost, duplicated int
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, id := range sent {
-		switch n := s.seen[id]; {
-		case n == 0:
+		if n := s.seen[id]; n == 0 {
 			lost++
-		default:
+		} else {
 			delivered++
 			duplicated += n - 1
 		}
