@@ -2,8 +2,11 @@ package e2e
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
+	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -153,4 +157,105 @@ func get(t *testing.T, url string) (int, string) {
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(msg)
+}
+
+// TestHostileMatrix sends the rest of the hostile-input list to the embedded
+// default configuration over OTLP/HTTP: a gzip bomb, a 1 MiB value, 10,000
+// attributes, 100,000 spans in one request, non-UTF-8 and NaN/Inf business
+// keys, zero and wrong-length ids. The process answers every one (refusing
+// only what is unusable), counts what it drops, and takes the next valid
+// request.
+func TestHostileMatrix(t *testing.T) {
+	telemetry := freeAddr(t)
+	ep, env := localEnv(t, "BIZ_TELEMETRY_PORT="+portOf(telemetry))
+	col := startCollector(t, t.TempDir(), env)
+	col.waitHealthy(t, "http://"+ep.health+"/")
+
+	span := func(td ptrace.Traces) ptrace.Span {
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", "checkout")
+		s := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+		s.SetTraceID(pcommon.TraceID{1, 2, 3})
+		s.SetSpanID(pcommon.SpanID{4, 5, 6})
+		s.SetStartTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+		s.SetEndTimestamp(pcommon.NewTimestampFromTime(time.Now().Add(time.Millisecond)))
+		return s
+	}
+	protoOf := func(td ptrace.Traces) []byte {
+		b, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+		require.NoError(t, err)
+		return b
+	}
+	large := ptrace.NewTraces()
+	span(large).Attributes().PutStr("order_id", strings.Repeat("x", 1<<20))
+	wide := ptrace.NewTraces()
+	attrs := span(wide).Attributes()
+	for i := range 10_000 {
+		attrs.PutStr(fmt.Sprintf("attr.%d", i), "v")
+	}
+	many := ptrace.NewTraces()
+	ss := many.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
+	for i := range 100_000 {
+		s := ss.Spans().AppendEmpty()
+		s.SetTraceID(pcommon.TraceID{9, byte(i >> 16), byte(i >> 8), byte(i)})
+		s.SetSpanID(pcommon.SpanID{9, byte(i >> 16), byte(i >> 8), byte(i)})
+	}
+	badKeys := ptrace.NewTraces()
+	s := span(badKeys)
+	s.Attributes().PutStr("order_id", "ORD-\xff\xfe")
+	s.Attributes().PutDouble("sku", math.NaN())
+	s.Attributes().PutDouble("user.id", math.Inf(-1))
+	zeroIDs := ptrace.NewTraces()
+	span(zeroIDs).SetTraceID(pcommon.TraceID{})
+
+	var bomb bytes.Buffer
+	zw := gzip.NewWriter(&bomb)
+	_, err := zw.Write(make([]byte, 64<<20)) // 64 MiB of zeros in about 64 KiB
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+
+	tests := []struct {
+		name        string
+		body        []byte
+		contentType string
+		gzip        bool
+		want        []int // acceptable answers
+	}{
+		{name: "gzip bomb", body: bomb.Bytes(), contentType: "application/x-protobuf", gzip: true, want: []int{http.StatusBadRequest, http.StatusRequestEntityTooLarge}},
+		{name: "1 MiB value", body: protoOf(large), contentType: "application/x-protobuf", want: []int{http.StatusOK}},
+		{name: "10k attributes", body: protoOf(wide), contentType: "application/x-protobuf", want: []int{http.StatusOK}},
+		{name: "100k spans", body: protoOf(many), contentType: "application/x-protobuf", want: []int{http.StatusOK}},
+		{name: "non-UTF-8 and NaN/Inf keys", body: protoOf(badKeys), contentType: "application/x-protobuf", want: []int{http.StatusOK, http.StatusBadRequest}},
+		{name: "zero trace id", body: protoOf(zeroIDs), contentType: "application/x-protobuf", want: []int{http.StatusOK}},
+		{name: "wrong-length ids (JSON)", body: []byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"abc","spanId":"0102","name":"x"}]}]}]}`), contentType: "application/json", want: []int{http.StatusBadRequest}},
+		{name: "malformed JSON", body: []byte(`{"resourceSpans":[{`), contentType: "application/json", want: []int{http.StatusBadRequest}},
+	}
+	client := &http.Client{Timeout: 60 * time.Second}
+	for _, tt := range tests {
+		req, err := http.NewRequest(http.MethodPost, "http://"+ep.http+"/v1/traces", bytes.NewReader(tt.body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", tt.contentType)
+		if tt.gzip {
+			req.Header.Set("Content-Encoding", "gzip")
+		}
+		resp, err := client.Do(req)
+		require.NoError(t, err, "%s: the collector answers", tt.name)
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		_ = resp.Body.Close()
+		assert.Contains(t, tt.want, resp.StatusCode, "%s: %s", tt.name, msg)
+	}
+
+	// alive: the next valid request is accepted
+	valid := ptrace.NewTraces()
+	span(valid).Attributes().PutStr("order_id", "ORD-OK")
+	status, msg := post(t, "http://"+ep.http+"/v1/traces", "application/x-protobuf", protoOf(valid))
+	require.Equal(t, http.StatusOK, status, msg)
+
+	var own string
+	require.Eventually(t, func() bool {
+		_, own = get(t, "http://"+telemetry+"/metrics")
+		return metricValue(own, `otelcol_processor_span_guard_spans_dropped`, `reason="invalid_id"`) != "" &&
+			metricValue(own, `otelcol_processor_biz_dye_values_dropped`, `reason="invalid"`) != "" &&
+			metricValue(own, `otelcol_extension_request_guard_requests_failed`, `status="400"`) != ""
+	}, 30*time.Second, 250*time.Millisecond, "drops and refusals counted:\n%s", grepLines(own, "dropped\n")+grepLines(own, "guard"))
 }
