@@ -189,13 +189,15 @@ func (p *bizDye) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// saveRegistry writes the registry snapshot to storage.
+// saveRegistry writes the registry and producer index snapshots to storage,
+// in one write.
 func (p *bizDye) saveRegistry(ctx context.Context) error {
 	p.mu.Lock()
-	buf := p.reg.encode(p.now())
+	reg := p.reg.encode(p.now())
+	producers := p.dec.producers.encode(p.reg.header, p.services.name)
 	n := p.reg.len()
 	p.mu.Unlock()
-	if err := p.client.Set(ctx, registryKey, buf); err != nil {
+	if err := p.client.Batch(ctx, storage.SetOperation(registryKey, reg), storage.SetOperation(producersKey, producers)); err != nil {
 		return fmt.Errorf("biz_dye: saving the registry (%d traces): %w", n, err)
 	}
 	return nil
@@ -217,11 +219,34 @@ func (p *bizDye) loadRegistry(ctx context.Context) {
 	p.mu.Lock()
 	loaded, err := p.reg.decode(buf, p.now(), int64(p.cfg.TTL/time.Second))
 	p.mu.Unlock()
+	p.warnLoad("registry", loaded, err)
+	p.loadProducers(ctx)
+}
+
+// loadProducers restores the saved producer index, so that a consumer trace
+// arriving after a restart still finds the producer span of its flow.
+func (p *bizDye) loadProducers(ctx context.Context) {
+	buf, err := p.client.Get(ctx, producersKey)
+	if err != nil {
+		p.tel.ProcessorBizDyeRegistryLoadErrors.Add(ctx, 1)
+		p.logger.Warn("biz_dye: reading the saved producer index failed; starting with an empty one", zap.Error(err))
+		return
+	}
+	if len(buf) == 0 {
+		return
+	}
+	p.mu.Lock()
+	loaded, err := p.dec.producers.decode(buf, p.reg.header, p.services.id)
+	p.mu.Unlock()
+	p.warnLoad("producer index", loaded, err)
+}
+
+func (p *bizDye) warnLoad(what string, loaded int, err error) {
 	switch {
 	case errors.Is(err, errDamaged):
-		p.logger.Warn("biz_dye: "+err.Error(), zap.Int("traces", loaded))
+		p.logger.Warn("biz_dye: "+what+": "+err.Error(), zap.Int("loaded", loaded))
 	case err != nil:
-		p.logger.Warn("biz_dye: " + err.Error())
+		p.logger.Warn("biz_dye: " + what + ": " + err.Error())
 	}
 }
 

@@ -61,10 +61,10 @@ const (
 
 // errOtherKeyList: the snapshot was saved for another key list, whose dyes
 // would name the wrong keys.
-var errOtherKeyList = errors.New("the saved registry was written for another key list; not loaded")
+var errOtherKeyList = errors.New("the snapshot was written for another key list; not loaded")
 
 // errDamaged: the snapshot ends in a record that does not parse.
-var errDamaged = errors.New("the saved registry is damaged; loaded what precedes the damage")
+var errDamaged = errors.New("the snapshot is damaged; loaded what precedes the damage")
 
 // traceRegistry remembers each recent trace's dye and flags: an lruTable
 // bounded by max_traces whose entries expire after ttl, saved to and loaded

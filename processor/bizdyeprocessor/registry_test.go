@@ -130,3 +130,70 @@ func TestRegistryLoadErrorIsCounted(t *testing.T) {
 	v, _ := attrOf(h.allTraces(), "r")
 	assert.Equal(t, "ORD-1", v)
 }
+
+// TestProducerIndexSurvivesRestart: a consumer trace that lost its header
+// and arrives after a restart still links to its producer span, indexed
+// before the restart (kill -9 included: the index is in every snapshot).
+func TestProducerIndexSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	ext := storagetest.NewFileBackedStorageExtension("dye", t.TempDir())
+	host := storagetest.NewStorageHost().WithExtension(ext.ID, ext)
+	run := func(td ptrace.Traces) ptrace.Traces {
+		cfg := testConfig()
+		cfg.Storage = &ext.ID
+		h := newHarness(t, cfg, componenttest.NewNopTelemetrySettings())
+		require.NoError(t, h.p.Start(ctx, host))
+		require.NoError(t, h.p.ConsumeTraces(ctx, td))
+		require.NoError(t, h.p.Shutdown(ctx))
+		return h.allTraces()
+	}
+	run(traces(
+		sp{svc: "order", trace: "p1", span: "pub", parent: "root", kind: ptrace.SpanKindProducer, attrs: map[string]any{"order_id": "ORD-9"}},
+		sp{svc: "order", trace: "p1", span: "root", kind: ptrace.SpanKindServer, attrs: map[string]any{"order_id": "ORD-9"}},
+	))
+	out := run(traces(sp{svc: "fulfilment", trace: "c1", span: "consume", kind: ptrace.SpanKindConsumer, attrs: map[string]any{"order_id": "ORD-9"}}))
+	s := out.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+	require.Equal(t, 1, s.Links().Len(), "linked across the restart")
+	assert.Equal(t, sid("pub"), s.Links().At(0).SpanID())
+	assert.Equal(t, tid("p1"), s.Links().At(0).TraceID())
+}
+
+// TestProducerSnapshotRoundTrip: every field survives; another key list or
+// a damaged snapshot is refused (up to the damage).
+func TestProducerSnapshotRoundTrip(t *testing.T) {
+	keys := testConfig().Keys
+	reg := newTraceRegistry(10, keys)
+	names := newServiceNames(8)
+	x := newProducerIndex(10, keys)
+	x.add(producerRef{trace: tid("a"), span: sid("a1"), kind: ptrace.SpanKindProducer, service: names.id("order")}, dyeOf(t, "ORD-1"))
+	x.add(producerRef{trace: tid("b"), span: sid("b1"), kind: ptrace.SpanKindClient, service: names.id("cart"), pending: true}, dyeOf(t, "ORD-2"))
+	x.add(producerRef{trace: tid("c"), span: sid("c1"), kind: ptrace.SpanKindProducer, service: names.id("order")}, dyeOf(t, "ORD-1")) // ambiguous now
+	buf := x.encode(reg.header, names.name)
+
+	names2 := newServiceNames(8)
+	y := newProducerIndex(10, keys)
+	n, err := y.decode(buf, reg.header, names2.id)
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	assert.Equal(t, x.indexed, y.indexed)
+	assert.Equal(t, x.shared, y.shared)
+	for _, val := range []string{"ORD-1", "ORD-2"} {
+		k := producerKey(nil, 0, val)
+		a, b := *x.refs.at(x.refs.lookup(k)), *y.refs.at(y.refs.lookup(k))
+		assert.Equal(t, names.name(a.service), names2.name(b.service), val)
+		a.service, b.service = 0, 0
+		assert.Equal(t, a, b, val)
+	}
+
+	_, err = newProducerIndex(10, keys[:1]).decode(buf, newTraceRegistry(10, keys[:1]).header, names2.id)
+	require.ErrorIs(t, err, errOtherKeyList)
+	n, err = newProducerIndex(10, keys).decode(buf[:len(buf)-3], reg.header, names2.id)
+	require.ErrorIs(t, err, errDamaged)
+	assert.Equal(t, 1, n, "the record before the damage")
+}
+
+// dyeOf is a dye with one order_id value (key 0).
+func dyeOf(t *testing.T, order string) string {
+	d, _, _ := dyeAdd("", keyValue{key: 0, value: order}, 8)
+	return d
+}

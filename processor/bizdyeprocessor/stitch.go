@@ -1,6 +1,9 @@
 package bizdyeprocessor // import "github.com/otelcol-biz/otelcol-biz/processor/bizdyeprocessor"
 
 import (
+	"encoding/binary"
+	"strings"
+
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
@@ -137,4 +140,121 @@ func producerKey(buf []byte, key uint8, val string) string {
 	buf = append(buf, key)
 	buf = append(buf, val...)
 	return string(buf)
+}
+
+// The producer index snapshot saved to `storage` beside the registry: a
+// header naming the format and the key list, the per-key counters
+// (uvarints: indexed then shared, per key), then one record per value,
+// least recently used first:
+//
+//	[uvarint n][n bytes: key byte + value][16-byte trace id][8-byte span id]
+//	[kind byte][flags byte][uvarint n][n bytes: service name]
+const (
+	producersKey   = "producers"
+	producersMagic = "biz_dye producers v1\x00"
+)
+
+const (
+	refAmbiguous = 1 << iota
+	refPending
+)
+
+// encode returns the snapshot of the index; name gives a service id's name.
+func (x *producerIndex) encode(header string, name func(uint16) string) []byte {
+	buf := make([]byte, 0, 64*x.refs.len()+len(header))
+	buf = append(buf, producersMagic...)
+	buf = append(buf, header...)
+	for i := range x.indexed {
+		buf = binary.AppendUvarint(buf, uint64(x.indexed[i]))
+		buf = binary.AppendUvarint(buf, uint64(x.shared[i]))
+	}
+	x.refs.each(func(k string, ref *producerRef, _ int32) {
+		buf = binary.AppendUvarint(buf, uint64(len(k)))
+		buf = append(buf, k...)
+		buf = append(buf, ref.trace[:]...)
+		buf = append(buf, ref.span[:]...)
+		var flags byte
+		if ref.ambiguous {
+			flags |= refAmbiguous
+		}
+		if ref.pending {
+			flags |= refPending
+		}
+		buf = append(buf, byte(ref.kind), flags)
+		svc := name(ref.service)
+		buf = binary.AppendUvarint(buf, uint64(len(svc)))
+		buf = append(buf, svc...)
+	})
+	return buf
+}
+
+// decode adds the values of snapshot buf (written for the key list of
+// header) to the index and returns how many it added; id interns a service
+// name. A snapshot of another key list is not loaded; a damaged one is
+// loaded up to the damage.
+func (x *producerIndex) decode(buf []byte, header string, id func(string) uint16) (int, error) {
+	prefix := producersMagic + header
+	if !strings.HasPrefix(string(buf), prefix) {
+		return 0, errOtherKeyList
+	}
+	r := snapshotReader{buf: buf[len(prefix):]}
+	for i := range x.indexed {
+		x.indexed[i] += int64(r.uvarint())
+		x.shared[i] += int64(r.uvarint())
+	}
+	loaded := 0
+	for !r.failed && len(r.buf) > 0 {
+		k := r.bytes(int(r.uvarint()))
+		var ref producerRef
+		copy(ref.trace[:], r.bytes(len(ref.trace)))
+		copy(ref.span[:], r.bytes(len(ref.span)))
+		kindFlags := r.bytes(2)
+		svc := r.bytes(int(r.uvarint()))
+		if r.failed || len(k) == 0 || int(k[0]) >= len(x.indexed) {
+			return loaded, errDamaged
+		}
+		ref.kind, ref.service = ptrace.SpanKind(kindFlags[0]), id(string(svc))
+		ref.ambiguous, ref.pending = kindFlags[1]&refAmbiguous != 0, kindFlags[1]&refPending != 0
+		key := string(k)
+		if x.refs.lookup(key) >= 0 {
+			continue // indexed since the start: newer than the snapshot
+		}
+		slot, _, _, _ := x.refs.insert(key, 0)
+		*x.refs.at(slot) = ref
+		loaded++
+	}
+	if r.failed {
+		return loaded, errDamaged
+	}
+	return loaded, nil
+}
+
+// snapshotReader reads a snapshot's fields; a short or malformed field sets
+// failed and returns zero values from then on.
+type snapshotReader struct {
+	buf    []byte
+	failed bool
+}
+
+func (r *snapshotReader) uvarint() uint64 {
+	if r.failed {
+		return 0
+	}
+	v, n := binary.Uvarint(r.buf)
+	if n <= 0 {
+		r.failed = true
+		return 0
+	}
+	r.buf = r.buf[n:]
+	return v
+}
+
+func (r *snapshotReader) bytes(n int) []byte {
+	if r.failed || n < 0 || n > len(r.buf) {
+		r.failed = true
+		return nil
+	}
+	b := r.buf[:n]
+	r.buf = r.buf[n:]
+	return b
 }
