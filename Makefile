@@ -78,6 +78,7 @@ FUZZTIME ?= 10s
 FUZZ_TARGETS := \
 	processor/bizdyeprocessor:FuzzConsumeTraces \
 	processor/spanguardprocessor:FuzzConsumeTraces \
+	receiver/durablekafkareceiver:FuzzDecodeRecord \
 	processor/logcorrelationprocessor:FuzzProcessLogs \
 	processor/metricguardprocessor:FuzzGuardedPrometheus \
 	processor/buckettunerprocessor:FuzzConvert \
@@ -109,3 +110,14 @@ run: build
 
 clean:
 	rm -rf bin data
+
+## bench: A/B collector benchmarks on bin/otelcol-biz (test/bench, see BENCHMARKS.md): BENCH_ROUNDS rounds, results and profiles in .cache/bench
+BENCH_ROUNDS ?= 3
+bench: build
+	$(GO) run -tags bench ./test/bench -rounds $(BENCH_ROUNDS)
+
+## bench-smoke: one short round of every bench case (about 2.5 minutes), prints the table; no pass/fail on timings
+bench-smoke: build
+	$(GO) run -tags bench ./test/bench -smoke
+
+.PHONY: bench bench-smoke

@@ -22,8 +22,11 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 )
 
 // spanSink is an OTLP gRPC traces server standing in for Jaeger: it counts
@@ -418,4 +421,40 @@ func produceBacklog(t *testing.T, kafka string, traces int) []pcommon.SpanID {
 	}
 	require.NoError(t, cl.Flush(ctx))
 	return sent
+}
+
+// TestAgentQueueFullIsRetryable: with Kafka away and the persistent queue
+// full, the agent answers OTLP clients with a retryable UNAVAILABLE that
+// says how long to wait (RetryInfo), instead of dropping what it accepted.
+func TestAgentQueueFullIsRetryable(t *testing.T) {
+	grpcAddr, health, dir := freeAddr(t), freeAddr(t), t.TempDir()
+	agent := startCollector(t, dir, []string{
+		"BIZ_KAFKA_BROKERS=" + freeAddr(t), // nothing listens: Kafka is down
+		"BIZ_OTLP_GRPC_ENDPOINT=" + grpcAddr,
+		"BIZ_OTLP_HTTP_ENDPOINT=" + freeAddr(t),
+		"BIZ_HEALTH_ENDPOINT=" + health,
+		"BIZ_PPROF_ENDPOINT=" + freeAddr(t),
+		"BIZ_TELEMETRY_PORT=" + portOf(freeAddr(t)),
+		"BIZ_QUEUE_DIR=" + filepath.Join(dir, "queue"),
+		"BIZ_QUEUE_SIZE=5",
+	}, "--config="+filepath.Join(repoRoot(), "config", "agent.yaml"), "--config="+filepath.Join(repoRoot(), "config", "overlays", "agent-local.yaml"))
+	agent.waitHealthy(t, "http://"+health+"/")
+	l := newLoad(t, grpcAddr)
+	var refusal error
+	for i := 0; i < 200 && refusal == nil; i++ {
+		td, _ := l.batch(20)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, refusal = l.client.Export(ctx, ptraceotlp.NewExportRequestFromTraces(td))
+		cancel()
+	}
+	require.Error(t, refusal, "200 requests into a queue of 5 with Kafka down")
+	st := status.Convert(refusal)
+	assert.Equal(t, codes.Unavailable, st.Code(), st.Message())
+	var delay time.Duration
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok {
+			delay = ri.GetRetryDelay().AsDuration()
+		}
+	}
+	assert.Equal(t, time.Second, delay, "the refusal says when to retry")
 }
