@@ -165,9 +165,9 @@ func TestProducerSnapshotRoundTrip(t *testing.T) {
 	reg := newTraceRegistry(10, keys)
 	names := newServiceNames(8)
 	x := newProducerIndex(10, keys)
-	x.add(producerRef{trace: tid("a"), span: sid("a1"), kind: ptrace.SpanKindProducer, service: names.id("order")}, dyeOf(t, "ORD-1"))
-	x.add(producerRef{trace: tid("b"), span: sid("b1"), kind: ptrace.SpanKindClient, service: names.id("cart"), pending: true}, dyeOf(t, "ORD-2"))
-	x.add(producerRef{trace: tid("c"), span: sid("c1"), kind: ptrace.SpanKindProducer, service: names.id("order")}, dyeOf(t, "ORD-1")) // ambiguous now
+	x.add(producerRef{trace: tid("a"), span: sid("a1"), kind: ptrace.SpanKindProducer, service: names.id("order")}, dyeOf("ORD-1"))
+	x.add(producerRef{trace: tid("b"), span: sid("b1"), kind: ptrace.SpanKindClient, service: names.id("cart"), pending: true}, dyeOf("ORD-2"))
+	x.add(producerRef{trace: tid("c"), span: sid("c1"), kind: ptrace.SpanKindProducer, service: names.id("order")}, dyeOf("ORD-1")) // ambiguous now
 	buf := x.encode(reg.header, names.name)
 
 	names2 := newServiceNames(8)
@@ -193,7 +193,7 @@ func TestProducerSnapshotRoundTrip(t *testing.T) {
 }
 
 // dyeOf is a dye with one order_id value (key 0).
-func dyeOf(t *testing.T, order string) string {
+func dyeOf(order string) string {
 	d, _, _ := dyeAdd("", keyValue{key: 0, value: order}, 8)
 	return d
 }
