@@ -72,6 +72,7 @@ backends:
 ## unit-test: go test -race ./... (the e2e tests use the binary from `make build` and .cache/bin backends)
 unit-test: build backends
 	OTELCOL_BIZ_BIN=$(CURDIR)/$(BIN) $(GO) test $(GOTEST_FLAGS) ./...
+	$(GO) test $(GOTEST_FLAGS) -tags bench ./test/bench
 
 ## fuzz: every fuzz target of a path that takes untrusted input, FUZZTIME each (bounded)
 FUZZTIME ?= 10s
@@ -94,7 +95,7 @@ fuzz:
 	done
 
 ## test: everything CI runs
-test: check-generated lint validate unit-test fuzz
+test: check-generated lint validate unit-test fuzz bench-smoke
 
 ## demo: backends + agent + gateway + the demo shop under load, on loopback (Ctrl-C stops all)
 demo: build backends
