@@ -1,7 +1,10 @@
 // Command gnntrain trains the gnn_root_cause network and writes its weights
-// file: deterministic for a given seed. It simulates faults on real-shaped
-// call graphs (internal/rcasim) and replays the Nezha development cases,
-// both through the connector's engine, and fits the network on the
+// file: deterministic for a given seed (a second run writes the same
+// bytes). It simulates faults on real-shaped call graphs (internal/rcasim),
+// each scenario without the signal families it draws (no logs, no span
+// status, no pod metrics, services without logs), and replays the Nezha
+// development cases as recorded, without logs and without pod metrics,
+// all through the connector's engine, and fits the network on the
 // simulator's scored windows and every window of each Nezha case's fault
 // (internal/rcatrain). The default output is the file embedded in
 // the build; -out elsewhere makes a file for the connector's `model` option.

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/otelcol-biz/otelcol-biz/internal/nezha"
+	"github.com/otelcol-biz/otelcol-biz/internal/rcatrain"
 )
 
 // ablation is the signal families a run replays without (-without).
@@ -48,32 +49,29 @@ func (a ablation) names() []string {
 	return out
 }
 
-// apply removes the families from the loaded events, before any replay, so
-// the connector runs, the cross-validation's training replays and -explain
-// all see the same data. Status has nothing to clear: the dataset's spans
-// carry no status, kind or attributes, and nezha.Batches emits them UNSET
-// without attributes or events (TestReplayCarriesNoStatus); a span's only
-// error signal is an ERROR log line with its ids, which logs removes.
-func (a ablation) apply(all []dayCases) (removedLogs, removedSamples int) {
+// apply returns the days without the families, leaving all as it is:
+// every method's replays and -explain see the reduced data, while the gnn
+// cross-validation trains on all (cv.go). Status has nothing to clear: the
+// dataset's spans carry no status, kind or attributes, and nezha.Batches
+// emits them UNSET without attributes or events (TestReplayCarriesNoStatus);
+// a span's only error signal is an ERROR log line with its ids, which logs
+// removes.
+func (a ablation) apply(all []dayCases) (out []dayCases, removedLogs, removedSamples int) {
 	if !a.logs && !a.metrics {
-		return 0, 0
+		return all, 0, 0
 	}
-	drop := func(e nezha.Event) bool {
-		if a.logs && e.Log != nil {
-			removedLogs++
-			return true
-		}
-		if a.metrics && e.Metric != nil {
-			removedSamples++
-			return true
-		}
-		return false
+	m := rcatrain.Missing{Logs: a.logs, Metrics: a.metrics}
+	keep := func(evs []nezha.Event) []nezha.Event {
+		kept, logs, samples := m.Events(evs)
+		removedLogs, removedSamples = removedLogs+logs, removedSamples+samples
+		return kept
 	}
-	for d := range all {
-		all[d].history = slices.DeleteFunc(all[d].history, drop)
-		for c := range all[d].cases {
-			all[d].cases[c].Events = slices.DeleteFunc(all[d].cases[c].Events, drop)
+	out = make([]dayCases, len(all))
+	for d, dc := range all {
+		out[d] = dayCases{history: keep(dc.history), cases: slices.Clone(dc.cases)}
+		for c := range out[d].cases {
+			out[d].cases[c].Events = keep(dc.cases[c].Events)
 		}
 	}
-	return removedLogs, removedSamples
+	return out, removedLogs, removedSamples
 }

@@ -41,7 +41,8 @@ func TestParseAblation(t *testing.T) {
 }
 
 // TestAblationApply: each family goes from the history and every case,
-// the rest stays in order.
+// the rest stays in order; the days passed in keep every event (the
+// cross-validation trains on them).
 func TestAblationApply(t *testing.T) {
 	events := func() []nezha.Event {
 		return []nezha.Event{
@@ -78,10 +79,12 @@ func TestAblationApply(t *testing.T) {
 			a, err := parseAblation(tt.without)
 			require.NoError(t, err)
 			all := []dayCases{{history: events(), cases: []nezha.Case{{Events: events()}}}}
-			logs, samples := a.apply(all)
-			assert.Equal(t, tt.want, kinds(all[0].history))
-			assert.Equal(t, tt.want, kinds(all[0].cases[0].Events))
+			out, logs, samples := a.apply(all)
+			assert.Equal(t, tt.want, kinds(out[0].history))
+			assert.Equal(t, tt.want, kinds(out[0].cases[0].Events))
 			assert.Equal(t, []int{tt.logs, tt.samples}, []int{logs, samples})
+			assert.Equal(t, "slms", kinds(all[0].history))
+			assert.Equal(t, "slms", kinds(all[0].cases[0].Events))
 		})
 	}
 }

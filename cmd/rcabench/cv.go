@@ -14,17 +14,21 @@ import (
 // crossValidate scores the gnn method honestly: cases are split into folds
 // (stratified by fault type), and each fold is scored through the connector
 // with weights trained, exactly as cmd/gnntrain does, on the simulator and
-// the other folds' cases only.
-func crossValidate(all []dayCases, s settings, folds int) ([]caseResult, error) {
+// the other folds' cases only. The training replays read train, the
+// scored ones scored: the same days, without the -without families in
+// scored. cmd/gnntrain trains on every family, so the weights a fold is
+// scored with are those the shipped weights would be on a system that
+// lacks the families, not weights trained for it.
+func crossValidate(train, scored []dayCases, s settings, folds int) ([]caseResult, error) {
 	type entry struct {
-		c    nezha.Case
-		day  int
-		fold int
+		c, scored nezha.Case
+		day       int
+		fold      int
 	}
 	var cases []entry
-	for d, dc := range all {
-		for _, c := range dc.cases {
-			cases = append(cases, entry{c: c, day: d})
+	for d, dc := range train {
+		for i, c := range dc.cases {
+			cases = append(cases, entry{c: c, day: d, scored: scored[d].cases[i]})
 		}
 	}
 	slices.SortStableFunc(cases, func(a, b entry) int {
@@ -36,7 +40,7 @@ func crossValidate(all []dayCases, s settings, folds int) ([]caseResult, error) 
 	rs := s.train()
 	examples := make([][]rcatrain.Labeled, len(cases))
 	for i, e := range cases {
-		ls, err := rcatrain.CaseExamples(e.c, all[e.day].history, rs)
+		ls, err := rcatrain.CaseExamples(e.c, train[e.day].history, rs)
 		if err != nil {
 			return nil, err
 		}
@@ -53,15 +57,15 @@ func crossValidate(all []dayCases, s settings, folds int) ([]caseResult, error) 
 	defer os.RemoveAll(dir)
 	var out []caseResult
 	for f := range folds {
-		train := slices.Clone(sim)
+		ex := slices.Clone(sim)
 		for i, e := range cases {
 			if e.fold != f {
-				train = append(train, examples[i]...)
+				ex = append(ex, examples[i]...)
 			}
 		}
 		cfg := rcatrain.TrainConfig
 		cfg.Seed = s.seed
-		m := rcatrain.Fit(train, cfg)
+		m := rcatrain.Fit(ex, cfg)
 		b, err := m.Marshal()
 		if err != nil {
 			return nil, err
@@ -76,7 +80,7 @@ func crossValidate(all []dayCases, s settings, folds int) ([]caseResult, error) 
 			if e.fold != f {
 				continue
 			}
-			r, err := runCase(e.c, all[e.day].history, fs)
+			r, err := runCase(e.scored, scored[e.day].history, fs)
 			if err != nil {
 				return nil, err
 			}

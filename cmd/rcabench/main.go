@@ -12,7 +12,9 @@
 // -model scores one weights file on every case instead.
 //
 // -without logs,status,metrics replays the same cases without those signal
-// families (ablation.go). Besides the connector's methods, -methods takes
+// families (ablation.go); the gnn's cross-validation still trains as
+// cmd/gnntrain does, so a fold is scored with the weights the shipped ones
+// would be on a system without them. Besides the connector's methods, -methods takes
 // the engine's extra baselines simple and baro (rootcause.BenchMethods).
 //
 //	go run ./cmd/rcabench -data .cache/datasets/nezha-tt-dev -methods gnn,pagerank,tracerca,latency -json out.json
@@ -76,12 +78,14 @@ func run(data string, days, methods []string, s settings, folds int, jsonOut str
 		reportSkips(os.Stderr, data, d.Skipped)
 		all = append(all, dayCases{d.History, d.Cases})
 	}
+	scored := all
 	if without := abl.names(); len(without) > 0 {
-		logs, samples := abl.apply(all)
+		var logs, samples int
+		scored, logs, samples = abl.apply(all)
 		fmt.Fprintf(os.Stderr, "rcabench: without %s: removed %d log lines, %d pod metric samples\n", strings.Join(without, ","), logs, samples)
 	}
 	if explainOnly {
-		return explain(all, s)
+		return explain(scored, s)
 	}
 	summary := map[string]scores{}
 	for _, m := range methods {
@@ -90,9 +94,9 @@ func run(data string, days, methods []string, s settings, folds int, jsonOut str
 		var results []caseResult
 		var err error
 		if m == "gnn" && s.model == "" {
-			results, err = crossValidate(all, s, folds)
+			results, err = crossValidate(all, scored, s, folds)
 		} else {
-			results, err = replayAll(all, s, nil)
+			results, err = replayAll(scored, s, nil)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", m, err)

@@ -115,15 +115,24 @@ type Labeled struct {
 // CaseExamples are all of a case's windows wholly inside the fault and its
 // recorded data (the fault lasts 3 minutes, the files about 2: a window the
 // data stops in holds a few seconds of it), labelled with its faulty
-// service (none when the service is in no such window). Training on every
+// service (none when the service is in no such window), replayed as
+// recorded and once without each family of CaseVariants. Training on every
 // one of them, not only the scored one, shows the network the fault's
-// course; they share the case's DatasetWeight.
+// course, and on the variants what the same fault looks like where a
+// family is missing; they share the case's DatasetWeight.
 func CaseExamples(c nezha.Case, history []nezha.Event, s Settings) ([]Labeled, error) {
-	f, err := replayCase(c, history, s, c.Fault.InjectTime.UnixNano(), min(c.Fault.End().UnixNano(), dataEnd(c.Events)))
-	if err != nil {
-		return nil, err
+	var windows []*rootcause.Graph
+	for _, m := range CaseVariants {
+		vc := c
+		h, _, _ := m.Events(history)
+		vc.Events, _, _ = m.Events(c.Events)
+		f, err := replayCase(vc, h, s, c.Fault.InjectTime.UnixNano(), min(c.Fault.End().UnixNano(), dataEnd(c.Events)))
+		if err != nil {
+			return nil, err
+		}
+		windows = append(windows, f.during...)
 	}
-	return weighCase(f.during, c), nil
+	return weighCase(windows, c), nil
 }
 
 // weighCase labels a case's fault windows and shares DatasetWeight among
@@ -140,6 +149,11 @@ func weighCase(windows []*rootcause.Graph, c nezha.Case) []Labeled {
 	}
 	return out
 }
+
+// CaseVariants are the families the real cases are replayed without for
+// training, besides as recorded: the simulator drops them per scenario and
+// per service (drawMissing), the real cases whole.
+var CaseVariants = []Missing{{}, {Logs: true}, {Metrics: true}}
 
 // dataEnd is the time of the last span or log line of events (metrics are
 // per minute and may run on).

@@ -4,8 +4,6 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/pmetric"
-
 	"github.com/otelcol-biz/otelcol-biz/internal/rcasim"
 )
 
@@ -18,12 +16,12 @@ var simFaults = []string{rcasim.FaultCPU, rcasim.FaultDelay, rcasim.FaultExcepti
 // SimExamples simulates n faults and returns their scored windows: each
 // scenario has 20-45 services, sparse traffic like the real data's (a few
 // traces per second), 2.5 min of normal traffic, then the fault; inject
-// times are not window-aligned.
+// times are not window-aligned. Each scenario ships the signal families a
+// Missing draw gives it (see drawMissing).
 func SimExamples(n int, seed uint64, s Settings) ([]Labeled, error) {
 	rng := rand.New(rand.NewPCG(seed, 0x51a))
 	base := time.Date(2023, 1, 29, 8, 0, 0, 0, time.UTC)
 	out := make([]Labeled, 0, n)
-	noMetrics := pmetric.NewMetrics()
 	for i := range n {
 		cfg := rcasim.Config{
 			Seed:          int64(rng.Uint64() >> 1),
@@ -40,16 +38,10 @@ func SimExamples(n int, seed uint64, s Settings) ([]Labeled, error) {
 		if err != nil {
 			return nil, err
 		}
-		// a sixth of the scenarios without pod metrics, as where the
-		// collector gets only traces and logs: a slow service must still
-		// be found by its own time
-		withMetrics := i%6 != 5
+		m := drawMissing(i, cfg.Seed, sc.Services)
 		for _, b := range sc.Batches {
-			md := b.Metrics
-			if !withMetrics {
-				md = noMetrics
-			}
-			f.Feed(b.Traces, b.Logs, md)
+			td, ld, md := m.apply(b.Traces, b.Logs, b.Metrics)
+			f.Feed(td, ld, md)
 		}
 		f.Close()
 		if l, ok := label(f.Graph, sc.FaultService, "sim", sc.Fault); ok {

@@ -41,8 +41,11 @@ func BenchmarkAddTraces(b *testing.B) {
 
 // bigWindow is one window of traffic over services services and about
 // edges distinct caller -> callee pairs: each call is an exit span in the
-// caller and an entry span in the callee.
-func bigWindow(rng *rand.Rand, at time.Time, services, edges, slowService int) ptrace.Traces {
+// caller and an entry span in the callee. With front, a front service
+// calls each service's entry span (one edge per service, taken from
+// edges): every service's calls are then call patterns (countCalls skips
+// a trace's first segment).
+func bigWindow(rng *rand.Rand, at time.Time, services, edges, slowService int, front bool) ptrace.Traces {
 	td := ptrace.NewTraces()
 	ss := make([]ptrace.SpanSlice, services)
 	for i := range services {
@@ -50,7 +53,14 @@ func bigWindow(rng *rand.Rand, at time.Time, services, edges, slowService int) p
 		rs.Resource().Attributes().PutStr("service.name", fmt.Sprintf("svc-%04d", i))
 		ss[i] = rs.ScopeSpans().AppendEmpty().Spans()
 	}
+	var fs ptrace.SpanSlice
 	perCaller := edges / services
+	if front {
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", "front")
+		fs = rs.ScopeSpans().AppendEmpty().Spans()
+		perCaller = (edges - services) / services
+	}
 	for caller := range services {
 		var tid pcommon.TraceID
 		binary.BigEndian.PutUint64(tid[:], rng.Uint64())
@@ -61,6 +71,21 @@ func bigWindow(rng *rand.Rand, at time.Time, services, edges, slowService int) p
 		root.SetName("/api/entry")
 		root.SetStartTimestamp(pcommon.NewTimestampFromTime(end.Add(-200 * time.Millisecond)))
 		root.SetEndTimestamp(pcommon.NewTimestampFromTime(end))
+		if front {
+			entry, exit := fs.AppendEmpty(), fs.AppendEmpty()
+			for _, s := range []ptrace.Span{entry, exit} {
+				s.SetTraceID(tid)
+				s.SetSpanID(spanID(rng))
+				s.SetStartTimestamp(pcommon.NewTimestampFromTime(end.Add(-201 * time.Millisecond)))
+				s.SetEndTimestamp(pcommon.NewTimestampFromTime(end.Add(time.Millisecond)))
+			}
+			entry.SetName("/")
+			entry.SetKind(ptrace.SpanKindServer)
+			exit.SetName("HTTP GET")
+			exit.SetKind(ptrace.SpanKindClient)
+			exit.SetParentSpanID(entry.SpanID())
+			root.SetParentSpanID(exit.SpanID())
+		}
 		for k := range perCaller {
 			callee := (caller + 1 + k*7919%services) % services
 			self := time.Duration(5+rng.IntN(5)) * time.Millisecond
@@ -88,11 +113,19 @@ func bigWindow(rng *rand.Rand, at time.Time, services, edges, slowService int) p
 
 // BenchmarkRankWindow is one window's close (graph, features against the
 // baselines, ranking, report) on a 1,000-service, 5,000-edge graph (bar:
-// 50 ms), after 10 windows of history, per method.
+// 50 ms), after 10 windows of history, per method; gnn-calls is gnn on
+// the graph behind a front service (1,001 services, 5,000 edges), where
+// every service's calls are call patterns.
 func BenchmarkRankWindow(b *testing.B) {
 	model := NewModel(8, 2, 1)
-	for _, m := range []Method{model, PageRank{}, TraceRCA{}, LatencyZ{}} {
-		b.Run(m.Name(), func(b *testing.B) {
+	type run struct {
+		name  string
+		m     Method
+		front bool
+	}
+	for _, r := range []run{{"gnn", model, false}, {"pagerank", PageRank{}, false}, {"tracerca", TraceRCA{}, false}, {"latency", LatencyZ{}, false}, {"gnn-calls", model, true}} {
+		m := r.m
+		b.Run(r.name, func(b *testing.B) {
 			cfg := testConfig(m)
 			cfg.MaxServices, cfg.MaxEdges, cfg.MinAnomaly = 2000, 20000, 0.1
 			e, err := NewEngine(cfg)
@@ -103,7 +136,7 @@ func BenchmarkRankWindow(b *testing.B) {
 			rng := rand.New(rand.NewPCG(2, 2))
 			w := 0
 			feed := func() {
-				e.AddTraces(bigWindow(rng, t0.Add(time.Duration(w)*30*time.Second+time.Second), 1000, 5000, 500))
+				e.AddTraces(bigWindow(rng, t0.Add(time.Duration(w)*30*time.Second+time.Second), 1000, 5000, 500, r.front))
 				w++
 				// move the watermark past the window without adding to the next
 				e.in.watermark = max(e.in.watermark, t0.Add(time.Duration(w)*30*time.Second+6*time.Second).UnixNano())

@@ -39,6 +39,7 @@ func (a *serviceAgg) part(m map[int32]*partAgg, id int32) *partAgg {
 func (e *Engine) close(w *window) Result {
 	b := w.build(e.cfg.MaxEdges)
 	e.attribute(w, b)
+	cc := countCalls(b, e.cfg.MaxEdges, &e.stats.DroppedEdges)
 	e.stats.DroppedEdges += int64(b.dropped)
 	e.stats.Windows++
 	aggs := aggregate(w, b)
@@ -48,6 +49,7 @@ func (e *Engine) close(w *window) Result {
 	edges := e.scoreEdges(g, b.edges, index, w.start)
 	attributeGaps(g, edges.raw)
 	logs := e.scoreLogs(g, w, aggs, index)
+	calls := e.scoreCalls(g, cc, index)
 	traceRCA(g, b, index, e.traceThresholds(g))
 	parts := e.pickParts(g, aggs)
 	e.carryForward(g, w.start, aggs) // after the steps that need a node's spans (aggs, index)
@@ -57,6 +59,7 @@ func (e *Engine) close(w *window) Result {
 	e.foldEdges(g, edges)
 	e.foldTemplates(g, w, aggs, index, logs)
 	e.foldSequences(w)
+	e.foldCalls(g, cc, index, calls, w.start)
 	e.foldOperations(aggs, w.start)
 	e.sweep(w.start - int64(e.cfg.Baseline) - e.window)
 	return Result{Graph: g, Report: rep}
@@ -143,7 +146,7 @@ func (e *Engine) scoreNode(id int32, a *serviceAgg, errLogs int) Node {
 	st := e.node(id)
 	n := Node{id: id, Exemplar: a.exemplar, errorSpans: a.errs}
 	nan := math.NaN()
-	n.Raw = [NumNodeFeatures]float64{nan, nan, nan, float64(errLogs), float64(a.timeouts), float64(a.segs), st.cpu, st.mem, nan, nan, 0, 0}
+	n.Raw = [NumNodeFeatures]float64{nan, nan, nan, float64(errLogs), float64(a.timeouts), float64(a.segs), st.cpu, st.mem, nan, nan, 0, 0, 0, 0, 0}
 	if a.segs > 0 {
 		n.Raw[FeatSelfTime] = quantile(a.self, 0.9)
 		n.Raw[FeatDuration] = quantile(a.dur, 0.9)
@@ -364,7 +367,9 @@ func (e *Engine) node(id int32) *nodeState {
 	if st == nil {
 		st = &nodeState{cpu: math.NaN(), mem: math.NaN()}
 		for f := range st.rings {
-			st.rings[f] = newRing(e.baselineWindows)
+			if fromRing(f) {
+				st.rings[f] = newRing(e.baselineWindows)
+			}
 		}
 		e.nodes[id] = st
 	}
@@ -406,16 +411,17 @@ func (e *Engine) opBaseline(k opKey, now int64) *opState {
 // sweep forgets services, pods, operations and edges not seen since cutoff
 // (a baseline ago): their history is stale and their slots are reused.
 func (e *Engine) sweep(cutoff int64) {
-	var gone []int32
+	gone, goneOps := map[int32]bool{}, map[int32]bool{}
 	e.in.mu.Lock()
-	e.in.services.sweep(cutoff, func(id int32) { gone = append(gone, id) })
+	e.in.services.sweep(cutoff, func(id int32) { gone[id] = true })
 	e.in.pods.sweep(cutoff, func(int32) {})
-	e.in.ops.sweep(cutoff, func(int32) {})
+	e.in.ops.sweep(cutoff, func(id int32) { goneOps[id] = true })
 	e.in.mu.Unlock()
-	for _, id := range gone {
+	for id := range gone {
 		delete(e.nodes, id)
 	}
 	e.sweepTemplates(cutoff)
+	e.sweepCalls(cutoff, gone, goneOps)
 	for k, st := range e.edges {
 		if st.lastSeen < cutoff {
 			delete(e.edges, k)

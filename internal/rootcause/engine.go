@@ -17,9 +17,12 @@ type Config struct {
 	// ahead of the wall clock are dropped as bad clocks (counted): a span
 	// would close every window, a record or sample would open windows that
 	// never close. 0: DefaultMaxFuture.
-	MaxFuture              time.Duration
-	TopK                   int
-	MaxServices, MaxEdges  int
+	MaxFuture   time.Duration
+	TopK        int
+	MaxServices int
+	// MaxEdges bounds the caller -> callee edges per window and in the
+	// baselines, and separately the call patterns (callpattern.go).
+	MaxEdges               int
 	MaxOperations, MaxPods int
 	MaxSpansPerWindow      int
 	// MaxLogTemplates bounds the log templates counted per window and kept
@@ -81,12 +84,13 @@ type Engine struct {
 	opExp    map[opKey]*opExposure
 	seqBase  map[seqKey]*tmplState
 	newRun   map[svcTmpl]*logRun // FeatLogNew's runs, at most max_log_templates
+	calls    callBook            // call patterns (callpattern.go)
 	scratch  []float64
 	stats    Stats // the ranking's counters; the intake keeps the ingest's
 }
 
 type nodeState struct {
-	rings     [NumNodeFeatures]ring // FeatGapIn/FeatGapOut unused: they come from edges
+	rings     [NumNodeFeatures]ring // only fromRing features; the others come from edges, logs and calls
 	cpu, mem  float64               // latest samples, NaN before the first
 	last      *Node                 // the node in the window starting at lastStart, when anomalous
 	lastStart int64
@@ -132,6 +136,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		opExp:           map[opKey]*opExposure{},
 		seqBase:         map[seqKey]*tmplState{},
 		newRun:          map[svcTmpl]*logRun{},
+		calls:           newCallBook(),
 	}
 	e.in = newIntake(&e.cfg)
 	return e, nil

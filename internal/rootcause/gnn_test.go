@@ -243,6 +243,18 @@ func TestPriorWeighsEvidence(t *testing.T) {
 			other:   feats{FeatErrorLogs: 5},
 		},
 		{
+			// an early return seen in traces alone: its calls and spans
+			// against a bystander's log wobble
+			name:    "calls no longer made beat a log wobble",
+			culprit: feats{FeatCallsMissing: 6, FeatEndsEarly: 4},
+			other:   feats{FeatLogMissing: 3},
+		},
+		{
+			name:    "call patterns and logs are two families",
+			culprit: feats{FeatLogMissing: 4, FeatCallsMissing: 4},
+			other:   feats{FeatLogMissing: 5},
+		},
+		{
 			name:    "one family counts once",
 			culprit: feats{FeatCPU: 8},
 			other:   feats{FeatErrorRate: 6, FeatErrorLogs: 6, FeatTimeouts: 6},
@@ -280,6 +292,7 @@ func TestPriorFamilies(t *testing.T) {
 		{"so is the gap of all calls out (a stall)", feats{FeatSelfTime: 20, FeatGapOut: 49}, feats{FeatSelfTime: 49}},
 		{"new and missing statements are one family", feats{FeatLogNew: 5, FeatLogMissing: 5}, feats{FeatLogNew: 5}},
 		{"errors are one family", feats{FeatErrorRate: 5, FeatErrorLogs: 5, FeatTimeouts: 5}, feats{FeatErrorRate: 5}},
+		{"call patterns are one family", feats{FeatCallsMissing: 5, FeatCallsNew: 5, FeatEndsEarly: 5}, feats{FeatEndsEarly: 5}},
 		{"not its own: duration, calls, memory, drops", feats{FeatDuration: 50, FeatCalls: 9, FeatMemory: 9, FeatSelfTime: -3}, feats{}},
 		{"NaN takes out only its family", feats{FeatErrorLogs: math.NaN(), FeatLogMissing: 4}, feats{FeatLogMissing: 4}},
 	}

@@ -9,18 +9,21 @@ import (
 // Node features: robust z-scores of one service's window against its own
 // baseline. The order is part of the model file format (FeatureNames).
 const (
-	FeatSelfTime   = iota // p90 self time of its segments (work in the service itself)
-	FeatDuration          // p90 duration of its entry spans (includes callees)
-	FeatErrorRate         // share of segments failed (span status or ERROR log of the span)
-	FeatErrorLogs         // ERROR-or-worse log records
-	FeatTimeouts          // spans failed with a context deadline/cancel
-	FeatCalls             // segments (request rate)
-	FeatCPU               // pod CPU (latest sample)
-	FeatMemory            // pod memory (latest sample)
-	FeatGapIn             // max over calls into it that are its own (attributeGaps): caller-observed minus its own time
-	FeatGapOut            // max over its calls out when it is the common end of the slow calls (attributeGaps)
-	FeatLogNew            // strongest WARN/ERROR log template above its expected count, per service (Poisson z)
-	FeatLogMissing        // strongest expected log statement or statement pair below its count (z with a learned spread)
+	FeatSelfTime     = iota // p90 self time of its segments (work in the service itself)
+	FeatDuration            // p90 duration of its entry spans (includes callees)
+	FeatErrorRate           // share of segments failed (span status or ERROR log of the span)
+	FeatErrorLogs           // ERROR-or-worse log records
+	FeatTimeouts            // spans failed with a context deadline/cancel
+	FeatCalls               // segments (request rate)
+	FeatCPU                 // pod CPU (latest sample)
+	FeatMemory              // pod memory (latest sample)
+	FeatGapIn               // max over calls into it that are its own (attributeGaps): caller-observed minus its own time
+	FeatGapOut              // max over its calls out when it is the common end of the slow calls (attributeGaps)
+	FeatLogNew              // strongest WARN/ERROR log template above its expected count, per service (Poisson z)
+	FeatLogMissing          // strongest expected log statement or statement pair below its count (z with a learned spread)
+	FeatCallsMissing        // strongest endpoint's calls to a callee operation below their expected count per request (callpattern.go)
+	FeatCallsNew            // strongest endpoint's calls to a callee operation above their expected count, or never made before
+	FeatEndsEarly           // strongest endpoint's own spans below their expected count per request: requests that end early
 	NumNodeFeatures
 )
 
@@ -32,7 +35,7 @@ const (
 )
 
 // FeatureNames name the node features in evidence and in model files.
-var FeatureNames = [NumNodeFeatures]string{"self_time_p90_ms", "duration_p90_ms", "error_rate", "error_logs", "timeouts", "calls", "cpu", "memory", "gap_in_p50_ms", "gap_out_p50_ms", "log_template_new", "log_template_missing"}
+var FeatureNames = [NumNodeFeatures]string{"self_time_p90_ms", "duration_p90_ms", "error_rate", "error_logs", "timeouts", "calls", "cpu", "memory", "gap_in_p50_ms", "gap_out_p50_ms", "log_template_new", "log_template_missing", "calls_missing", "calls_new", "ends_early"}
 
 // EdgeFeatureNames name the edge features in model files.
 var EdgeFeatureNames = [NumEdgeFeatures]string{"gap_p50_ms", "error_rate"}
@@ -40,12 +43,13 @@ var EdgeFeatureNames = [NumEdgeFeatures]string{"gap_p50_ms", "error_rate"}
 // rawFloor is each raw feature's smallest robust spread: 1 ms of latency, 1%
 // of errors, one log or timeout, a tenth of the calls' scale, 5% CPU
 // (utilisation) or 0.05 core, 1% memory or 1 MiB... in the feature's unit.
-var rawFloor = [NumNodeFeatures]float64{1, 1, 0.01, 1, 1, 5, 0.05, 1, 1, 1, 1, 1}
+var rawFloor = [NumNodeFeatures]float64{1, 1, 0.01, 1, 1, 5, 0.05, 1, 1, 1, 1, 1, 1, 1, 1}
 
 // fromRing says which node features are robust z-scores against the
-// node's own ring; the others come from edges (gaps) or log templates.
+// node's own ring; the others come from edges (gaps), log templates or
+// call patterns.
 func fromRing(f int) bool {
-	return f != FeatGapIn && f != FeatGapOut && f != FeatLogNew && f != FeatLogMissing
+	return f < FeatGapIn
 }
 
 var edgeFloor = [NumEdgeFeatures]float64{1, 0.01}
@@ -103,12 +107,13 @@ func (n *Node) Anomaly() float64 {
 
 // Own is a node's strongest sign of trouble of its own, as a z: its self
 // time, the gaps of the calls it is the slow end of (attributeGaps), its
-// errors, ERROR logs, timeouts, CPU and log patterns - not its duration,
+// errors, ERROR logs, timeouts, CPU, log and call patterns - not its duration,
 // which its callees' faults raise as much as its own; 0 when none is above
 // baseline.
 func (n *Node) Own() float64 {
 	x := &n.X
-	return max(0, x[FeatSelfTime], x[FeatGapIn], x[FeatGapOut], x[FeatErrorRate], x[FeatErrorLogs], x[FeatTimeouts], x[FeatCPU], x[FeatLogNew], x[FeatLogMissing])
+	return max(0, x[FeatSelfTime], x[FeatGapIn], x[FeatGapOut], x[FeatErrorRate], x[FeatErrorLogs], x[FeatTimeouts], x[FeatCPU], x[FeatLogNew], x[FeatLogMissing],
+		callPatternZ(x))
 }
 
 // latency is a node's own latency z: its self time or the gaps of the calls

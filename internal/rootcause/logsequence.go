@@ -75,7 +75,7 @@ func (e *Engine) scoreSequences(g *Graph, w *window, index map[int32]int, ls *lo
 func (e *Engine) foldSequences(w *window) {
 	for k, obs := range w.seq {
 		if !w.partial[k.service] {
-			foldCount(e, e.seqBase, k, e.logExp[k.service], obs)
+			foldCount(e, e.seqBase, k, e.logExp[k.service], obs, e.cfg.MaxLogTemplates, &e.stats.DroppedTemplates)
 		}
 	}
 }

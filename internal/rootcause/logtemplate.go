@@ -592,22 +592,22 @@ func (e *Engine) foldTemplates(g *Graph, w *window, aggs map[int32]*serviceAgg, 
 		r.st.fold(e, ex.windows, count, r.sq, r.want)
 	}
 	for k, obs := range w.tmpl {
-		foldCount(e, e.tmplBase, k, e.logExp[k.service], obs)
+		foldCount(e, e.tmplBase, k, e.logExp[k.service], obs, e.cfg.MaxLogTemplates, &e.stats.DroppedTemplates)
 	}
 }
 
-// foldCount adds a window's count of k (a template or a statement pair)
-// to its baseline unless its service is held (or has no log baseline) or
-// it was folded with its residual already; new keys take a slot while the
-// baseline is under max_log_templates (beyond: counted as dropped).
-func foldCount[K comparable](e *Engine, base map[K]*tmplState, k K, ex *logExposure, obs int32) {
+// foldCount adds a window's count of k (a template, a statement pair or
+// a call pattern) to its baseline unless its service is held (or has no
+// baseline) or it was folded with its residual already; new keys take a
+// slot while the baseline is under limit (beyond: counted in dropped).
+func foldCount[K comparable](e *Engine, base map[K]*tmplState, k K, ex *logExposure, obs int32, limit int, dropped *int64) {
 	if ex == nil || ex.holding {
 		return
 	}
 	st := base[k]
 	if st == nil {
-		if len(base) >= e.cfg.MaxLogTemplates {
-			e.stats.DroppedTemplates++
+		if len(base) >= limit {
+			*dropped++
 			return
 		}
 		st = &tmplState{}

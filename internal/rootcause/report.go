@@ -51,12 +51,14 @@ const (
 	PatternTimeout        = "timeout"
 	PatternTraffic        = "traffic"
 	PatternLogs           = "log_pattern"
+	PatternCalls          = "call_pattern"
 )
 
 var patternOf = [NumNodeFeatures]string{
 	FeatSelfTime: PatternLatency, FeatDuration: PatternLatency, FeatErrorRate: PatternError, FeatErrorLogs: PatternError,
 	FeatTimeouts: PatternTimeout, FeatCalls: PatternTraffic, FeatCPU: PatternResource, FeatMemory: PatternResource,
 	FeatGapIn: PatternNetwork, FeatGapOut: PatternNetwork, FeatLogNew: PatternLogs, FeatLogMissing: PatternLogs,
+	FeatCallsMissing: PatternCalls, FeatCallsNew: PatternCalls, FeatEndsEarly: PatternCalls,
 }
 
 // report ranks g with the configured method. A recognised timeout cascade

@@ -1,0 +1,370 @@
+package rootcause
+
+import (
+	"cmp"
+	"math"
+	"slices"
+)
+
+// Call patterns: a code change that returns early or throws rarely slows
+// its service, and where no log or span status says so, what changes is
+// the work its requests do: the share of an endpoint's requests that call
+// each callee operation (a callee no longer called, one called for the
+// first time) and the spans of its own part of the trace (a request that
+// ends early skips its later DB work and calls). Each service's complete
+// segments are counted per endpoint (the operation of the segment's entry
+// span) and compared with the endpoint's baseline rate per request, with
+// the log patterns' decayed rates, learned spread, hold and runs
+// (logtemplate.go): requests calling a callee below their expected count
+// (FeatCallsMissing), above it or never seen before (FeatCallsNew), and
+// own spans below theirs (FeatEndsEarly).
+
+// callKey is one endpoint's requests that call one callee operation;
+// callee == ownSpans counts the spans of the endpoint's own segments
+// instead, fanOut the callee operations its requests call.
+type callKey struct {
+	service, op      int32
+	callee, calleeOp int32
+}
+
+// Callees of the callKeys counting an endpoint's own spans and its
+// fan-out.
+const (
+	ownSpans int32 = -1
+	fanOut   int32 = -2
+)
+
+// callCounts are a closed window's call patterns.
+type callCounts struct {
+	n     map[callKey]int32 // requests calling, own spans, or callee operations called
+	req   map[opKey]int32   // complete segments (requests) per endpoint
+	short map[int32]bool    // services with patterns beyond max_edges this window
+}
+
+// countCalls counts the window's complete segments per endpoint, their own
+// spans, the requests that call each callee operation and the callee
+// operations each request calls (its fan-out). A request counts once per
+// callee operation however often it calls it: how many times a loop calls
+// a service follows the request's data (TrainTicket's travel services call
+// the seat service once per trip found), a callee called or not follows
+// the code. A segment whose entry span's parent is in no window seen (it
+// ended in an earlier one) is a fragment of a request: neither its spans
+// nor its calls count. A trace's first segment answers the users: what its
+// endpoint calls is what they asked for (a gateway's "/*" calls whatever
+// the URL names), not its code, so its calls are not counted; its own
+// spans, exit spans included, are (a frontend that stops calling a service
+// ends its requests early). Beyond limit patterns a window's further ones
+// are counted in dropped and their service's window is short: neither
+// scored for missing calls nor learned.
+func countCalls(b *built, limit int, dropped *int64) callCounts {
+	c := callCounts{n: map[callKey]int32{}, req: map[opKey]int32{}}
+	const fragment, root, inner = 0, 1, 2
+	kind := make([]uint8, len(b.segs))
+	for i := range b.segs {
+		s := &b.segs[i]
+		switch {
+		case b.spans[s.root].parent.IsEmpty():
+			kind[i] = root
+		case b.parent[s.root] >= 0:
+			kind[i] = inner
+		default:
+			continue
+		}
+		c.req[opKey{s.service, s.op}]++
+	}
+	type segCall struct{ seg, callee, op int32 }
+	called := map[segCall]bool{}
+	for i := range b.spans {
+		if si := b.segOf[i]; kind[si] != fragment {
+			s := &b.segs[si]
+			c.add(callKey{s.service, s.op, ownSpans, ownSpans}, limit, dropped)
+		}
+		p := b.parent[i]
+		if p < 0 || b.spans[p].service == b.spans[i].service || kind[b.segOf[p]] != inner {
+			continue
+		}
+		sc := segCall{b.segOf[p], b.spans[i].service, b.spans[i].op}
+		if called[sc] {
+			continue
+		}
+		called[sc] = true
+		caller := &b.segs[sc.seg]
+		c.add(callKey{caller.service, caller.op, sc.callee, sc.op}, limit, dropped)
+		c.add(callKey{caller.service, caller.op, fanOut, fanOut}, limit, dropped)
+	}
+	return c
+}
+
+func (c *callCounts) add(k callKey, limit int, dropped *int64) {
+	if _, ok := c.n[k]; !ok && len(c.n) >= limit {
+		*dropped++
+		if c.short == nil {
+			c.short = map[int32]bool{}
+		}
+		c.short[k.service] = true
+		return
+	}
+	c.n[k]++
+}
+
+// callBook is the call patterns' baseline: per service its windows and
+// hold, per endpoint its decayed requests, per pattern its decayed count
+// (tmplState), and the runs of patterns above their expectation.
+type callBook struct {
+	exp    map[int32]*logExposure
+	opExp  map[opKey]*opExposure
+	base   map[callKey]*tmplState
+	newRun map[callKey]*logRun // FeatCallsNew's runs, at most max_edges
+}
+
+func newCallBook() callBook {
+	return callBook{exp: map[int32]*logExposure{}, opExp: map[opKey]*opExposure{}, base: map[callKey]*tmplState{}, newRun: map[callKey]*logRun{}}
+}
+
+// callRate is pattern k's baseline rate per request of its endpoint, the
+// endpoint's decayed requests and the pattern's decayed count; ok once the
+// service has minHistory windows of call baseline and the endpoint some
+// requests in it (an endpoint never seen before is not judged by the
+// calls it makes). One pseudo-request more in the denominator, as tmplRate.
+func (e *Engine) callRate(k callKey) (rate, requests, count float64, ok bool) {
+	ex, oe := e.calls.exp[k.service], e.calls.opExp[opKey{k.service, k.op}]
+	if ex == nil || ex.windows < minHistory || oe == nil {
+		return 0, 0, 0, false
+	}
+	requests = e.decayed(oe.value, ex.windows-oe.at)
+	if st := e.calls.base[k]; st != nil {
+		count = e.decayed(st.count, ex.windows-st.at)
+	}
+	return count / (requests + 1), requests, count, true
+}
+
+// rateDoubt is the variance a pattern's expected count in a window of req
+// requests inherits from its rate, learned as count over requests
+// requests: Poisson on the rate, with one count more so that a callee
+// never called in a short baseline is not a certainty either. A rate from
+// a few requests makes a poor expectation for many (an endpoint seen twice
+// in the baseline that calls a callee on half its requests).
+func rateDoubt(req, requests, count float64) float64 {
+	return req * req * (count + 1) / ((requests + 1) * (requests + 1))
+}
+
+// callScores are what folding a window's call patterns needs.
+type callScores struct {
+	resid  []residual   // the residuals that teach the spread (above the expectation)
+	scored []scored     // pattern counts, for their deficit runs
+	excess []callExcess // patterns above their expectation, for their runs
+}
+
+// callExcess is a window's count of a pattern above its expectation.
+type callExcess struct {
+	k         callKey
+	obs, want float64
+}
+
+// callZ is a pattern's window: its deficit and excess z (each the larger
+// of the window's and its run's) and the raw counts behind them.
+type callZ struct {
+	deficit, excess       float64
+	deficitRaw, excessRaw float64
+}
+
+// scoreCalls sets each node's call pattern features from its endpoints'
+// patterns: own spans below their expected count (FeatEndsEarly), requests
+// calling a callee operation below it (FeatCallsMissing) or above it, or
+// a callee never called before (FeatCallsNew), each as a z over the
+// count's learned spread (tmplState.spread) plus the rate's doubt
+// (rateDoubt), or its run's (runZ) when larger. A callee's z counts only
+// as far as the endpoint's fan-out (callee operations per request) moved
+// the same way: when one callee gains the requests another loses, the
+// requests' data chose another branch (which train type, which order
+// table), no work was lost or added.
+func (e *Engine) scoreCalls(g *Graph, cc callCounts, index map[int32]int) callScores {
+	var cs callScores
+	zs := map[callKey]callZ{}
+	for k, st := range e.calls.base {
+		if _, ok := index[k.service]; ok && cc.req[opKey{k.service, k.op}] > 0 && !cc.short[k.service] {
+			zs[k] = e.scoreCall(&cs, k, st, cc)
+		}
+	}
+	for k := range cc.n {
+		if _, scored := zs[k]; !scored && k.callee != ownSpans {
+			if _, ok := index[k.service]; ok {
+				zs[k] = e.scoreCall(&cs, k, nil, cc)
+			}
+		}
+	}
+	for k, z := range zs {
+		n := &g.Nodes[index[k.service]]
+		switch k.callee {
+		case ownSpans:
+			raise(n, FeatEndsEarly, z.deficit, z.deficitRaw)
+		case fanOut:
+		default:
+			fan := zs[callKey{k.service, k.op, fanOut, fanOut}]
+			raise(n, FeatCallsMissing, min(z.deficit, fan.deficit), z.deficitRaw)
+			raise(n, FeatCallsNew, min(z.excess, fan.excess), z.excessRaw)
+		}
+	}
+	return cs
+}
+
+// scoreCall is pattern k's deficit z, (want - obs) / sqrt(want * spread +
+// doubt + 1), and (but for own spans) its excess z, the same the other way
+// round, each raised to its run's when larger; st is its baseline (nil: a
+// pattern the endpoint never made, judged at a rate of 0 with a Poisson
+// spread). It keeps what folding needs: the residuals that teach the
+// spread (as scoreMissing: above the expectation, or either way once the
+// service's pattern has been held for a whole baseline) and the counts for
+// the runs. The deficit side is not scored in a window whose service lost
+// patterns to a full table (cc.short).
+func (e *Engine) scoreCall(cs *callScores, k callKey, st *tmplState, cc callCounts) callZ {
+	var z callZ
+	r, requests, count, ok := e.callRate(k)
+	if !ok {
+		return z
+	}
+	ex := e.calls.exp[k.service]
+	req := float64(cc.req[opKey{k.service, k.op}])
+	want, obs := r*req, float64(cc.n[k])
+	doubt := rateDoubt(req, requests, count)
+	sp := 1.0
+	if st != nil {
+		sp = st.spread(r)
+		if obs > want || ex.hold.held >= e.baselineWindows {
+			cs.resid = append(cs.resid, residual{st, k.service, obs, (obs - want) * (obs - want), want})
+		}
+		z.deficit, z.deficitRaw = (want-obs)/math.Sqrt(want*sp+doubt+1), want-obs
+		if ro, rw, ok := st.run.of(ex); ok && obs < want {
+			if rz := runZ(want+rw-obs-ro, want+rw, sp); rz > z.deficit {
+				z.deficit, z.deficitRaw = rz, want+rw-obs-ro
+			}
+		}
+		cs.scored = append(cs.scored, scored{&st.run, k.service, obs, want})
+	}
+	if k.callee == ownSpans || obs <= want {
+		return z
+	}
+	z.excess, z.excessRaw = (obs-want)/math.Sqrt(want*sp+doubt+1), obs
+	if run := e.calls.newRun[k]; run != nil {
+		if ro, rw, ok := run.of(ex); ok {
+			if rz := runZ(obs+ro-want-rw, want+rw, sp); rz > z.excess {
+				z.excess, z.excessRaw = rz, obs+ro
+			}
+		}
+	}
+	cs.excess = append(cs.excess, callExcess{k, obs, want})
+	return z
+}
+
+// callPatternZ is a node's strongest call pattern z, the one its service's
+// hold (logHoldZ) is judged by.
+func callPatternZ(x *[NumNodeFeatures]float64) float64 {
+	return max(x[FeatCallsMissing], x[FeatCallsNew], x[FeatEndsEarly])
+}
+
+// foldCalls adds a scored window to the call baselines: each service with
+// complete segments gains a window and its endpoints their requests,
+// unless its call pattern stands out now (logHoldZ: the window is held and
+// adds to the runs instead) or it lost patterns to a full table. Unlike a
+// log template's, a pattern's spread learns only from windows that are not
+// held: a call that runs more often is a fault the spread must not learn,
+// as much as one that stops.
+func (e *Engine) foldCalls(g *Graph, cc callCounts, index map[int32]int, cs callScores, start int64) {
+	svcs := make(map[int32]bool, len(cc.req))
+	for k := range cc.req {
+		svcs[k.service] = true
+	}
+	for svc := range svcs {
+		ex := e.calls.exp[svc]
+		if ex == nil {
+			ex = &logExposure{}
+			e.calls.exp[svc] = ex
+		}
+		ex.lastSeen = start
+		if ex.holding = cc.short[svc]; ex.holding {
+			continue
+		}
+		if ex.holding = ex.hold.keep(callPatternZ(&g.Nodes[index[svc]].X) >= logHoldZ, e.baselineWindows); !ex.holding {
+			ex.windows++
+		}
+	}
+	for k, req := range cc.req {
+		ex := e.calls.exp[k.service]
+		if ex.holding {
+			continue
+		}
+		oe := e.calls.opExp[k]
+		if oe == nil {
+			if len(e.calls.opExp) >= e.cfg.MaxOperations {
+				continue // the endpoint is not judged by its calls
+			}
+			oe = &opExposure{}
+			e.calls.opExp[k] = oe
+		}
+		oe.value = e.decayed(oe.value, ex.windows-oe.at) + float64(req)
+		oe.at, oe.lastSeen = ex.windows, start
+	}
+	held := func(svc int32) bool { ex := e.calls.exp[svc]; return ex != nil && ex.holding && !cc.short[svc] }
+	for _, c := range cs.scored {
+		if held(c.service) {
+			c.run.add(e.calls.exp[c.service], c.obs, c.want)
+		}
+	}
+	slices.SortFunc(cs.excess, func(a, b callExcess) int { // map order must not pick who gets the last slots
+		return cmp.Or(cmp.Compare(a.k.service, b.k.service), cmp.Compare(a.k.op, b.k.op), cmp.Compare(a.k.callee, b.k.callee), cmp.Compare(a.k.calleeOp, b.k.calleeOp))
+	})
+	for _, c := range cs.excess {
+		if !held(c.k.service) {
+			continue
+		}
+		r := e.calls.newRun[c.k]
+		if r == nil {
+			if len(e.calls.newRun) >= e.cfg.MaxEdges {
+				e.stats.DroppedEdges++
+				continue
+			}
+			r = &logRun{}
+			e.calls.newRun[c.k] = r
+		}
+		r.add(e.calls.exp[c.k.service], c.obs, c.want)
+	}
+	for _, r := range cs.resid {
+		if ex := e.calls.exp[r.service]; !ex.holding {
+			r.st.fold(e, ex.windows, r.count, r.sq, r.want)
+		}
+	}
+	for k, obs := range cc.n {
+		if !cc.short[k.service] {
+			foldCount(e, e.calls.base, k, e.calls.exp[k.service], obs, e.cfg.MaxEdges, &e.stats.DroppedEdges)
+		}
+	}
+}
+
+// sweepCalls forgets the call baselines of services and endpoints not
+// seen since cutoff, patterns into services or operations whose ids were
+// released (gone: they are about to be reused), and patterns no longer
+// made.
+func (e *Engine) sweepCalls(cutoff int64, goneServices, goneOps map[int32]bool) {
+	for svc, ex := range e.calls.exp {
+		if ex.lastSeen < cutoff {
+			delete(e.calls.exp, svc)
+		}
+	}
+	for k, oe := range e.calls.opExp {
+		if _, ok := e.calls.exp[k.service]; !ok || oe.lastSeen < cutoff || goneOps[k.op] {
+			delete(e.calls.opExp, k)
+		}
+	}
+	for k, st := range e.calls.base {
+		ex := e.calls.exp[k.service]
+		_, endpoint := e.calls.opExp[opKey{k.service, k.op}]
+		if ex == nil || !endpoint || e.negligible(st, ex) || k.callee >= 0 && (goneServices[k.callee] || goneOps[k.calleeOp]) {
+			delete(e.calls.base, k)
+		}
+	}
+	for k, r := range e.calls.newRun {
+		if _, _, ok := r.of(e.calls.exp[k.service]); !ok {
+			delete(e.calls.newRun, k)
+		}
+	}
+}

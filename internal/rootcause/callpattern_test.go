@@ -1,0 +1,420 @@
+package rootcause
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// req is one request of a synthetic trace: service handles op, does db
+// same-service child spans (a repository call), then calls, one exit span
+// each.
+type req struct {
+	service, op string
+	db          int
+	calls       []req
+}
+
+// requestTraffic builds n traces over [at, at+spread), trace i the request
+// tree of i, as SERVER entry spans, INTERNAL db spans and CLIENT exit spans.
+func requestTraffic(rng *rand.Rand, at time.Time, spread time.Duration, n int, of func(i int) req) ptrace.Traces {
+	td := ptrace.NewTraces()
+	ss := map[string]ptrace.SpanSlice{}
+	spans := func(svc string) ptrace.SpanSlice {
+		s, ok := ss[svc]
+		if !ok {
+			rs := td.ResourceSpans().AppendEmpty()
+			rs.Resource().Attributes().PutStr("service.name", svc)
+			s = rs.ScopeSpans().AppendEmpty().Spans()
+			ss[svc] = s
+		}
+		return s
+	}
+	ts := pcommon.NewTimestampFromTime
+	var emit func(tid pcommon.TraceID, parent pcommon.SpanID, r req, start time.Time) time.Time
+	emit = func(tid pcommon.TraceID, parent pcommon.SpanID, r req, start time.Time) time.Time {
+		entry := spans(r.service).AppendEmpty()
+		entry.SetTraceID(tid)
+		entry.SetSpanID(spanID(rng))
+		entry.SetParentSpanID(parent)
+		entry.SetName(r.op)
+		entry.SetKind(ptrace.SpanKindServer)
+		entry.SetStartTimestamp(ts(start))
+		t := start.Add(time.Millisecond)
+		for range r.db {
+			db := spans(r.service).AppendEmpty()
+			db.SetTraceID(tid)
+			db.SetSpanID(spanID(rng))
+			db.SetParentSpanID(entry.SpanID())
+			db.SetName("SELECT")
+			db.SetKind(ptrace.SpanKindInternal)
+			db.SetStartTimestamp(ts(t))
+			t = t.Add(2 * time.Millisecond)
+			db.SetEndTimestamp(ts(t))
+		}
+		for _, c := range r.calls {
+			exit := spans(r.service).AppendEmpty()
+			exit.SetTraceID(tid)
+			exit.SetSpanID(spanID(rng))
+			exit.SetParentSpanID(entry.SpanID())
+			exit.SetName("HTTP POST")
+			exit.SetKind(ptrace.SpanKindClient)
+			exit.SetStartTimestamp(ts(t))
+			t = emit(tid, exit.SpanID(), c, t.Add(time.Millisecond/2)).Add(time.Millisecond / 2)
+			exit.SetEndTimestamp(ts(t))
+		}
+		t = t.Add(time.Millisecond)
+		entry.SetEndTimestamp(ts(t))
+		return t
+	}
+	for i := range n {
+		var tid pcommon.TraceID
+		binary.BigEndian.PutUint64(tid[:], rng.Uint64())
+		binary.BigEndian.PutUint64(tid[8:], rng.Uint64())
+		emit(tid, pcommon.SpanID{}, of(i), at.Add(time.Duration(float64(spread)*float64(i)/float64(n))))
+	}
+	return td
+}
+
+// checkout is gateway -> order /order/create -> inventory /inventory/reserve
+// (one DB span) -> payment /payment/charge: the gateway's calls are the
+// users' requests, not call patterns (countCalls).
+func checkout() req {
+	payment := req{service: "payment", op: "/payment/charge", db: 1}
+	inventory := req{service: "inventory", op: "/inventory/reserve", db: 1, calls: []req{payment}}
+	order := req{service: "order", op: "/order/create", calls: []req{inventory}}
+	return req{service: "gateway", op: "/*", calls: []req{order}}
+}
+
+// callFeatures replays windows of 60 requests (trace i of window w from
+// of(w, i)) and returns each window's call pattern features by service
+// (missing, new, early).
+func callFeatures(t *testing.T, windows int, of func(w, i int) req) []map[string][3]float64 {
+	t.Helper()
+	e := newTestEngine(t, LatencyZ{}, func(c *Config) { c.MinAnomaly = 0 })
+	rng := rand.New(rand.NewPCG(5, 8))
+	var out []map[string][3]float64
+	collect := func(rs []Result) {
+		for _, r := range rs {
+			m := map[string][3]float64{}
+			for _, n := range r.Graph.Nodes {
+				m[n.Service] = [3]float64{n.X[FeatCallsMissing], n.X[FeatCallsNew], n.X[FeatEndsEarly]}
+			}
+			out = append(out, m)
+		}
+	}
+	for w := range windows {
+		e.AddTraces(requestTraffic(rng, t0.Add(time.Duration(w)*30*time.Second+time.Second), 25*time.Second, 60, func(i int) req { return of(w, i) }))
+		collect(e.Advance(false))
+	}
+	collect(e.Advance(true))
+	require.Len(t, out, windows)
+	return out
+}
+
+// quiet asserts that no service's call pattern feature reaches 2 in the
+// windows before to.
+func quiet(t *testing.T, fs []map[string][3]float64, to int) {
+	t.Helper()
+	for w := range to {
+		for svc, f := range fs[w] {
+			for k, z := range f {
+				assert.Less(t, z, 2.0, "window %d %s feature %d", w, svc, k)
+			}
+		}
+	}
+}
+
+// TestCallsMissing: inventory returns early on half its requests from
+// window 10 on: it stops calling payment then (calls_missing) and its part
+// of those traces is a span shorter, the exit span (ends_early), while its
+// callers' patterns do not move. Before the fault, and in a replay without it, every
+// feature stays quiet.
+func TestCallsMissing(t *testing.T) {
+	const fault = 10
+	fs := callFeatures(t, 14, func(w, i int) req {
+		r := checkout()
+		if w >= fault && i%2 == 0 {
+			r.calls[0].calls[0].calls = nil // inventory returns before calling payment
+		}
+		return r
+	})
+	quiet(t, fs, fault)
+	for w := fault; w < len(fs); w++ {
+		inv := fs[w]["inventory"]
+		assert.Greater(t, inv[0], 5.0, "window %d: inventory's calls to payment", w)
+		assert.Greater(t, inv[2], 3.0, "window %d: inventory's requests end early", w)
+		assert.Less(t, inv[1], 2.0, "window %d: nothing new", w)
+		for _, svc := range []string{"gateway", "order", "payment"} {
+			for k, z := range fs[w][svc] {
+				assert.Less(t, z, 2.0, "window %d %s feature %d", w, svc, k)
+			}
+		}
+	}
+	quiet(t, callFeatures(t, 14, func(int, int) req { return checkout() }), 14)
+}
+
+// TestEndsEarlyWithoutCalls: inventory skips its DB work on half its
+// requests: its requests end early, though it calls payment as before.
+func TestEndsEarlyWithoutCalls(t *testing.T) {
+	const fault = 10
+	fs := callFeatures(t, 13, func(w, i int) req {
+		r := checkout()
+		if w >= fault && i%2 == 0 {
+			r.calls[0].calls[0].db = 0
+		}
+		return r
+	})
+	quiet(t, fs, fault)
+	for w := fault; w < len(fs); w++ {
+		inv := fs[w]["inventory"]
+		assert.Greater(t, inv[2], 3.0, "window %d", w)
+		assert.Less(t, inv[0], 2.0, "window %d", w)
+		assert.Less(t, inv[1], 2.0, "window %d", w)
+	}
+}
+
+// TestCallsNew: from window 10 order calls a fraud check it never called
+// before on every request, and inventory an audit service on half its
+// requests: both stand out as callees called more than expected; nobody's
+// calls go missing.
+func TestCallsNew(t *testing.T) {
+	const fault = 10
+	fs := callFeatures(t, 13, func(w, i int) req {
+		r := checkout()
+		if w >= fault {
+			order := &r.calls[0]
+			order.calls = append(order.calls, req{service: "fraud", op: "/fraud/check"})
+			if i%2 == 0 {
+				inv := &order.calls[0]
+				inv.calls = append(inv.calls, req{service: "audit", op: "/audit/log"})
+			}
+		}
+		return r
+	})
+	quiet(t, fs, fault)
+	for w := fault; w < len(fs); w++ {
+		assert.Greater(t, fs[w]["order"][1], 10.0, "window %d: order's new callee", w)
+		assert.Greater(t, fs[w]["inventory"][1], 5.0, "window %d: inventory's new callee", w)
+		for svc, f := range fs[w] {
+			assert.Less(t, f[0], 2.0, "window %d %s", w, svc)
+		}
+	}
+}
+
+// TestLoopCountIsNoCallChange: inventory charges payment once per item of
+// the order, and from window 10 the orders hold three items instead of
+// one: a request calls the operations it called before, the loop count
+// follows the data.
+func TestLoopCountIsNoCallChange(t *testing.T) {
+	fs := callFeatures(t, 14, func(w, i int) req {
+		r := checkout()
+		if w >= 10 {
+			inv := &r.calls[0].calls[0]
+			inv.calls = append(inv.calls, inv.calls[0], inv.calls[0])
+		}
+		return r
+	})
+	quiet(t, fs, len(fs))
+}
+
+// TestEndpointMixIsNoCallChange: order's requests move from its create
+// endpoint (which calls inventory) to its list endpoint (which calls
+// nothing): the service calls inventory a third as often per request, but
+// each endpoint makes the calls it always made; and the gateway, which
+// routes the users' requests, is no suspect for routing them elsewhere.
+func TestEndpointMixIsNoCallChange(t *testing.T) {
+	fs := callFeatures(t, 14, func(w, i int) req {
+		r := checkout()
+		if create := 4; w >= 10 && i%create != 0 || w < 10 && i%create == 0 {
+			r.calls[0] = req{service: "order", op: "/order/list", db: 1}
+		}
+		return r
+	})
+	quiet(t, fs, len(fs))
+}
+
+// TestBranchShiftIsNoCallChange: inventory charges payment or, for some
+// requests, payment-eu (the requests' data picks the branch); from window
+// 10 three in four requests take the eu branch, which inventory never
+// called on most windows before: its fan-out per request stays, so
+// neither callee's change is lost or added work.
+func TestBranchShiftIsNoCallChange(t *testing.T) {
+	fs := callFeatures(t, 14, func(w, i int) req {
+		r := checkout()
+		eu := i%8 == 0
+		if w >= 10 {
+			eu = i%4 != 0
+		}
+		if eu {
+			r.calls[0].calls[0].calls[0].service = "payment-eu"
+		}
+		return r
+	})
+	quiet(t, fs, len(fs))
+}
+
+// TestCallPatternHeld: a callee that stopped being called keeps standing
+// out while the fault lasts (its service's window is held out of the call
+// baseline), and the hold ends after a baseline of windows: the change is
+// the new normal.
+func TestCallPatternHeld(t *testing.T) {
+	const fault = 8
+	e := newTestEngine(t, LatencyZ{})
+	hold := e.baselineWindows
+	fs := callFeatures(t, fault+3*hold, func(w, i int) req {
+		r := checkout()
+		if w >= fault && i%4 == 0 {
+			r.calls[0].calls[0].calls = nil
+		}
+		return r
+	})
+	for w := fault; w < fault+hold; w++ {
+		assert.Greater(t, fs[w]["inventory"][0], 3.0, "window %d: held", w)
+	}
+	assert.Less(t, fs[len(fs)-1]["inventory"][0], 2.0, "the new normal")
+}
+
+// TestCountCallsSkipsFragments: a segment whose entry span's parent ended
+// in another window is part of a request, not one: neither it nor its
+// calls count.
+func TestCountCallsSkipsFragments(t *testing.T) {
+	e := newTestEngine(t, LatencyZ{})
+	rng := rand.New(rand.NewPCG(1, 1))
+	td := requestTraffic(rng, t0.Add(time.Second), time.Second, 3, func(int) req { return checkout() })
+	// the first trace's order entry span lost its parent (the gateway's exit span ended elsewhere)
+	var orderFragment pcommon.SpanID
+	for _, rs := range td.ResourceSpans().All() {
+		if v, _ := rs.Resource().Attributes().Get("service.name"); v.Str() == "gateway" {
+			spans := rs.ScopeSpans().At(0).Spans()
+			orderFragment = spans.At(1).SpanID() // the first trace's exit span
+			spans.RemoveIf(func(s ptrace.Span) bool { return s.SpanID() == orderFragment })
+		}
+	}
+	require.False(t, orderFragment.IsEmpty())
+	e.AddTraces(td)
+	w := e.in.open[t0.UnixNano()]
+	require.NotNil(t, w)
+	b := w.build(100)
+	var dropped int64
+	cc := countCalls(b, 100, &dropped)
+	id := func(s string) int32 { return e.in.services.ids[s] }
+	op := func(s string) int32 { return e.in.ops.ids[s] }
+	assert.EqualValues(t, 2, cc.req[opKey{id("order"), op("/order/create")}], "one of three order requests is a fragment")
+	assert.EqualValues(t, 3, cc.req[opKey{id("inventory"), op("/inventory/reserve")}])
+	assert.EqualValues(t, 2, cc.n[callKey{id("order"), op("/order/create"), id("inventory"), op("/inventory/reserve")}])
+	assert.EqualValues(t, 4, cc.n[callKey{id("order"), op("/order/create"), ownSpans, ownSpans}], "entry and exit span of two requests")
+	assert.EqualValues(t, 9, cc.n[callKey{id("inventory"), op("/inventory/reserve"), ownSpans, ownSpans}])
+	assert.Zero(t, dropped)
+}
+
+// TestCountCallsOncePerRequest: a request counts once per callee operation
+// it calls, and its fan-out counts the operations; its own spans count
+// every exit span.
+func TestCountCallsOncePerRequest(t *testing.T) {
+	e := newTestEngine(t, LatencyZ{})
+	rng := rand.New(rand.NewPCG(1, 1))
+	e.AddTraces(requestTraffic(rng, t0.Add(time.Second), time.Second, 4, func(int) req {
+		r := checkout()
+		inv := &r.calls[0].calls[0]
+		inv.calls = append(inv.calls, inv.calls[0], inv.calls[0], req{service: "audit", op: "/audit/log"})
+		return r
+	}))
+	b := e.in.open[t0.UnixNano()].build(100)
+	var dropped int64
+	cc := countCalls(b, 100, &dropped)
+	id := func(s string) int32 { return e.in.services.ids[s] }
+	op := func(s string) int32 { return e.in.ops.ids[s] }
+	inv := func(callee, calleeOp int32) int32 {
+		return cc.n[callKey{id("inventory"), op("/inventory/reserve"), callee, calleeOp}]
+	}
+	assert.EqualValues(t, 4, inv(id("payment"), op("/payment/charge")), "three calls a request, one request each")
+	assert.EqualValues(t, 4, inv(id("audit"), op("/audit/log")))
+	assert.EqualValues(t, 8, inv(fanOut, fanOut), "two callee operations a request")
+	assert.EqualValues(t, 24, inv(ownSpans, ownSpans), "entry, DB and four exit spans a request")
+}
+
+// TestCallPatternBounds: call patterns beyond max_edges are counted, their
+// service's window is short (not scored for missing calls, not learned),
+// and the baseline never holds more than max_edges patterns.
+func TestCallPatternBounds(t *testing.T) {
+	e := newTestEngine(t, LatencyZ{}, func(c *Config) { c.MaxEdges = 5 })
+	rng := rand.New(rand.NewPCG(3, 3))
+	for w := range 12 {
+		e.AddTraces(requestTraffic(rng, t0.Add(time.Duration(w)*30*time.Second+time.Second), 25*time.Second, 20, func(int) req { return checkout() }))
+		e.Advance(false)
+	}
+	e.Advance(true)
+	// patterns: 4 endpoints' own spans, 2 calls (the gateway's are the
+	// users') and 2 fan-outs = 8 > 5
+	assert.Positive(t, e.Stats().DroppedEdges)
+	assert.LessOrEqual(t, len(e.calls.base), 5)
+	assert.LessOrEqual(t, len(e.calls.newRun), 5)
+}
+
+// TestSweepForgetsCallPatterns: when a callee has not been seen for a
+// baseline its id is released, and the patterns that named it go with it
+// (the id is about to be reused for another service).
+func TestSweepForgetsCallPatterns(t *testing.T) {
+	e := newTestEngine(t, LatencyZ{})
+	rng := rand.New(rand.NewPCG(4, 4))
+	windows := 3*e.baselineWindows + 4
+	for w := range windows {
+		e.AddTraces(requestTraffic(rng, t0.Add(time.Duration(w)*30*time.Second+time.Second), 25*time.Second, 20, func(int) req {
+			r := checkout()
+			if w >= 4 {
+				r.calls[0].calls[0].calls = nil // payment is never called again
+			}
+			return r
+		}))
+		e.Advance(false)
+	}
+	_, known := e.in.services.ids["payment"]
+	require.False(t, known, "payment was released")
+	for k := range e.calls.base {
+		assert.NotEqual(t, "payment", e.in.services.name(k.service))
+		if k.callee >= 0 {
+			assert.NotEqual(t, "", e.in.services.name(k.callee), "a pattern into a released service: %+v", k)
+		}
+	}
+}
+
+// TestCodeFaultFromTracesAlone: an early return in inventory, with no log,
+// no span status and no latency change (the shipped weights, the
+// connector's min_anomaly): the first fault window's report names
+// inventory first, by its call pattern, not payment (called less) nor
+// order (its caller); steady traffic makes no report.
+func TestCodeFaultFromTracesAlone(t *testing.T) {
+	gnn, err := EmbeddedModel()
+	require.NoError(t, err)
+	for _, fault := range []bool{false, true} {
+		e := newTestEngine(t, gnn)
+		rng := rand.New(rand.NewPCG(9, 9))
+		var rs []Result
+		for w := range 14 {
+			e.AddTraces(requestTraffic(rng, t0.Add(time.Duration(w)*30*time.Second+time.Second), 25*time.Second, 60, func(i int) req {
+				r := checkout()
+				if fault && w >= 10 && i%2 == 0 {
+					r.calls[0].calls[0].calls = nil
+				}
+				return r
+			}))
+			rs = append(rs, e.Advance(false)...)
+		}
+		rep := firstReport(rs)
+		if !fault {
+			assert.Nil(t, rep, "steady traffic")
+			continue
+		}
+		require.NotNil(t, rep)
+		assert.Equal(t, time.Unix(0, rs[10].Graph.End).UTC(), rep.End, "the first fault window reports")
+		assert.Equal(t, "inventory", rep.Candidates[0].Service, "%+v", rep.Candidates)
+		assert.Equal(t, PatternCalls, rep.Pattern)
+	}
+}
