@@ -83,7 +83,8 @@ type batchScratch struct {
 	resSvc   []string
 	resSvcID []uint16
 	found    *found
-	noTrace  []keyValue // logs without a trace id
+	noTrace  []keyValue // values of the items without a trace id, in batch order
+	noEnd    []int32    // where each trace-less log record's values end in noTrace
 	counts   counts
 	acks     ack.Set // of the held traces this batch released (the consume call releases them)
 }
@@ -107,6 +108,7 @@ func (sc *batchScratch) reset() {
 	sc.resVals = sc.resVals[:0]
 	sc.resSvc = sc.resSvc[:0]
 	sc.noTrace = sc.noTrace[:0]
+	sc.noEnd = sc.noEnd[:0]
 	sc.counts = counts{stitched: sc.counts.stitched[:0]}
 	sc.found.invalid = 0
 }
@@ -180,7 +182,7 @@ func (sc *batchScratch) scanSpans(rss ptrace.ResourceSpansSlice) {
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, s := range ss.Spans().All() {
 				if s.TraceID().IsEmpty() {
-					c.truncated += int64(sc.stampAnonymous(s.Attributes(), rs.Resource().Attributes()))
+					c.truncated += int64(sc.stampAnonymous(s.Attributes(), ri))
 					sc.items = append(sc.items, itemInfo{trace: anonTrace})
 					continue
 				}
@@ -215,13 +217,13 @@ func (sc *batchScratch) scanSpans(rss ptrace.ResourceSpansSlice) {
 	}
 }
 
-// stampAnonymous dyes a span without a trace id by its own (and its
-// resource's) values, and returns how many values were truncated.
-func (sc *batchScratch) stampAnonymous(attrs, resAttrs pcommon.Map) int {
+// stampAnonymous dyes a span without a trace id by its own values and its
+// resource's (resource res), and returns how many values were truncated.
+func (sc *batchScratch) stampAnonymous(attrs pcommon.Map, res int) int {
 	sc.found.reset()
-	sc.ext.scanAttributes(resAttrs, sc.found)
 	sc.ext.scanAttributes(attrs, sc.found)
 	own, truncated := sc.found.appendTo(sc.ext, sc.noTrace[:0])
+	own = append(own, sc.resVals[res]...)
 	sc.noTrace = own
 	if len(own) > 0 {
 		sc.counts.tooMany += sc.st.stampOwn(attrs, own)
@@ -239,6 +241,11 @@ func (sc *batchScratch) scanLogs(rls plog.ResourceLogsSlice) {
 				sc.scanRecord(r)
 				id := r.TraceID()
 				if id.IsEmpty() {
+					// dyed by these values in stampLogs: every map is scanned
+					// once (drop_source removes what it read)
+					sc.noTrace, _ = sc.found.appendTo(sc.ext, sc.noTrace)
+					sc.noTrace = append(sc.noTrace, sc.resVals[ri]...)
+					sc.noEnd = append(sc.noEnd, int32(len(sc.noTrace)))
 					continue
 				}
 				t := &sc.traces[sc.trace(id)]
@@ -388,16 +395,15 @@ func (sc *batchScratch) stampReleasedSpans(td ptrace.Traces) {
 }
 
 // stampLogs drops the containers held records left empty, then stamps each
-// record with its trace's dye or, without a trace id, with the values found
-// on the record and its resource.
+// record with its trace's dye or, without a trace id, with the values
+// scanLogs found on the record and its resource.
 func (sc *batchScratch) stampLogs(rls plog.ResourceLogsSlice) {
 	for _, rl := range rls.All() {
 		rl.ScopeLogs().RemoveIf(func(sl plog.ScopeLogs) bool { return sl.LogRecords().Len() == 0 })
 	}
 	rls.RemoveIf(func(rl plog.ResourceLogs) bool { return rl.ScopeLogs().Len() == 0 })
+	next, start := 0, int32(0) // trace-less records are never held: their order is scanLogs'
 	for _, rl := range rls.All() {
-		var resVals []keyValue
-		resScanned := false
 		for _, sl := range rl.ScopeLogs().All() {
 			for _, r := range sl.LogRecords().All() {
 				if ti, ok := sc.byID[r.TraceID()]; ok {
@@ -407,33 +413,19 @@ func (sc *batchScratch) stampLogs(rls plog.ResourceLogsSlice) {
 					}
 					continue
 				}
-				if !r.TraceID().IsEmpty() {
+				if !r.TraceID().IsEmpty() || next >= len(sc.noEnd) {
 					continue // a released log of a trace not in this batch
 				}
-				if !resScanned {
-					sc.found.reset()
-					sc.ext.scanAttributes(rl.Resource().Attributes(), sc.found)
-					resVals, _ = sc.found.appendTo(sc.ext, nil)
-					resScanned = true
+				own := sc.noTrace[start:sc.noEnd[next]]
+				start = sc.noEnd[next]
+				next++
+				if len(own) > 0 {
+					sc.counts.tooMany += sc.st.stampOwn(r.Attributes(), own)
+					sc.counts.logsDyed++
 				}
-				sc.stampOwnRecord(r, resVals)
 			}
 		}
 	}
-}
-
-// stampOwnRecord dyes a record without a trace id by its own values and
-// its resource's (resVals).
-func (sc *batchScratch) stampOwnRecord(r plog.LogRecord, resVals []keyValue) {
-	sc.scanRecord(r)
-	own, _ := sc.found.appendTo(sc.ext, sc.noTrace[:0])
-	own = append(own, resVals...)
-	sc.noTrace = own
-	if len(own) == 0 {
-		return
-	}
-	sc.counts.tooMany += sc.st.stampOwn(r.Attributes(), own)
-	sc.counts.logsDyed++
 }
 
 // counts are the telemetry increments of one batch, added after the lock.

@@ -96,6 +96,10 @@ type KeyConfig struct {
 	From []SourceConfig `mapstructure:"from"`
 	// Hash replaces the value by its salted SHA-256 hex (PII). Default: false.
 	Hash bool `mapstructure:"hash"`
+	// DropSource removes the attribute the value was read from (attribute,
+	// header and regex sources), so a hashed value does not ship in clear
+	// beside its hash. Default: false.
+	DropSource bool `mapstructure:"drop_source"`
 
 	_ struct{}
 }
@@ -178,6 +182,10 @@ func (cfg *Config) Validate() error {
 		for j, src := range k.From {
 			if err := src.validate(); err != nil {
 				errs = errors.Join(errs, fmt.Errorf("'keys[%d].from[%d]' (%s): %w", i, j, k.Name, err))
+			}
+			if k.DropSource && (src.Baggage != "" || src.URLPath != "" || src.LogBody != "") {
+				errs = errors.Join(errs, fmt.Errorf("'keys[%d].drop_source' (%s): 'from[%d]' is a baggage, url_path or log_body source, whose value would stay in clear; "+
+					"drop_source removes attribute, header and regex sources only", i, k.Name, j))
 			}
 		}
 	}

@@ -30,7 +30,7 @@ func TestLoadConfig(t *testing.T) {
 			{Regex: &RegexSourceConfig{Attribute: "messaging.kafka.message.key", Pattern: "^(?P<value>ORD-[0-9]+)$"}},
 			{LogBody: "order_id=(?P<value>[A-Za-z0-9-]+)"},
 		}},
-		{Name: "user_id", From: []SourceConfig{{Attribute: "user.id"}}, Hash: true},
+		{Name: "user_id", From: []SourceConfig{{Attribute: "user.id"}}, Hash: true, DropSource: true},
 		{Name: "user_tier", From: []SourceConfig{{Baggage: "user_tier"}}},
 		{Name: "canary", From: []SourceConfig{{Attribute: "canary"}}},
 	}

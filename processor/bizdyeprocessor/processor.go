@@ -65,6 +65,16 @@ func newBizDye(id component.ID, set component.TelemetrySettings, cfg *Config, cl
 	if err != nil {
 		return nil, err
 	}
+	if cfg.HashSalt == "" {
+		for _, k := range cfg.Keys {
+			if k.Hash {
+				set.Logger.Warn("biz_dye: 'hash_salt' is empty: a hashed key is the plain SHA-256 of its value, "+
+					"which anyone can reverse by hashing candidate values (user ids are few); set hash_salt from a secret",
+					zap.String("key", k.Name))
+				break
+			}
+		}
+	}
 	ext := newExtractor(cfg)
 	st := newStamper(cfg, ext)
 	reg := newTraceRegistry(cfg.MaxTraces, cfg.Keys)

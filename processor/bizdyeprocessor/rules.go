@@ -59,6 +59,8 @@ type extractor struct {
 	byAttr   map[string][]attrRule
 	nameBits [nameFilterBits / 64]uint64 // nameFilter: attribute names no rule reads skip the map lookup
 	body     []bodyRule
+	// drop names the attributes removed once read (keys with drop_source).
+	drop map[string]bool
 }
 
 const (
@@ -82,6 +84,9 @@ func newExtractor(cfg *Config) *extractor {
 		e.hash = append(e.hash, k.Hash)
 		for j, src := range k.From {
 			order := uint8(min(j, 255))
+			if k.DropSource {
+				e.markDropped(src)
+			}
 			switch {
 			case src.Attribute != "":
 				add(src.Attribute, attrRule{key: key, order: order, kind: ruleAttribute})
@@ -115,6 +120,22 @@ func newExtractor(cfg *Config) *extractor {
 		}
 	}
 	return e
+}
+
+// markDropped records the attribute src reads (validated: attribute,
+// header or regex) as one to remove once read.
+func (e *extractor) markDropped(src SourceConfig) {
+	if e.drop == nil {
+		e.drop = map[string]bool{}
+	}
+	switch {
+	case src.Attribute != "":
+		e.drop[src.Attribute] = true
+	case src.Header != "":
+		e.drop[attrHeaderPrefix+strings.ToLower(src.Header)] = true
+	case src.Regex != nil:
+		e.drop[src.Regex.Attribute] = true
+	}
 }
 
 // found collects at most one value per key for one item (span, log or
@@ -197,8 +218,11 @@ func nameFilterHash(name string) uint32 {
 	return (uint32(len(name))*961 + uint32(name[0])*31 + uint32(name[len(name)-1])) % nameFilterBits
 }
 
-// scanAttributes offers every value the rules find in attrs.
+// scanAttributes offers every value the rules find in attrs, then removes
+// the attributes of keys with drop_source: each map is scanned once, so the
+// values read here are the only copy the processor needs.
 func (e *extractor) scanAttributes(attrs pcommon.Map, f *found) {
+	drop := false
 	for name, v := range attrs.All() {
 		if h := nameFilterHash(name); e.nameBits[h/64]&(1<<(h%64)) == 0 {
 			continue
@@ -207,6 +231,7 @@ func (e *extractor) scanAttributes(attrs pcommon.Map, f *found) {
 		if !ok {
 			continue
 		}
+		drop = drop || e.drop[name]
 		for i := range rules {
 			r := &rules[i]
 			if r.order >= f.order[r.key] {
@@ -234,6 +259,9 @@ func (e *extractor) scanAttributes(attrs pcommon.Map, f *found) {
 				f.offer(r.key, r.order, r.apply(valueString(v)))
 			}
 		}
+	}
+	if drop {
+		attrs.RemoveIf(func(name string, _ pcommon.Value) bool { return e.drop[name] })
 	}
 }
 

@@ -25,7 +25,7 @@ import (
 // and logs pipelines) and checks, in the file exporter's output, that:
 //   - order_id set on a child span reaches every span of the trace, including
 //     the root exported after it, and the trace's log record;
-//   - user.id is hashed;
+//   - user.id is hashed, and the clear value removed (drop_source);
 //   - a consumer trace split off by a lost Kafka header is linked back to the
 //     producer span and carries the order's keys.
 func TestBizDye(t *testing.T) {
@@ -111,6 +111,8 @@ func TestBizDye(t *testing.T) {
 	assert.Equal(t, "ORD-42", str(logRec.Attributes(), "biz.order_id"), "the trace's log is dyed")
 	assert.Len(t, str(spans["POST /checkout"].Attributes(), "biz.user_id"), 64, "user.id is hashed")
 	assert.NotContains(t, str(spans["POST /checkout"].Attributes(), "biz.user_id"), "alice")
+	_, clear := spans["POST /checkout"].Attributes().Get("user.id")
+	assert.False(t, clear, "drop_source removed the clear user.id")
 
 	// the split consumer trace links back to the producer span
 	cons := spans["orders process"]
