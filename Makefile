@@ -54,9 +54,13 @@ lint:
 	@echo "lint: clean"
 
 ## validate: `otelcol-biz validate` on every file in config/, and each overlay on gateway.yaml
+# kubelet_stats with auth_type serviceAccount reads the pod's service-account
+# CA when it is created, which validate does: off a cluster it is checked with
+# auth_type none (every other key as shipped).
+VALIDATE_OFF_CLUSTER := yaml:receivers::kubelet_stats::auth_type: none
 validate: build
 	@for c in $(CONFIGS); do \
-		echo "validate $$c"; ./$(BIN) validate --config=$$c || exit 1; \
+		echo "validate $$c"; ./$(BIN) validate --config=$$c $(if $(VALIDATE_OFF_CLUSTER),'--config=$(VALIDATE_OFF_CLUSTER)') || exit 1; \
 	done
 	@for o in $(OVERLAYS); do \
 		base=config/gateway.yaml; case $$o in *agent-*) base=config/agent.yaml;; esac; \
