@@ -83,7 +83,7 @@ echo "demo: started gateway (pid $!, log $RUN/gateway.log)"
 wait_http gateway http://127.0.0.1:13134/
 
 (cd "$RUN" && BIZ_KAFKA_BROKERS=127.0.0.1:9092 BIZ_HEALTH_ENDPOINT=127.0.0.1:13135 BIZ_TELEMETRY_PORT=28888 \
-	BIZ_PPROF_ENDPOINT=127.0.0.1:1779 BIZ_QUEUE_DIR="$RUN/agent-queue" \
+	BIZ_PPROF_ENDPOINT=127.0.0.1:1779 BIZ_QUEUE_DIR="$RUN/agent-queue" BIZ_CHECKPOINT_DIR="$RUN/agent-checkpoints" BIZ_POD_LOG_DIR="$RUN/pods" \
 	exec "$ROOT/bin/otelcol-biz" --config="$ROOT/config/agent.yaml" --config="$ROOT/config/overlays/agent-local.yaml") >"$RUN/agent.log" 2>&1 &
 pids+=("$!")
 echo "demo: started agent (pid $!, log $RUN/agent.log)"

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
@@ -82,19 +84,53 @@ func (s *spanSink) tally(sent []pcommon.SpanID) (delivered, lost, duplicated int
 }
 
 // startLogSink is an OTLP/HTTP logs endpoint standing in for Loki.
-func startLogSink(t *testing.T) string {
+func startLogSink(t *testing.T) string { return startLogRecorder(t, nil).url }
+
+// logRecorder is an OTLP/HTTP logs endpoint standing in for Loki that hands
+// every request's logs to record (nil: discarded).
+type logRecorder struct {
+	url    string
+	mu     sync.Mutex
+	record func(plog.Logs) // called with mu held
+}
+
+func startLogRecorder(t *testing.T, record func(plog.Logs)) *logRecorder {
 	t.Helper()
 	lis, err := net.Listen("tcp", freeAddr(t))
 	require.NoError(t, err)
+	s := &logRecorder{url: "http://" + lis.Addr().String() + "/otlp", record: record}
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		body, _ := plogotlp.NewExportResponse().MarshalProto()
+		var in io.Reader = r.Body
+		if r.Header.Get("Content-Encoding") == "gzip" { // the otlp_http exporter's default
+			gz, err := gzip.NewReader(r.Body)
+			if err != nil {
+				w.WriteHeader(http.StatusBadRequest)
+				return
+			}
+			in = gz
+		}
+		body, err := io.ReadAll(in)
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		if s.record != nil {
+			req := plogotlp.NewExportRequest()
+			if err := req.UnmarshalProto(body); err != nil {
+				w.WriteHeader(http.StatusBadRequest)
+				return
+			}
+			s.mu.Lock()
+			s.record(req.Logs())
+			s.mu.Unlock()
+		}
+		resp, _ := plogotlp.NewExportResponse().MarshalProto()
 		w.Header().Set("Content-Type", "application/x-protobuf")
-		_, _ = w.Write(body)
+		_, _ = w.Write(resp)
 	})}
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	return "http://" + lis.Addr().String() + "/otlp"
+	return s
 }
 
 // load sends traces of 3 spans (ids numbered from 1) to an OTLP gRPC
@@ -196,6 +232,7 @@ type reliabilityStack struct {
 	jaeger                 *spanSink
 	agentDir, agentHealth  string
 	agentProcess           *collector
+	agentEnv               []string // extra env of the agent
 	stateDirs              []string
 }
 
@@ -210,7 +247,7 @@ func startReliabilityStack(t *testing.T) *reliabilityStack {
 // agent starts the agent (again: same ports, same persistent queue).
 func (st *reliabilityStack) agent(t *testing.T) *collector {
 	t.Helper()
-	agent := startCollector(t, st.agentDir, []string{
+	agent := startCollector(t, st.agentDir, append([]string{
 		"BIZ_KAFKA_BROKERS=" + st.kafka,
 		"BIZ_OTLP_GRPC_ENDPOINT=" + st.agentGRPC,
 		"BIZ_OTLP_HTTP_ENDPOINT=" + freeAddr(t),
@@ -218,7 +255,9 @@ func (st *reliabilityStack) agent(t *testing.T) *collector {
 		"BIZ_PPROF_ENDPOINT=" + freeAddr(t),
 		"BIZ_TELEMETRY_PORT=" + portOf(freeAddr(t)),
 		"BIZ_QUEUE_DIR=" + filepath.Join(st.agentDir, "queue"),
-	}, "--config="+filepath.Join(repoRoot(), "config", "agent.yaml"), "--config="+filepath.Join(repoRoot(), "config", "overlays", "agent-local.yaml"))
+		"BIZ_CHECKPOINT_DIR=" + filepath.Join(st.agentDir, "checkpoints"),
+		"BIZ_POD_LOG_DIR=" + filepath.Join(st.agentDir, "pods"),
+	}, st.agentEnv...), "--config="+filepath.Join(repoRoot(), "config", "agent.yaml"), "--config="+filepath.Join(repoRoot(), "config", "overlays", "agent-local.yaml"))
 	agent.waitHealthy(t, "http://"+st.agentHealth+"/")
 	return agent
 }
@@ -436,6 +475,8 @@ func TestAgentQueueFullIsRetryable(t *testing.T) {
 		"BIZ_PPROF_ENDPOINT=" + freeAddr(t),
 		"BIZ_TELEMETRY_PORT=" + portOf(freeAddr(t)),
 		"BIZ_QUEUE_DIR=" + filepath.Join(dir, "queue"),
+		"BIZ_CHECKPOINT_DIR=" + filepath.Join(dir, "checkpoints"),
+		"BIZ_POD_LOG_DIR=" + filepath.Join(dir, "pods"),
 		"BIZ_QUEUE_SIZE=5",
 	}, "--config="+filepath.Join(repoRoot(), "config", "agent.yaml"), "--config="+filepath.Join(repoRoot(), "config", "overlays", "agent-local.yaml"))
 	agent.waitHealthy(t, "http://"+health+"/")

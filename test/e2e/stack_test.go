@@ -161,6 +161,8 @@ func startStack(t *testing.T, gatewayEnv ...string) stack {
 		"BIZ_PPROF_ENDPOINT=" + freeAddr(t),
 		"BIZ_TELEMETRY_PORT=" + portOf(agentTelemetry),
 		"BIZ_QUEUE_DIR=" + filepath.Join(agentDir, "queue"),
+		"BIZ_CHECKPOINT_DIR=" + filepath.Join(agentDir, "checkpoints"),
+		"BIZ_POD_LOG_DIR=" + filepath.Join(agentDir, "pods"),
 	}, "--config="+filepath.Join(repoRoot(), "config", "agent.yaml"), "--config="+filepath.Join(repoRoot(), "config", "overlays", "agent-local.yaml"))
 	agent.waitHealthy(t, "http://"+agentHealth+"/")
 	t.Cleanup(func() {
