@@ -233,6 +233,8 @@ type reliabilityStack struct {
 	agentDir, agentHealth  string
 	agentProcess           *collector
 	agentEnv               []string // extra env of the agent
+	agentOverlays          []string // extra config/overlays files of the agent
+	gatewayOverlays        []string // and of the gateways
 	stateDirs              []string
 }
 
@@ -257,7 +259,7 @@ func (st *reliabilityStack) agent(t *testing.T) *collector {
 		"BIZ_QUEUE_DIR=" + filepath.Join(st.agentDir, "queue"),
 		"BIZ_CHECKPOINT_DIR=" + filepath.Join(st.agentDir, "checkpoints"),
 		"BIZ_POD_LOG_DIR=" + filepath.Join(st.agentDir, "pods"),
-	}, st.agentEnv...), "--config="+filepath.Join(repoRoot(), "config", "agent.yaml"), "--config="+filepath.Join(repoRoot(), "config", "overlays", "agent-local.yaml"))
+	}, st.agentEnv...), configArgs("agent.yaml", append([]string{"agent-local.yaml"}, st.agentOverlays...)...)...)
 	agent.waitHealthy(t, "http://"+st.agentHealth+"/")
 	return agent
 }
@@ -291,9 +293,18 @@ func (st *reliabilityStack) gatewayWith(t *testing.T, i int, env ...string) *col
 		"BIZ_SAMPLING_PERCENT=100",
 		"BIZ_TAIL_DECISION_WAIT=3s",
 		"BIZ_DYE_WAIT=2s",
-	}, env...), "--config="+filepath.Join(repoRoot(), "config", "gateway.yaml"))
+	}, env...), configArgs("gateway.yaml", st.gatewayOverlays...)...)
 	gw.waitHealthy(t, "http://"+health+"/")
 	return gw
+}
+
+// configArgs are the --config flags of config/<base> with config/overlays/<overlays>.
+func configArgs(base string, overlays ...string) []string {
+	args := []string{"--config=" + filepath.Join(repoRoot(), "config", base)}
+	for _, o := range overlays {
+		args = append(args, "--config="+filepath.Join(repoRoot(), "config", "overlays", o))
+	}
+	return args
 }
 
 // waitDelivered waits (bounded) until every accepted span reached Jaeger's

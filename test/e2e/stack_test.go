@@ -27,13 +27,16 @@ import (
 
 // startKafka runs an in-process Kafka-protocol cluster (franz-go's kfake)
 // on a free loopback port with the agent's topics, 3 partitions each.
-func startKafka(t *testing.T) string {
+func startKafka(t *testing.T) string { return startKafkaWith(t) }
+
+// startKafkaWith starts kfake with extra options (TLS, SASL).
+func startKafkaWith(t *testing.T, opts ...kfake.Opt) string {
 	t.Helper()
 	addr := freeAddr(t)
 	var port int
 	_, err := fmt.Sscan(portOf(addr), &port)
 	require.NoError(t, err)
-	c, err := kfake.NewCluster(kfake.Ports(port), kfake.SeedTopics(3, "otelcol_biz_spans", "otelcol_biz_logs", "otelcol_biz_metrics"))
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.Ports(port), kfake.SeedTopics(3, "otelcol_biz_spans", "otelcol_biz_logs", "otelcol_biz_metrics")}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
 	return c.ListenAddrs()[0]
