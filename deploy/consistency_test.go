@@ -16,9 +16,7 @@ import (
 // unreadEnvAllowed are env vars the agent's manifests set although the
 // configs it loads may not read them (yet), with the reason.
 var unreadEnvAllowed = map[string]string{
-	"K8S_POD_NAME":      "the agent's filelog receiver excludes the agent's own pod logs by it (issue 17 part 2)",
-	"K8S_POD_NAMESPACE": "the agent's filelog receiver excludes the agent's own pod logs by it (issue 17 part 2)",
-	"K8S_POD_IP":        "downward API, for overlays that bind receivers to the pod IP ($(K8S_POD_IP):4317)",
+	"K8S_POD_IP": "downward API, for overlays that bind receivers to the pod IP ($(K8S_POD_IP):4317)",
 }
 
 // binaryEnv are env vars otelcol-biz itself reads (internal/memorylimit).

@@ -358,6 +358,7 @@ func checkAgent(t *testing.T, r *rendered, w workload) {
 		"K8S_POD_NAME":      "metadata.name",
 		"K8S_POD_NAMESPACE": "metadata.namespace",
 		"K8S_POD_IP":        "status.podIP",
+		"K8S_NODE_IP":       "status.hostIP",
 	} {
 		e := envVar(c, name)
 		if assert.NotNil(t, e, name) && assert.NotNil(t, e.ValueFrom, name) && assert.NotNil(t, e.ValueFrom.FieldRef, name) {

@@ -77,6 +77,10 @@ func TestConfigsValidateWithBinary(t *testing.T) {
 				require.NoError(t, os.WriteFile(p, c.configs[name], 0o600))
 				args = append(args, "--config="+p)
 			}
+			// kubelet_stats' serviceAccount auth reads the pod's CA when it is
+			// created, which validate does: off a cluster, auth_type none
+			// (as `make validate` does)
+			args = append(args, "--config=yaml:receivers::kubelet_stats::auth_type: none")
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, bin, args...)
