@@ -72,3 +72,15 @@ func TestFuncKey(t *testing.T) {
 	assert.Equal(t, funcKey(a), funcKey(b))
 	assert.Equal(t, "github.com/x/kafkareceiver.newTracesReceiver", funcKey("0 0% 0% 1s 5% github.com/x/kafkareceiver.newTracesReceiver.func1.1"))
 }
+
+func TestPprofOn(t *testing.T) {
+	on, err := pprofOn("../../config/gateway.yaml")
+	require.NoError(t, err)
+	require.Len(t, on, 1, "config/gateway.yaml defines pprof and leaves it off")
+	assert.Contains(t, on[0], "--config=yaml:service::extensions: [healthcheckv2, ")
+	assert.True(t, strings.HasSuffix(on[0], ", pprof]"), on[0])
+
+	on, err = pprofOn("configs/traces-gateway.yaml")
+	require.NoError(t, err)
+	assert.Empty(t, on, "pprof already on")
+}

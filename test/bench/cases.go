@@ -100,6 +100,7 @@ type settings struct {
 	rate           float64 // loadgen -rate (traces/s), 0 = as fast as accepted
 	workers        int
 	gatewaySpans   float64 // loadgen -span-rate into Kafka for the full gateway
+	collectorEnv   string  // extra KEY=VALUE,... of every collector run (-collector-env)
 }
 
 // collectorEnv is the environment of one collector run: the harness's own
@@ -119,6 +120,17 @@ func collectorEnv(vars map[string]string) []string {
 		env = append(env, k+"="+v)
 	}
 	return env
+}
+
+// withExtraEnv adds -collector-env's KEY=VALUE pairs (runtime tuning under
+// test, such as GOGC=200) to vars.
+func withExtraEnv(vars map[string]string, extra string) map[string]string {
+	for _, kv := range strings.Split(extra, ",") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(kv), "="); ok && k != "" {
+			vars[k] = v
+		}
+	}
+	return vars
 }
 
 // ports are the loopback endpoints of one run.

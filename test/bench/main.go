@@ -78,6 +78,7 @@ func parseOptions() options {
 	flag.DurationVar(&o.s.window, "window", envDur("BENCH_WINDOW", 20*time.Second), "measured window")
 	flag.Float64Var(&o.s.rate, "rate", envFloat("BENCH_RATE", 0), "loadgen traces/s; 0 = as fast as the collector accepts")
 	flag.IntVar(&o.s.workers, "workers", envInt("BENCH_WORKERS", 2), "loadgen workers")
+	flag.StringVar(&o.s.collectorEnv, "collector-env", "", "extra KEY=VALUE,... for every collector run (runtime tuning under test, e.g. GOGC=200)")
 	flag.Float64Var(&o.fixedSpans, "fixed-span-rate", envFloat("BENCH_FIXED_SPAN_RATE", 20000), "spans/s of the fixed-rate trace runs (0: none)")
 	flag.Float64Var(&o.s.gatewaySpans, "gateway-span-rate", envFloat("BENCH_GATEWAY_SPAN_RATE", 50000), "spans/s loadgen writes to Kafka for the full gateway")
 	flag.Parse()

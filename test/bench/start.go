@@ -8,8 +8,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
+
+	"sigs.k8s.io/yaml"
 )
 
 // prepare returns the collector's environment; for the full gateway it also
@@ -17,7 +21,7 @@ import (
 // does not validate against the binary is skipped with the reason.
 func (r *runner) prepare(ctx context.Context, c benchCase, p ports, dir string, cleanup *[]func()) ([]string, string, error) {
 	if !c.full {
-		return collectorEnv(benchVars(p, r.s)), "", nil
+		return collectorEnv(withExtraEnv(benchVars(p, r.s), r.s.collectorEnv)), "", nil
 	}
 	sk, err := startSinks()
 	if err != nil {
@@ -25,7 +29,7 @@ func (r *runner) prepare(ctx context.Context, c benchCase, p ports, dir string, 
 	}
 	r.sinks = sk
 	*cleanup = append(*cleanup, func() { sk.stop(); r.sinks = nil })
-	env := collectorEnv(gatewayVars(p, r.s, sk, dir))
+	env := collectorEnv(withExtraEnv(gatewayVars(p, r.s, sk, dir), r.s.collectorEnv))
 	if err := r.validate(ctx, r.configPath(c), env); err != nil {
 		return nil, "config does not validate with " + r.bin + ": " + err.Error(), nil
 	}
@@ -48,12 +52,24 @@ func (r *runner) prepare(ctx context.Context, c benchCase, p ports, dir string, 
 
 // startCollector starts bin/otelcol-biz on the case's config and waits for
 // its telemetry endpoint (bounded: 60 s).
+//
+// The full gateway's config defines pprof but leaves it off (config/
+// gateway.yaml): the profile needs it, so it is added to service.extensions.
 func (r *runner) startCollector(c benchCase, env []string, dir string, p ports) (*proc, error) {
 	logf, err := os.Create(filepath.Join(dir, "collector.log"))
 	if err != nil {
 		return nil, err
 	}
-	col, err := startProc("otelcol-biz", dir, env, logf, logf, r.bin, "--config="+r.configPath(c))
+	args := []string{"--config=" + r.configPath(c)}
+	if c.full {
+		on, err := pprofOn(r.configPath(c))
+		if err != nil {
+			_ = logf.Close()
+			return nil, err
+		}
+		args = append(args, on...)
+	}
+	col, err := startProc("otelcol-biz", dir, env, logf, logf, r.bin, args...)
 	_ = logf.Close() // the child has its own descriptor
 	if err != nil {
 		return nil, err
@@ -106,4 +122,27 @@ func (r *runner) configPath(c benchCase) string {
 		return c.config
 	}
 	return filepath.Join(r.root, c.config)
+}
+
+// pprofOn is the --config flag that adds a defined but unused pprof
+// extension to service.extensions (lists are replaced when configs merge, so
+// it repeats the config's list), or none.
+func pprofOn(config string) ([]string, error) {
+	b, err := os.ReadFile(config)
+	if err != nil {
+		return nil, err
+	}
+	var cfg struct {
+		Extensions map[string]any `json:"extensions"`
+		Service    struct {
+			Extensions []string `json:"extensions"`
+		} `json:"service"`
+	}
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		return nil, fmt.Errorf("%s: %w", config, err)
+	}
+	if _, ok := cfg.Extensions["pprof"]; !ok || slices.Contains(cfg.Service.Extensions, "pprof") {
+		return nil, nil
+	}
+	return []string{"--config=yaml:service::extensions: [" + strings.Join(append(cfg.Service.Extensions, "pprof"), ", ") + "]"}, nil
 }
