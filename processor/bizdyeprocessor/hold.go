@@ -14,9 +14,21 @@ import (
 // dyed yet, waiting for a key to turn up, or a consumer waiting for its
 // producer's trace (link_async).
 type heldTrace struct {
-	id         pcommon.TraceID
-	since      time.Time
+	id    pcommon.TraceID
+	since time.Time
+	// encoded is the held spans as OTLP protobuf: one TracesData message
+	// appended per batch that held spans of the trace (protobuf appends
+	// repeated fields, so the concatenation decodes as one message). Bytes
+	// hold no pointers, so the garbage collector does not scan them: with
+	// `sampling` every span is held for decision_wait, and scanning that heap
+	// was most of what the gateway's trace path cost. They are decoded only
+	// for the traces that leave (kept, or released unsampled).
+	encoded []byte
+	// traces stages the spans a batch holds until the batch ends (then
+	// encoded), and holds the decoded spans from decode until release.
 	traces     ptrace.Traces
+	failed     bool   // a held span has status ERROR (sampling's keep_errors)
+	start, end uint64 // earliest start and latest end of the held spans (slow_threshold)
 	logs       plog.Logs
 	spans      int
 	nlogs      int
@@ -46,7 +58,14 @@ type holdBuffer struct {
 	head, tail *heldTrace
 	spans      int
 	logs       int
-	gen        uint64 // bumped per incoming batch: invalidates the scope caches
+	gen        uint64       // bumped per incoming batch: invalidates the scope caches
+	staged     []*heldTrace // traces whose spans this batch staged, encoded at its end
+	marshaler  ptrace.ProtoMarshaler
+	// encode: held spans are kept encoded (with `sampling`, whose long
+	// decision_wait holds every span and drops most). Without it spans wait
+	// `wait` at most and all leave: decoding them all would cost more than
+	// the garbage collector saves.
+	encode bool
 }
 
 func newHoldBuffer() *holdBuffer {
@@ -75,6 +94,9 @@ func (h *holdBuffer) holdSpan(ht *heldTrace, rs ptrace.ResourceSpans, ss ptrace.
 	if ht.traces == (ptrace.Traces{}) {
 		ht.traces = ptrace.NewTraces()
 	}
+	if h.encode && ht.traces.ResourceSpans().Len() == 0 {
+		h.staged = append(h.staged, ht)
+	}
 	if ht.gen != h.gen || ht.srcRes != resIdx || ht.srcSc != scIdx || ht.spanSS == (ptrace.ScopeSpans{}) {
 		hrs := ht.traces.ResourceSpans().AppendEmpty()
 		rs.Resource().CopyTo(hrs.Resource())
@@ -85,9 +107,56 @@ func (h *holdBuffer) holdSpan(ht *heldTrace, rs ptrace.ResourceSpans, ss ptrace.
 		ht.gen, ht.srcRes, ht.srcSc = h.gen, resIdx, scIdx
 		ht.logSL = plog.ScopeLogs{}
 	}
+	if ht.spans == 0 {
+		ht.start = uint64(span.StartTimestamp())
+	}
+	ht.failed = ht.failed || span.Status().Code() == ptrace.StatusCodeError
+	ht.start = min(ht.start, uint64(span.StartTimestamp()))
+	ht.end = max(ht.end, uint64(span.EndTimestamp()))
 	span.MoveTo(ht.spanSS.Spans().AppendEmpty())
 	ht.spans++
 	h.spans++
+}
+
+// encodeStaged appends the spans each held trace staged in this batch to its
+// encoded bytes. A trace whose spans cannot be encoded (never seen: pdata
+// encodes what it decoded) keeps them staged, in memory.
+func (h *holdBuffer) encodeStaged() {
+	for _, ht := range h.staged {
+		if ht.traces.ResourceSpans().Len() == 0 {
+			continue // released or dropped by this batch already
+		}
+		b, err := h.marshaler.MarshalTraces(ht.traces)
+		if err != nil {
+			continue
+		}
+		ht.encoded = append(ht.encoded, b...)
+		ht.traces.ResourceSpans().RemoveIf(func(ptrace.ResourceSpans) bool { return true })
+		ht.spanSS = ptrace.ScopeSpans{}
+	}
+	clear(h.staged)
+	h.staged = h.staged[:0]
+}
+
+// decode turns the held trace's encoded spans back into ht.traces (after
+// any still staged), for release, stamping or linking.
+func (ht *heldTrace) decode() {
+	if len(ht.encoded) == 0 {
+		return
+	}
+	td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(ht.encoded)
+	ht.encoded = nil
+	if err != nil {
+		return // cannot happen: the bytes are pdata's own encoding
+	}
+	if ht.traces == (ptrace.Traces{}) {
+		ht.traces = td
+		return
+	}
+	staged := ht.traces.ResourceSpans()
+	staged.MoveAndAppendTo(td.ResourceSpans())
+	ht.traces = td
+	ht.spanSS = ptrace.ScopeSpans{}
 }
 
 // holdLog moves a log record into the held trace.
@@ -152,6 +221,7 @@ func (h *holdBuffer) holdSpans(rss ptrace.ResourceSpansSlice, sc *batchScratch, 
 			})
 		}
 	}
+	h.encodeStaged()
 	return held
 }
 
@@ -220,6 +290,7 @@ func (h *holdBuffer) remove(ht *heldTrace) {
 func (ht *heldTrace) releaseInto(td *ptrace.Traces, ld *plog.Logs, acks *ack.Set) {
 	ht.acks.MoveTo(acks)
 	if ht.spans > 0 {
+		ht.decode()
 		if *td == (ptrace.Traces{}) {
 			*td = ptrace.NewTraces()
 		}
@@ -237,6 +308,7 @@ func (ht *heldTrace) releaseInto(td *ptrace.Traces, ld *plog.Logs, acks *ack.Set
 // each it stamped.
 func (ht *heldTrace) stamp(st *stamper, dye string, keep bool) (spans, logs int64) {
 	if ht.spans > 0 {
+		ht.decode()
 		for _, rs := range ht.traces.ResourceSpans().All() {
 			for _, ss := range rs.ScopeSpans().All() {
 				for _, s := range ss.Spans().All() {
@@ -264,6 +336,7 @@ func (ht *heldTrace) link(entry pcommon.SpanID, ref producerRef, attr, key strin
 	if ht.spans == 0 || entry.IsEmpty() {
 		return
 	}
+	ht.decode()
 	for _, rs := range ht.traces.ResourceSpans().All() {
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, s := range ss.Spans().All() {

@@ -103,6 +103,7 @@ func newBizDye(id component.ID, set component.TelemetrySettings, cfg *Config, cl
 	}
 	if sc := cfg.Sampling.Get(); sc != nil {
 		p.smp, p.hold, p.dec.sampling = newSampler(sc), sc.DecisionWait, true
+		p.held.encode = true
 	}
 	p.scratch.New = func() any { return newBatchScratch(ext, st, len(cfg.Keys)) }
 	err = errors.Join(

@@ -62,21 +62,10 @@ func (s *sampler) decide(ht *heldTrace, keep bool) sampleRule {
 	if keep {
 		return ruleKeep
 	}
-	var failed bool
-	var first, last uint64 = math.MaxUint64, 0
-	for _, rs := range ht.traces.ResourceSpans().All() {
-		for _, ss := range rs.ScopeSpans().All() {
-			for _, sp := range ss.Spans().All() {
-				failed = failed || sp.Status().Code() == ptrace.StatusCodeError
-				first = min(first, uint64(sp.StartTimestamp()))
-				last = max(last, uint64(sp.EndTimestamp()))
-			}
-		}
-	}
 	switch {
-	case failed && s.keepErrors:
+	case ht.failed && s.keepErrors:
 		return ruleError
-	case s.slow > 0 && last > first && last-first >= uint64(s.slow):
+	case s.slow > 0 && ht.end > ht.start && ht.end-ht.start >= uint64(s.slow):
 		return ruleSlow
 	case s.all || binary.BigEndian.Uint64(ht.id[8:]) < s.threshold:
 		// the random low bytes of a W3C trace id: every replica and restart
@@ -89,6 +78,6 @@ func (s *sampler) decide(ht *heldTrace, keep bool) sampleRule {
 // dropSpans discards the held trace's spans (not sampled); its logs stay.
 func (ht *heldTrace) dropSpans() int64 {
 	n := int64(ht.spans)
-	ht.traces, ht.spans, ht.spanSS = ptrace.Traces{}, 0, ptrace.ScopeSpans{}
+	ht.traces, ht.encoded, ht.spans, ht.spanSS = ptrace.Traces{}, nil, 0, ptrace.ScopeSpans{}
 	return n
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configoptional"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -126,10 +125,7 @@ func TestSamplingPercentage(t *testing.T) {
 	for range n {
 		ht := &heldTrace{}
 		_, _ = rand.Read(ht.id[:])
-		ht.traces = ptrace.NewTraces()
-		sp := ht.traces.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
-		sp.SetStartTimestamp(pcommon.Timestamp(1))
-		sp.SetEndTimestamp(pcommon.Timestamp(2))
+		ht.start, ht.end = 1, 2
 		r := s.decide(ht, false)
 		assert.Equal(t, r, other.decide(ht, false))
 		if r == rulePercentage {
@@ -190,4 +186,51 @@ func TestSamplingKeepsStitchingLinks(t *testing.T) {
 		}
 	}
 	assert.True(t, linked, "the consumer root links to the producer span")
+}
+
+// TestSamplingHoldKeepsSpansIntact: held spans are kept encoded between
+// batches; a kept trace leaves with every span, attribute, link, resource
+// and scope it came with (plus its keys), whatever batch held it, and the
+// spans of the same trace in one batch are not encoded twice.
+func TestSamplingHoldKeepsSpansIntact(t *testing.T) {
+	h := newHarness(t, samplingConfig(100), componenttest.NewNopTelemetrySettings())
+	require.True(t, h.p.held.encode)
+	ctx := context.Background()
+	batches := []ptrace.Traces{
+		traces(sp{svc: "payment", trace: "t1", span: "c", parent: "b", name: "charge", attrs: map[string]any{"amount": 42.5, "tags": []any{"a", "b"}}, failed: true},
+			sp{svc: "order", trace: "t1", span: "b", parent: "a", name: "createOrder", links: [][2]string{{"t9", "p9"}}}),
+		traces(sp{svc: "gw", trace: "t1", span: "a", name: "POST /checkout", attrs: map[string]any{"order_id": "ORD-7"}}),
+		traces(sp{svc: "order", trace: "t1", span: "d", parent: "b", name: "reserve", dur: 2 * time.Millisecond}),
+	}
+	var want []map[string]any
+	for _, td := range batches {
+		for _, rs := range td.ResourceSpans().All() {
+			for _, s := range rs.ScopeSpans().At(0).Spans().All() {
+				want = append(want, map[string]any{"svc": rs.Resource().Attributes().AsRaw()["service.name"], "name": s.Name(),
+					"attrs": s.Attributes().AsRaw(), "links": s.Links().Len(), "status": s.Status().Code(), "dur": s.EndTimestamp() - s.StartTimestamp()})
+			}
+		}
+		c := ptrace.NewTraces()
+		td.CopyTo(c)
+		require.NoError(t, h.p.ConsumeTraces(ctx, c))
+		assert.NotEmpty(t, h.p.held.byID[tid("t1")].encoded, "held spans are encoded at the end of each batch")
+	}
+	assert.Zero(t, h.traces.SpanCount())
+	h.advance(11 * time.Second)
+
+	out := h.allTraces()
+	require.Equal(t, 4, out.SpanCount())
+	var got []map[string]any
+	for _, rs := range out.ResourceSpans().All() {
+		assert.Equal(t, "shop", rs.ScopeSpans().At(0).Scope().Name())
+		for _, s := range rs.ScopeSpans().At(0).Spans().All() {
+			attrs := s.Attributes().AsRaw()
+			assert.Equal(t, "ORD-7", attrs["biz.order_id"], s.Name())
+			delete(attrs, "biz.order_id")
+			delete(attrs, "biz.keep")
+			got = append(got, map[string]any{"svc": rs.Resource().Attributes().AsRaw()["service.name"], "name": s.Name(),
+				"attrs": attrs, "links": s.Links().Len(), "status": s.Status().Code(), "dur": s.EndTimestamp() - s.StartTimestamp()})
+		}
+	}
+	assert.ElementsMatch(t, want, got)
 }
