@@ -46,7 +46,7 @@ func crossValidate(train, scored []dayCases, s settings, folds int) ([]caseResul
 		}
 		examples[i] = ls
 	}
-	sim, err := rcatrain.SimExamples(rcatrain.SimScenarios, s.seed, rs)
+	sim, err := rcatrain.TrainExamples(rcatrain.SimScenarios, rcatrain.ShapeScenarios, s.seed, rs)
 	if err != nil {
 		return nil, err
 	}

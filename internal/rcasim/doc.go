@@ -1,8 +1,16 @@
 // Package rcasim is a deterministic, seeded fault simulator that emits OTLP
 // pdata for training and testing root-cause ranking (gnn_root_cause).
 //
-// It models the shape of the Nezha TrainTicket data we evaluate on, so that a
-// model trained here meets familiar input there:
+// Config.Shape picks the system. The default, ShapeTrainTicket, models the
+// Nezha TrainTicket data we evaluate on, so that a model trained here meets
+// familiar input there (below). ShapeGRPCShop (an Online Boutique-style
+// shop: a frontend fanning out to about ten gRPC services, short calls, at
+// most two layers below the frontend, SERVER/CLIENT span kinds, no logs at
+// all, status on failing SERVER spans only) and ShapeDeepChain (6-8
+// service layers with a Kafka PRODUCER -> CONSUMER hop in the middle that
+// the caller does not wait for, span kinds, text logs) share the fault
+// kinds, the timing model and the metrics; see their constants. The
+// TrainTicket shape:
 //
 //   - a gateway ("/*" entry, FilteringWebHandler.handle, exit spans) routing
 //     to front services by a Zipf-skewed choice, and a layered DAG of Java-style

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
 // Layer name pools. The names follow TrainTicket so that generated data reads
@@ -43,7 +45,9 @@ var verbs = []string{
 type call struct {
 	svc, ep   int
 	method    string  // exit span name: "HTTP GET" or "HTTP POST"
-	gapMedian float64 // ms of network time outside the callee's entry span
+	gapMedian float64 // ms of network time outside the callee's entry span (Kafka: until the broker's ack)
+	async     bool    // a Kafka message: the caller does not wait for the callee
+	topic     string  // Kafka topic
 }
 
 // endpoint is one operation of a service with its fixed work and call plan.
@@ -59,6 +63,10 @@ type endpoint struct {
 	// elseLine is the ERROR statement of the branch a "return" fault takes.
 	stmts    []statement
 	elseLine int
+	// entryKind is the entry span's kind (shapes with span kinds);
+	// topic, for a Kafka consumer's endpoint, the topic it reads.
+	entryKind ptrace.SpanKind
+	topic     string
 }
 
 // statement is one log call on an endpoint's code path.
@@ -92,10 +100,27 @@ type graph struct {
 	epRate   [][]float64 // expected invocations per request
 	svcRate  []float64
 	edgeRate map[[2]int]float64
+
+	shape Shape
+	depth int // the deepest layer
+	// What the shape's instrumentation emits: text logs, status on client
+	// spans, span kinds, peer attributes on client spans.
+	textLogs, clientStatus, spanKinds, peerAttrs bool
 }
 
-func buildGraph(rng *rand.Rand, n int) *graph {
-	g := &graph{}
+// buildGraph draws the shape's topology with n services.
+func buildGraph(rng *rand.Rand, n int, shape Shape) *graph {
+	switch shape {
+	case ShapeGRPCShop:
+		return buildShop(rng, n)
+	case ShapeDeepChain:
+		return buildChain(rng, n)
+	}
+	return buildTrainTicket(rng, n)
+}
+
+func buildTrainTicket(rng *rand.Rand, n int) *graph {
+	g := &graph{shape: ShapeTrainTicket, depth: maxLayer, textLogs: true, clientStatus: true}
 	ls := g.addServices(n)
 	hubs := ls.of(maxLayer)
 	if len(hubs) > hubCount {

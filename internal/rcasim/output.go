@@ -119,6 +119,10 @@ func (o *output) addTrace(t *tracer) {
 		sp.SetName(r.name)
 		sp.SetStartTimestamp(pcommon.Timestamp(r.start))
 		sp.SetEndTimestamp(pcommon.Timestamp(r.end))
+		if r.kind != ptrace.SpanKindUnspecified {
+			sp.SetKind(r.kind)
+		}
+		o.setSpanAttributes(sp.Attributes(), r)
 		if r.errMsg != "" {
 			sp.Status().SetCode(ptrace.StatusCodeError)
 			sp.Status().SetMessage(r.errMsg)
@@ -134,6 +138,23 @@ func (o *output) addTrace(t *tracer) {
 		lr := o.records[o.stepOf(r.ts)][r.pod].AppendEmpty()
 		fillLog(lr, r)
 		lr.SetTraceID(t.tid)
+	}
+}
+
+// setSpanAttributes adds the peer and messaging attributes the OTel
+// instrumentations set (none for ShapeTrainTicket, like its data).
+func (o *output) setSpanAttributes(m pcommon.Map, r *spanRec) {
+	if r.peer >= 0 {
+		name := o.g.services[r.peer].name
+		if o.g.shape == ShapeGRPCShop {
+			m.PutStr("rpc.system", "grpc")
+		}
+		m.PutStr("server.address", name)
+		m.PutStr("peer.service", name)
+	}
+	if r.topic != "" {
+		m.PutStr("messaging.system", "kafka")
+		m.PutStr("messaging.destination.name", r.topic)
 	}
 }
 

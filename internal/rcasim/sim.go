@@ -62,7 +62,9 @@ type Config struct {
 	// Seed makes everything reproducible: the same Config gives byte-identical
 	// pdata (on the same platform).
 	Seed int64
-	// Services is the number of services including the gateway. Default: 30; minimum 5.
+	// Services is the number of services including the gateway (the shop's
+	// frontend, the chain's API gateway). Default: 30 for ShapeTrainTicket,
+	// 11 for ShapeGRPCShop, 16 for ShapeDeepChain; minimum 5.
 	Services int
 	// Start is the event time of the first step. Default: 2023-01-29 08:00 UTC.
 	Start time.Time
@@ -76,6 +78,9 @@ type Config struct {
 	TracesPerStep int
 	// Fault is one of the Fault* kinds. Default: FaultNone. Unknown kinds act as FaultNone (see Validate).
 	Fault string
+	// Shape is the system the scenario models. Default: ShapeTrainTicket.
+	// Unknown shapes act as ShapeTrainTicket (see Validate).
+	Shape Shape
 	// FaultService names the faulty service. Default: chosen by the seed among
 	// services with at least 0.05 calls per request, so the fault is
 	// observable (for a timeout cascade: in the two deepest layers, preferring
@@ -119,6 +124,9 @@ func (cfg Config) Validate() error {
 	if !slices.Contains(knownFaults, cfg.Fault) {
 		errs = errors.Join(errs, fmt.Errorf("unknown 'fault' %q", cfg.Fault))
 	}
+	if !slices.Contains(Shapes, cfg.Shape) && cfg.Shape != "" {
+		errs = errors.Join(errs, fmt.Errorf("unknown 'shape' %q", cfg.Shape))
+	}
 	if cfg.Services != 0 && cfg.Services < minServices {
 		errs = errors.Join(errs, fmt.Errorf("'services' must be at least %d", minServices))
 	}
@@ -126,8 +134,9 @@ func (cfg Config) Validate() error {
 		errs = errors.Join(errs, errors.New("'step' must not be negative"))
 	}
 	if cfg.FaultService != "" {
-		n := cfg.withDefaults().Services
-		g := buildGraph(newGraphRNG(cfg.Seed), n)
+		d := cfg.withDefaults()
+		n := d.Services
+		g := buildGraph(newGraphRNG(cfg.Seed), n, d.Shape)
 		if g.serviceIndex(cfg.FaultService) < 0 {
 			errs = errors.Join(errs, fmt.Errorf("'fault_service' %q is not one of the %d generated services", cfg.FaultService, n))
 		}
@@ -136,8 +145,11 @@ func (cfg Config) Validate() error {
 }
 
 func (cfg Config) withDefaults() Config {
+	if !slices.Contains(Shapes, cfg.Shape) {
+		cfg.Shape = ShapeTrainTicket
+	}
 	if cfg.Services == 0 {
-		cfg.Services = defaultServices
+		cfg.Services = cfg.Shape.defaultServices()
 	}
 	cfg.Services = max(cfg.Services, minServices)
 	if cfg.Start.IsZero() {
@@ -228,7 +240,7 @@ func newPlan(cfg Config, g *graph, injectAt int64) *plan {
 func pickFaultService(rng *rand.Rand, g *graph, kind string) int {
 	var cands, all []int
 	for i := 1; i < len(g.services); i++ {
-		if kind == FaultTimeoutCascade && g.services[i].layer < 3 {
+		if kind == FaultTimeoutCascade && g.services[i].layer < min(3, g.depth) {
 			continue // leave room for a chain of three or more services below the gateway
 		}
 		all = append(all, i)
@@ -267,6 +279,9 @@ func timeoutChain(g *graph, svc int) (chain []int, budgets map[[2]int]int64, cle
 		for e, ep := range g.services[i].eps {
 			for _, grp := range ep.groups {
 				for _, c := range grp {
+					if c.async {
+						continue // no deadline crosses a Kafka topic
+					}
 					k := ref{c.svc, c.ep}
 					if !slices.Contains(callers[k], ref{i, e}) {
 						callers[k] = append(callers[k], ref{i, e})
@@ -283,7 +298,7 @@ func timeoutChain(g *graph, svc int) (chain []int, budgets map[[2]int]int64, cle
 			r := i == svc
 			for _, grp := range ep.groups {
 				for _, c := range grp {
-					r = r || reach[ref{c.svc, c.ep}]
+					r = r || !c.async && reach[ref{c.svc, c.ep}]
 				}
 			}
 			reach[ref{i, e}] = r
@@ -362,7 +377,7 @@ func timeoutChain(g *graph, svc int) (chain []int, budgets map[[2]int]int64, cle
 // byte-identical pdata.
 func Generate(cfg Config) Scenario {
 	cfg = cfg.withDefaults()
-	g := buildGraph(newGraphRNG(cfg.Seed), cfg.Services)
+	g := buildGraph(newGraphRNG(cfg.Seed), cfg.Services, cfg.Shape)
 	g.addStatements(rand.New(rand.NewPCG(uint64(cfg.Seed), streamStatements)))
 	start0 := cfg.Start.UnixNano()
 	stepNs := int64(cfg.Step)
@@ -393,7 +408,7 @@ func Generate(cfg Config) Scenario {
 			slot := float64(stepNs) / float64(n)
 			root := start0 + int64(k)*stepNs + int64((float64(i)+t.rng.Float64())*slot)
 			r := t.invoke(0, g.pickRoute(t.rng), root, zeroSpanID, noDeadline)
-			if r.end >= end {
+			if r.end >= end || t.lastEnd() >= end {
 				continue // would end after the last batch: drop the whole trace
 			}
 			o.addTrace(t)
@@ -401,7 +416,9 @@ func Generate(cfg Config) Scenario {
 	}
 	for k := range steps {
 		rng := rand.New(rand.NewPCG(uint64(cfg.Seed), streamStep+uint64(k)))
-		o.addBackground(rng, k)
+		if g.textLogs {
+			o.addBackground(rng, k)
+		}
 		o.addMetrics(rng, k, p)
 	}
 	sc.Batches = o.batches(cfg.Start, cfg.Step)

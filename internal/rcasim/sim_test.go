@@ -401,7 +401,7 @@ func TestTopology(t *testing.T) {
 		}
 	}
 
-	g := buildGraph(newGraphRNG(1), defaultServices)
+	g := buildGraph(newGraphRNG(1), defaultServices, ShapeTrainTicket)
 	ops := map[string]bool{}
 	for _, s := range g.services[1:] {
 		assert.True(t, len(s.eps) >= 1 && len(s.eps) <= 4, s.name)

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
 const (
@@ -44,6 +45,9 @@ type spanRec struct {
 	name       string
 	start, end int64
 	errMsg     string // non-empty: status Error plus an "exception" event
+	kind       ptrace.SpanKind
+	peer       int    // exit spans of shapes with attributes: the callee's service index; -1: none
+	topic      string // Kafka producer/consumer spans: the topic
 }
 
 type logRec struct {
@@ -81,8 +85,28 @@ func (t *tracer) reset(seed, idx uint64) {
 func (t *tracer) open(pod int, name string, parent pcommon.SpanID, start int64) int {
 	var id pcommon.SpanID
 	binary.BigEndian.PutUint64(id[:], t.rng.Uint64()|1)
-	t.spans = append(t.spans, spanRec{id: id, parent: parent, pod: pod, name: name, start: start})
+	t.spans = append(t.spans, spanRec{id: id, parent: parent, pod: pod, name: name, start: start, peer: -1})
 	return len(t.spans) - 1
+}
+
+// openKind opens a span of the given kind (ShapeTrainTicket: none, as in
+// the SkyWalking data).
+func (t *tracer) openKind(pod int, name string, parent pcommon.SpanID, start int64, kind ptrace.SpanKind) int {
+	i := t.open(pod, name, parent, start)
+	if t.g.spanKinds {
+		t.spans[i].kind = kind
+	}
+	return i
+}
+
+// lastEnd is the end of the trace's last span: past its root's end when a
+// Kafka consumer finishes after the request that produced the message.
+func (t *tracer) lastEnd() int64 {
+	var end int64
+	for i := range t.spans {
+		end = max(end, t.spans[i].end)
+	}
+	return end
 }
 
 func (t *tracer) close(i int, end int64, errMsg string) {
@@ -91,6 +115,9 @@ func (t *tracer) close(i int, end int64, errMsg string) {
 }
 
 func (t *tracer) log(pod int, ts int64, sev severity, spanID pcommon.SpanID, logger string, line int, msg string) {
+	if !t.g.textLogs {
+		return
+	}
 	t.logs = append(t.logs, logRec{
 		pod: pod, ts: ts, severity: sev, traced: true, spanID: spanID, line: line,
 		body: logBody(ts, sev, logger, line, t.tid, spanID, true, msg),
@@ -123,11 +150,17 @@ func (t *tracer) invoke(svc, epIdx int, start int64, parent pcommon.SpanID, dl i
 	}
 	slice := (self - entryPre - entryPost - db) / float64(len(ep.groups)+1)
 
-	q.entry = t.open(pod, ep.op, parent, start)
+	q.entry = t.openKind(pod, ep.op, parent, start, ep.entryKind)
+	if ep.topic != "" {
+		t.spans[q.entry].topic = ep.topic
+	}
 	entryID := t.spans[q.entry].id
 	q.adv(ms(entryPre))
-	q.ctrl = t.open(pod, ep.ctrl, entryID, q.tcur)
-	q.ctrlID = t.spans[q.ctrl].id
+	q.ctrl, q.ctrlID = -1, entryID // no controller span: statements and calls hang off the entry span
+	if ep.ctrl != "" {
+		q.ctrl = t.openKind(pod, ep.ctrl, entryID, q.tcur, ptrace.SpanKindInternal)
+		q.ctrlID = t.spans[q.ctrl].id
+	}
 	if db > 0 && !q.cut {
 		q.queryDB(db)
 	}
@@ -217,8 +250,12 @@ func (q *request) fault(self float64, start int64) (float64, bool) {
 // by the deadline ends with "context canceled".
 func (q *request) queryDB(db float64) {
 	t := q.t
-	repo := t.open(q.pod, q.ep.repo, q.ctrlID, q.tcur)
-	sql := t.open(q.pod, q.ep.sql, t.spans[repo].id, q.tcur+ms(db*0.08))
+	repo, sqlParent := -1, q.ctrlID
+	if q.ep.repo != "" {
+		repo = t.openKind(q.pod, q.ep.repo, q.ctrlID, q.tcur, ptrace.SpanKindInternal)
+		sqlParent = t.spans[repo].id
+	}
+	sql := t.openKind(q.pod, q.ep.sql, sqlParent, q.tcur+ms(db*0.08), ptrace.SpanKindClient)
 	sqlEnd := q.tcur + ms(db*0.92)
 	q.adv(ms(db))
 	var msg string
@@ -228,7 +265,9 @@ func (q *request) queryDB(db float64) {
 		sqlEnd = min(sqlEnd, q.tcur)
 	}
 	t.close(sql, sqlEnd, msg)
-	t.close(repo, q.tcur, msg)
+	if repo >= 0 {
+		t.close(repo, q.tcur, msg)
+	}
 }
 
 // runGroups runs the endpoint's groups of calls, each after the statements
@@ -344,11 +383,15 @@ func (q *request) finish(fail outcome, entryPost float64) outcome {
 		errMsg = msgCallerErr
 	}
 	if q.cut {
-		t.close(q.ctrl, q.tcur, msgTimeout)
+		if q.ctrl >= 0 {
+			t.close(q.ctrl, q.tcur, msgTimeout)
+		}
 		t.close(q.entry, q.tcur, msgTimeout)
 		return outcome{end: q.tcur, kind: resultDeadline}
 	}
-	t.close(q.ctrl, q.tcur, errMsg)
+	if q.ctrl >= 0 {
+		t.close(q.ctrl, q.tcur, errMsg)
+	}
 	q.adv(ms(entryPost))
 	if q.cut {
 		t.close(q.entry, q.tcur, msgTimeout)
@@ -367,7 +410,13 @@ func (q *request) finish(fail outcome, entryPost float64) outcome {
 func (t *tracer) call(caller, callerPod int, c *call, parent pcommon.SpanID, st, dl int64) (int64, outcome) {
 	rng := t.rng
 	p := t.plan
-	exit := t.open(callerPod, c.method, parent, st)
+	if c.async {
+		return t.publish(callerPod, c, parent, st)
+	}
+	exit := t.openKind(callerPod, c.method, parent, st, ptrace.SpanKindClient)
+	if t.g.peerAttrs {
+		t.spans[exit].peer = c.svc
+	}
 	exitID := t.spans[exit].id
 	gap := lognormal(rng, c.gapMedian, 0.3)
 	before := ms(gap * (0.35 + 0.3*rng.Float64()))
@@ -407,10 +456,35 @@ func (t *tracer) call(caller, callerPod int, c *call, parent pcommon.SpanID, st,
 	case resultException:
 		msg = msgHTTP500
 	}
+	if !t.g.clientStatus {
+		msg = "" // the client instrumentation sets no status
+	}
 	t.close(exit, end, msg)
 	r.end = end
 	return end, r
 }
+
+// publish is an asynchronous call through Kafka: a PRODUCER span that ends
+// when the broker acknowledges, and the consumer's CONSUMER span (its
+// child) after the queue lag. The caller waits for the acknowledgement
+// only; whatever the consumer does never reaches it. A delay fault on the
+// consumer's pod delays the messages it reads.
+func (t *tracer) publish(callerPod int, c *call, parent pcommon.SpanID, st int64) (int64, outcome) {
+	rng, p := t.rng, t.plan
+	prod := t.openKind(callerPod, c.method, parent, st, ptrace.SpanKindProducer)
+	t.spans[prod].topic = c.topic
+	ack := st + ms(lognormal(rng, c.gapMedian, 0.3))
+	lag := ms(lognormal(rng, kafkaLagMedianMs, 0.5))
+	if p.kind == FaultDelay && st >= p.injectAt && c.svc == p.svc {
+		lag += ms(p.delayMs * (0.8 + 0.4*rng.Float64()))
+	}
+	t.invoke(c.svc, c.ep, ack+lag, t.spans[prod].id, noDeadline)
+	t.close(prod, ack, "")
+	return ack, outcome{end: ack}
+}
+
+// kafkaLagMedianMs is the median time a message waits in its topic.
+const kafkaLagMedianMs = 4
 
 // budget is the client timeout of a call: every call into the faulty service
 // gets the innermost budget (its client is configured with it), and the outer

@@ -7,6 +7,7 @@ package rcatrain // import "github.com/otelcol-biz/otelcol-biz/internal/rcatrain
 
 import (
 	"math"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -108,7 +109,7 @@ func replayCase(c nezha.Case, history []nezha.Event, s Settings, from, to int64)
 // Labeled is a training example with where it came from.
 type Labeled struct {
 	rootcause.Example
-	Source string // "sim" or the case's inject time and service
+	Source string // "sim", "sim/<shape>" or the case's inject time and service
 	Fault  string
 }
 
@@ -182,7 +183,7 @@ func Fit(examples []Labeled, cfg rootcause.TrainConfig) *rootcause.Model {
 	sim, data := 0, 0
 	for i, l := range examples {
 		ex[i] = l.Example
-		if l.Source == "sim" {
+		if IsSim(l) {
 			sim++
 		} else {
 			data++
@@ -192,6 +193,9 @@ func Fit(examples []Labeled, cfg rootcause.TrainConfig) *rootcause.Model {
 	m.Trained.SimGraphs, m.Trained.DatasetGraphs = sim, data
 	return m
 }
+
+// IsSim tells a simulated example from a dataset one.
+func IsSim(l Labeled) bool { return strings.HasPrefix(l.Source, "sim") }
 
 // DatasetWeight is how many simulated scenarios a real case counts as: ten, so the ~30 cases
 // weigh about as much as the 300 scenarios: the simulator teaches the

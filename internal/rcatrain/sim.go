@@ -2,49 +2,123 @@ package rcatrain
 
 import (
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/otelcol-biz/otelcol-biz/internal/rcasim"
 )
 
-// SimScenarios is the number of simulated faults cmd/gnntrain trains on.
+// SimScenarios is the number of simulated TrainTicket-shaped faults
+// cmd/gnntrain trains on.
 const SimScenarios = 300
+
+// ShapeScenarios is the number of simulated faults of each other shape
+// (rcasim.ShapeGRPCShop, rcasim.ShapeDeepChain) cmd/gnntrain trains on.
+const ShapeScenarios = 100
+
+// ShapeWeight is how many TrainTicket-shaped scenarios one scenario of
+// another shape counts as in the loss: the other shapes widen what the
+// network has seen without outweighing the shape the real cases have.
+const ShapeWeight = 0.5
 
 // simFaults are the kinds the simulator injects, in turn.
 var simFaults = []string{rcasim.FaultCPU, rcasim.FaultDelay, rcasim.FaultException, rcasim.FaultReturn, rcasim.FaultTimeoutCascade}
 
-// SimExamples simulates n faults and returns their scored windows: each
-// scenario has 20-45 services, sparse traffic like the real data's (a few
-// traces per second), 2.5 min of normal traffic, then the fault; inject
-// times are not window-aligned. Each scenario ships the signal families a
-// Missing draw gives it (see drawMissing).
+// SimExamples simulates n TrainTicket-shaped faults and returns their
+// scored windows: each scenario has 20-45 services, sparse traffic like the
+// real data's (a few traces per second), 2.5 min of normal traffic, then
+// the fault; inject times are not window-aligned. Each scenario ships the
+// signal families a Missing draw gives it (see drawMissing).
 func SimExamples(n int, seed uint64, s Settings) ([]Labeled, error) {
-	rng := rand.New(rand.NewPCG(seed, 0x51a))
+	return ShapeExamples(rcasim.ShapeTrainTicket, n, seed, s, true)
+}
+
+// TrainExamples are the simulated windows cmd/gnntrain and rcabench's
+// cross-validation train on: tt TrainTicket-shaped faults (SimScenarios)
+// and perShape of each other shape (ShapeScenarios).
+func TrainExamples(tt, perShape int, seed uint64, s Settings) ([]Labeled, error) {
+	out, err := SimExamples(tt, seed, s)
+	if err != nil {
+		return nil, err
+	}
+	for _, sh := range rcasim.Shapes[1:] {
+		if perShape <= 0 {
+			break
+		}
+		ls, err := ShapeExamples(sh, perShape, seed, s, true)
+		if err != nil {
+			return nil, err
+		}
+		for i := range ls {
+			ls[i].Weight = ShapeWeight
+		}
+		out = append(out, ls...)
+	}
+	return out, nil
+}
+
+// shapeServices and shapeTraces are the ranges of service counts and root
+// requests per 10 s step drawn per shape (a deep chain's request has
+// several times the spans of the others').
+var (
+	shapeServices = map[rcasim.Shape][2]int{
+		rcasim.ShapeTrainTicket: {20, 45},
+		rcasim.ShapeGRPCShop:    {8, 16},
+		rcasim.ShapeDeepChain:   {10, 24},
+	}
+	shapeTraces = map[rcasim.Shape][2]int{
+		rcasim.ShapeTrainTicket: {15, 54},
+		rcasim.ShapeGRPCShop:    {15, 54},
+		rcasim.ShapeDeepChain:   {10, 34},
+	}
+)
+
+// ShapeExamples simulates n faults of one shape as SimExamples does (its
+// service counts: 20-45 TrainTicket, 8-16 gRPC shop, 10-24 deep chain; a
+// deep chain sees 10-34 requests per step, the others 15-54).
+// Each shape draws from its own stream of seed, so one shape's scenarios
+// do not change with another's. missing: drop signal families per
+// drawMissing; without it a scenario ships what its shape ships.
+func ShapeExamples(shape rcasim.Shape, n int, seed uint64, s Settings, missing bool) ([]Labeled, error) {
+	stream := uint64(0x51a)
+	if i := slices.Index(rcasim.Shapes, shape); i > 0 {
+		stream = 0x51a0 + uint64(i)
+	}
+	rng := rand.New(rand.NewPCG(seed, stream))
 	base := time.Date(2023, 1, 29, 8, 0, 0, 0, time.UTC)
+	span, traces := shapeServices[shape], shapeTraces[shape]
+	source := "sim"
+	if shape != rcasim.ShapeTrainTicket {
+		source = "sim/" + string(shape)
+	}
 	out := make([]Labeled, 0, n)
 	for i := range n {
 		cfg := rcasim.Config{
 			Seed:          int64(rng.Uint64() >> 1),
-			Services:      20 + rng.IntN(26),
+			Services:      span[0] + rng.IntN(span[1]-span[0]+1),
 			Start:         base.Add(time.Duration(i)*time.Hour + time.Duration(rng.IntN(30))*time.Second),
 			Step:          10 * time.Second,
 			NormalSteps:   15,
 			FaultSteps:    9,
-			TracesPerStep: 15 + rng.IntN(40),
+			TracesPerStep: traces[0] + rng.IntN(traces[1]-traces[0]+1),
 			Fault:         simFaults[i%len(simFaults)],
+			Shape:         shape,
 		}
 		sc := rcasim.Generate(cfg)
 		f, err := NewFeeder(s, sc.InjectAt.Add(s.Delay))
 		if err != nil {
 			return nil, err
 		}
-		m := drawMissing(i, cfg.Seed, sc.Services)
+		var m Missing
+		if missing {
+			m = drawMissing(i, cfg.Seed, sc.Services)
+		}
 		for _, b := range sc.Batches {
 			td, ld, md := m.apply(b.Traces, b.Logs, b.Metrics)
 			f.Feed(td, ld, md)
 		}
 		f.Close()
-		if l, ok := label(f.Graph, sc.FaultService, "sim", sc.Fault); ok {
+		if l, ok := label(f.Graph, sc.FaultService, source, sc.Fault); ok {
 			out = append(out, l)
 		}
 	}

@@ -513,8 +513,10 @@ type newScored struct {
 }
 
 // raise sets n's feature f (and its Raw) to z when z is larger.
+// On a tie the larger raw value wins, so the result does not depend on
+// the order (often a map's) the candidates come in.
 func raise(n *Node, f int, z, raw float64) {
-	if z > n.X[f] {
+	if z > n.X[f] || z > 0 && z == n.X[f] && raw > n.Raw[f] {
 		n.X[f], n.Raw[f] = z, raw
 	}
 }

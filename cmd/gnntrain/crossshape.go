@@ -1,0 +1,131 @@
+package main
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/otelcol-biz/otelcol-biz/internal/rcasim"
+	"github.com/otelcol-biz/otelcol-biz/internal/rcatrain"
+	"github.com/otelcol-biz/otelcol-biz/internal/rootcause"
+)
+
+// crossMethods are the methods the cross-shape table scores.
+var crossMethods = slices.Concat(rootcause.Methods, rootcause.BenchMethods)
+
+// crossTestSeed offsets the test scenarios' seed from the training ones.
+const crossTestSeed = 1_000_003
+
+// crossShapes trains, for each shape, on train scenarios of each other
+// shape (simulator only, families dropped as in training) and scores the
+// gnn and the baselines on test fresh scenarios of the held-out shape, as
+// that shape ships them (no families dropped); a last row per shape trains
+// on all three for reference (in-distribution).
+func crossShapes(train, test int, seed uint64, epochs int) error {
+	start := time.Now()
+	s := rcatrain.Defaults
+	trainSets := map[rcasim.Shape][]rcatrain.Labeled{}
+	testSets := map[rcasim.Shape][]rcatrain.Labeled{}
+	for _, sh := range rcasim.Shapes {
+		var err error
+		if trainSets[sh], err = rcatrain.ShapeExamples(sh, train, seed, s, true); err != nil {
+			return err
+		}
+		if testSets[sh], err = rcatrain.ShapeExamples(sh, test, seed+crossTestSeed, s, false); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "%s: %d training, %d test windows (%s)\n", sh, len(trainSets[sh]), len(testSets[sh]), time.Since(start).Round(time.Millisecond))
+	}
+	cfg := rcatrain.TrainConfig
+	cfg.Seed, cfg.Epochs = seed, epochs
+	fit := func(shapes []rcasim.Shape) *rootcause.Model {
+		var ex []rcatrain.Labeled
+		for _, sh := range shapes {
+			ex = append(ex, trainSets[sh]...)
+		}
+		return rcatrain.Fit(ex, cfg)
+	}
+	all := fit(rcasim.Shapes)
+	held := map[rcasim.Shape]*rootcause.Model{}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprint(tw, "test shape\ttrained on\tcases")
+	for _, m := range crossMethods {
+		fmt.Fprintf(tw, "\t%s AC@1/AC@3", m)
+	}
+	fmt.Fprintln(tw)
+	for _, h := range rcasim.Shapes {
+		others := slices.DeleteFunc(slices.Clone(rcasim.Shapes), func(sh rcasim.Shape) bool { return sh == h })
+		rows := []struct {
+			name  string
+			model *rootcause.Model
+		}{
+			{fmt.Sprintf("%s + %s", others[0], others[1]), fit(others)},
+			{"all three (reference)", all},
+		}
+		held[h] = rows[0].model
+		for _, r := range rows {
+			fmt.Fprintf(tw, "%s\t%s\t%d", h, r.name, len(testSets[h]))
+			for _, name := range crossMethods {
+				m, err := rootcause.NewMethod(name, r.model)
+				if err != nil {
+					return err
+				}
+				ac1, ac3 := accuracy(m, testSets[h])
+				fmt.Fprintf(tw, "\t%.3f / %.3f", ac1, ac3)
+			}
+			fmt.Fprintln(tw)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// by fault kind, the held-out shape's two-shape model
+	fmt.Println()
+	fmt.Fprint(tw, "test shape\tfault\tcases")
+	for _, m := range crossMethods {
+		fmt.Fprintf(tw, "\t%s", m)
+	}
+	fmt.Fprintln(tw)
+	for _, h := range rcasim.Shapes {
+		byFault := map[string][]rcatrain.Labeled{}
+		for _, l := range testSets[h] {
+			byFault[l.Fault] = append(byFault[l.Fault], l)
+		}
+		for _, f := range slices.Sorted(maps.Keys(byFault)) {
+			fmt.Fprintf(tw, "%s\t%s\t%d", h, f, len(byFault[f]))
+			for _, name := range crossMethods {
+				m, err := rootcause.NewMethod(name, held[h])
+				if err != nil {
+					return err
+				}
+				ac1, ac3 := accuracy(m, byFault[f])
+				fmt.Fprintf(tw, "\t%.2f / %.2f", ac1, ac3)
+			}
+			fmt.Fprintln(tw)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "done (%s)\n", time.Since(start).Round(time.Millisecond))
+	return tw.Flush()
+}
+
+// accuracy is AC@1 and AC@3 of m over examples (ties at the worst rank).
+func accuracy(m rootcause.Method, examples []rcatrain.Labeled) (ac1, ac3 float64) {
+	if len(examples) == 0 {
+		return 0, 0
+	}
+	for _, l := range examples {
+		scores, _ := m.Score(l.Graph)
+		r := rank(scores, l.Target)
+		if r == 1 {
+			ac1++
+		}
+		if r <= 3 {
+			ac3++
+		}
+	}
+	n := float64(len(examples))
+	return ac1 / n, ac3 / n
+}

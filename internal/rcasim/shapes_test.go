@@ -1,0 +1,215 @@
+package rcasim
+
+import (
+	"cmp"
+	"maps"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// layerDepths is each service's longest call path from the root (index
+// 0), from the scenario's edges; the edges form a DAG in service order.
+func layerDepths(sc Scenario) map[string]int {
+	depth := map[string]int{sc.Services[0]: 0}
+	for _, s := range sc.Services {
+		d, ok := depth[s]
+		if !ok {
+			continue
+		}
+		for _, e := range sc.Edges {
+			if e[0] == s {
+				depth[e[1]] = max(depth[e[1]], d+1)
+			}
+		}
+	}
+	return depth
+}
+
+func fanOut(sc Scenario, svc string) int {
+	n := 0
+	for _, e := range sc.Edges {
+		if e[0] == svc {
+			n++
+		}
+	}
+	return n
+}
+
+// shapeStats are the properties the shape tests check, over a scenario.
+type shapeStats struct {
+	services, depth, rootFanOut int
+	logs                        int
+	kinds                       map[ptrace.SpanKind]int
+	clientStatus, serverStatus  int
+	medianClientMs              float64
+	kafkaHops                   int // CONSUMER spans whose parent is a PRODUCER span of another service
+	kafkaAsync                  int // ... that start after their producer span ended
+	producerDepth               int // the producing service's layer (max over hops)
+}
+
+func statsOf(t *testing.T, sc Scenario) shapeStats {
+	f := flatten(t, sc)
+	depth := layerDepths(sc)
+	st := shapeStats{services: len(sc.Services), rootFanOut: fanOut(sc, sc.Services[0]), logs: len(f.logs), kinds: map[ptrace.SpanKind]int{}}
+	for _, d := range depth {
+		st.depth = max(st.depth, d)
+	}
+	var client []int64
+	for _, s := range f.spans {
+		k := s.span.Kind()
+		st.kinds[k]++
+		switch {
+		case k == ptrace.SpanKindClient && s.span.Status().Code() != ptrace.StatusCodeUnset:
+			st.clientStatus++
+		case k == ptrace.SpanKindServer && s.isErr():
+			st.serverStatus++
+		}
+		if k == ptrace.SpanKindClient {
+			client = append(client, s.dur())
+		}
+		if p, ok := f.byID[s.parent]; ok && k == ptrace.SpanKindConsumer && p.span.Kind() == ptrace.SpanKindProducer && p.svc != s.svc {
+			st.kafkaHops++
+			if s.start > p.end {
+				st.kafkaAsync++
+			}
+			st.producerDepth = max(st.producerDepth, depth[p.svc])
+			sys, _ := s.span.Attributes().Get("messaging.system")
+			assert.Equal(t, "kafka", sys.Str())
+		}
+	}
+	st.medianClientMs = median(client) / 1e6
+	return st
+}
+
+// TestShapes checks each shape's properties on every fault kind.
+func TestShapes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		shape Shape
+		check func(t *testing.T, st shapeStats)
+	}{
+		{ShapeTrainTicket, func(t *testing.T, st shapeStats) {
+			assert.Equal(t, defaultServices, st.services)
+			assert.LessOrEqual(t, st.depth, maxLayer, "at most five services deep")
+			assert.Equal(t, []ptrace.SpanKind{ptrace.SpanKindUnspecified}, slices.Collect(maps.Keys(st.kinds)), "no span kinds, as in the SkyWalking data")
+			assert.Positive(t, st.logs)
+			assert.Zero(t, st.kafkaHops)
+		}},
+		{ShapeGRPCShop, func(t *testing.T, st shapeStats) {
+			assert.Equal(t, 11, st.services)
+			assert.LessOrEqual(t, st.depth, 2, "few layers")
+			assert.GreaterOrEqual(t, st.rootFanOut, 8, "the frontend fans out to most services")
+			assert.Zero(t, st.logs, "no text logs")
+			assert.Zero(t, st.clientStatus, "no status on CLIENT spans")
+			assert.Positive(t, st.kinds[ptrace.SpanKindServer])
+			assert.Positive(t, st.kinds[ptrace.SpanKindClient])
+			assert.Less(t, st.medianClientMs, 5.0, "short calls")
+			assert.Zero(t, st.kafkaHops)
+		}},
+		{ShapeDeepChain, func(t *testing.T, st shapeStats) {
+			assert.Equal(t, 16, st.services)
+			assert.GreaterOrEqual(t, st.depth, chainMinDepth-1, "6-8 layers counting the gateway")
+			assert.LessOrEqual(t, st.depth, chainMaxDepth-1)
+			assert.Positive(t, st.kafkaHops, "a Kafka hop")
+			assert.Equal(t, st.kafkaHops, st.kafkaAsync, "consumers start after the producer's ack")
+			assert.GreaterOrEqual(t, st.producerDepth, 2, "the hop is mid-chain")
+			assert.LessOrEqual(t, st.producerDepth, st.depth-2, "the hop is mid-chain")
+			assert.Positive(t, st.logs)
+		}},
+	}
+	for _, tt := range tests {
+		for _, fault := range allFaults {
+			t.Run(string(tt.shape)+"/"+cmp.Or(fault, "none"), func(t *testing.T) {
+				t.Parallel()
+				sc := Generate(Config{Seed: 21, Shape: tt.shape, Fault: fault, TracesPerStep: 40})
+				st := statsOf(t, sc)
+				tt.check(t, st)
+				if fault != FaultNone {
+					require.NotEmpty(t, sc.FaultService)
+					assert.NotEqual(t, sc.Services[0], sc.FaultService)
+				}
+				if fault == FaultException && tt.shape != ShapeTrainTicket {
+					assert.Positive(t, st.serverStatus, "a failing handler sets its SERVER span's status")
+				}
+				if fault == FaultException && tt.shape == ShapeDeepChain {
+					assert.Positive(t, st.clientStatus, "the chain's clients set status")
+				}
+			})
+		}
+	}
+}
+
+// TestShapeDepthRange: the deep chain draws 6-8 layers over seeds, all
+// three, with one Kafka hop layer; the shop never more than two below its
+// frontend.
+func TestShapeDepthRange(t *testing.T) {
+	t.Parallel()
+	seen := map[int]bool{}
+	for seed := range int64(40) {
+		g := buildGraph(newGraphRNG(seed), 16, ShapeDeepChain)
+		seen[g.depth+1] = true
+		producers := 0
+		for _, s := range g.services {
+			for _, ep := range s.eps {
+				for _, grp := range ep.groups {
+					for _, c := range grp {
+						if c.async {
+							producers++
+							assert.Equal(t, g.depth/2, s.layer)
+							assert.Equal(t, s.layer+1, g.services[c.svc].layer)
+						}
+					}
+				}
+			}
+		}
+		assert.Positive(t, producers)
+		shop := buildGraph(newGraphRNG(seed), 8+int(seed)%9, ShapeGRPCShop)
+		assert.Equal(t, 2, shop.depth)
+	}
+	assert.Equal(t, map[int]bool{6: true, 7: true, 8: true}, seen)
+}
+
+func TestShapeDeterministic(t *testing.T) {
+	t.Parallel()
+	for _, sh := range Shapes {
+		t.Run(string(sh), func(t *testing.T) {
+			t.Parallel()
+			cfg := Config{Seed: 5, Shape: sh, Fault: FaultException, TracesPerStep: 30}
+			a, b := Generate(cfg), Generate(cfg)
+			require.Equal(t, a.Edges, b.Edges)
+			require.Equal(t, a.FaultService, b.FaultService)
+			for k := range a.Batches {
+				assert.Equal(t, marshal(t, a.Batches[k]), marshal(t, b.Batches[k]), "batch %d", k)
+			}
+			cfg.Seed++
+			c := Generate(cfg)
+			assert.NotEqual(t, marshal(t, a.Batches[0])[0], marshal(t, c.Batches[0])[0])
+		})
+	}
+	// The TrainTicket shape is the default: naming it changes nothing.
+	a := Generate(Config{Seed: 9, TracesPerStep: 20, Fault: FaultCPU})
+	b := Generate(Config{Seed: 9, TracesPerStep: 20, Fault: FaultCPU, Shape: ShapeTrainTicket})
+	for k := range a.Batches {
+		assert.Equal(t, marshal(t, a.Batches[k]), marshal(t, b.Batches[k]))
+	}
+}
+
+func TestShapeConfig(t *testing.T) {
+	t.Parallel()
+	var s Shape
+	require.NoError(t, s.UnmarshalText([]byte("grpc_shop")))
+	assert.Equal(t, ShapeGRPCShop, s)
+	require.ErrorContains(t, s.UnmarshalText([]byte("mesh")), `unknown shape "mesh"`)
+	assert.ErrorContains(t, Config{Shape: "mesh"}.Validate(), `unknown 'shape' "mesh"`)
+	assert.NoError(t, Config{Shape: ShapeDeepChain, Fault: FaultCPU, FaultService: "api-gateway"}.Validate())
+	assert.ErrorContains(t, Config{Shape: ShapeGRPCShop, FaultService: "ts-auth-service"}.Validate(), "'fault_service'")
+	for _, sh := range Shapes {
+		sc := Generate(Config{Seed: 2, Shape: sh, Services: 5, Fault: FaultTimeoutCascade, TracesPerStep: 10})
+		assert.Len(t, sc.Services, 5, sh)
+		assert.NotEmpty(t, sc.FaultService, sh)
+	}
+}
