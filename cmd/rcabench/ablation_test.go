@@ -113,13 +113,14 @@ func TestReplayCarriesNoStatus(t *testing.T) {
 	assert.Equal(t, 1, spans)
 }
 
-// TestWriteJSON: without an ablation the file is the summary alone (as
-// before -without existed); with one it gains "without".
+// TestWriteJSON: without an ablation or -mask the file is the summary
+// alone (as before -without existed); with one it gains "without", with
+// -mask "mask" and each method's "culprit_hidden".
 func TestWriteJSON(t *testing.T) {
 	summary := map[string]scores{"gnn": {Cases: 2, AC1: 0.5, AC3: 1, Avg5: 0.9}}
 	dir := t.TempDir()
 	plain := filepath.Join(dir, "plain.json")
-	require.NoError(t, writeJSON(plain, summary, ablation{}))
+	require.NoError(t, writeJSON(plain, summary, ablation{}, masking{}))
 	got, err := os.ReadFile(plain)
 	require.NoError(t, err)
 	want, err := json.MarshalIndent(summary, "", "  ")
@@ -127,7 +128,7 @@ func TestWriteJSON(t *testing.T) {
 	assert.Equal(t, string(want), string(got))
 
 	abl := filepath.Join(dir, "abl.json")
-	require.NoError(t, writeJSON(abl, summary, ablation{logs: true, status: true}))
+	require.NoError(t, writeJSON(abl, summary, ablation{logs: true, status: true}, masking{}))
 	got, err = os.ReadFile(abl)
 	require.NoError(t, err)
 	var v struct {
@@ -137,4 +138,20 @@ func TestWriteJSON(t *testing.T) {
 	require.NoError(t, json.Unmarshal(got, &v))
 	assert.Equal(t, []string{"logs", "status"}, v.Without)
 	assert.Equal(t, summary["gnn"], v.GNN)
+
+	masked := filepath.Join(dir, "mask.json")
+	hidden := scores{Cases: 1, AC1: 1, AC3: 1, Avg5: 1}
+	summary["gnn"] = scores{Cases: 2, AC1: 0.5, AC3: 1, Avg5: 0.9, CulpritHidden: &hidden}
+	require.NoError(t, writeJSON(masked, summary, ablation{}, masking{n: 3, seeds: []uint64{1, 2}}))
+	got, err = os.ReadFile(masked)
+	require.NoError(t, err)
+	var mv struct {
+		Without []string `json:"without"`
+		Mask    maskJSON `json:"mask"`
+		GNN     scores   `json:"gnn"`
+	}
+	require.NoError(t, json.Unmarshal(got, &mv))
+	assert.Empty(t, mv.Without)
+	assert.Equal(t, maskJSON{N: 3, Seeds: []uint64{1, 2}}, mv.Mask)
+	assert.Equal(t, summary["gnn"], mv.GNN)
 }

@@ -80,13 +80,15 @@ func crossValidate(train, scored []dayCases, s settings, folds int) ([]caseResul
 			if e.fold != f {
 				continue
 			}
-			r, err := runCase(e.scored, scored[e.day].history, fs)
-			if err != nil {
-				return nil, err
+			for _, p := range fs.passes() {
+				r, err := runCase(e.scored, scored[e.day].history, p)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, r)
 			}
-			out = append(out, r)
 		}
 	}
-	slices.SortFunc(out, func(a, b caseResult) int { return a.Fault.InjectTime.Compare(b.Fault.InjectTime) })
+	slices.SortStableFunc(out, func(a, b caseResult) int { return a.Fault.InjectTime.Compare(b.Fault.InjectTime) })
 	return out, nil
 }

@@ -8,11 +8,18 @@ import (
 )
 
 // explain prints, per case, the root cause's features in the scored window
-// and its rank by each feature alone.
+// and its rank by each feature alone; with -mask, in the replay of the
+// first seed (a hidden culprit's node is its blind spot's).
 func explain(all []dayCases, s settings) error {
 	for _, d := range all {
 		for _, c := range d.cases {
-			g, err := rcatrain.CaseGraph(c, d.history, s.train())
+			history := d.history
+			if s.mask.on() {
+				var hidden []string
+				c, history, hidden = s.mask.hide(c, history, s.mask.seeds[0])
+				fmt.Printf("hidden %v: ", hidden)
+			}
+			g, err := rcatrain.CaseGraph(c, history, s.train())
 			if err != nil {
 				return err
 			}
@@ -38,6 +45,9 @@ func explain(all []dayCases, s settings) error {
 					}
 				}
 				fmt.Printf(" %s=%.1f#%d", rootcause.FeatureNames[f][:min(5, len(rootcause.FeatureNames[f]))], g.Nodes[t].X[f], rank)
+			}
+			if g.Nodes[t].BlindSpot {
+				fmt.Printf(" blind spot, callers %v", g.Nodes[t].Callers)
 			}
 			fmt.Println()
 		}

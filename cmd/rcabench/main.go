@@ -17,6 +17,13 @@
 // would be on a system without them. Besides the connector's methods, -methods takes
 // the engine's extra baselines simple and baro (rootcause.BenchMethods).
 //
+// -mask N replays each case with N random non-root services hidden
+// entirely (mask.go), once per seed (-mask-seed, -mask-repeats), the
+// culprit among them with -mask-culprit: their callers' CLIENT spans
+// remain, and a hidden culprit counts as found only where the report names
+// it as a blind spot. The scores pool the replays and add those of the
+// replays whose culprit was hidden (culprit_hidden).
+//
 //	go run ./cmd/rcabench -data .cache/datasets/nezha-tt-dev -methods gnn,pagerank,tracerca,latency -json out.json
 package main
 
@@ -50,12 +57,21 @@ func main() {
 	jsonOut := flag.String("json", "", "write the summary as JSON to this file")
 	explainFlag := flag.Bool("explain", false, "print each case's root-cause features in the scored window and its rank by each feature alone")
 	without := flag.String("without", "", "replay without these signal families, comma-separated: logs (no log records), status (span status and error attributes), metrics (no pod metrics)")
+	mask := flag.Int("mask", 0, "hide this many random non-root services per case entirely (their spans, logs and pod metrics; their callers' CLIENT spans remain): a hidden culprit counts as found only as a blind spot")
+	maskSeed := flag.Uint64("mask-seed", 1, "-mask: the first seed of the random choice")
+	maskRepeats := flag.Int("mask-repeats", 5, "-mask: replay each case with this many seeds (mask-seed, mask-seed+1, ...), scores over all replays")
+	maskCulprit := flag.Bool("mask-culprit", false, "-mask: the culprit is always one of the hidden services")
 	flag.Parse()
 	explainOnly = *explainFlag
 
 	abl, err := parseAblation(*without)
+	if err == nil && (*mask < 0 || *maskRepeats < 1) {
+		err = fmt.Errorf("-mask must be 0 or more and -mask-repeats 1 or more")
+	}
 	if err == nil {
-		err = run(*data, strings.Split(*days, ","), strings.Split(*methods, ","), settings{model: *model, delay: *delay, window: *window, baseline: *baseline, seed: *seed}, *folds, *jsonOut, abl)
+		s := settings{model: *model, delay: *delay, window: *window, baseline: *baseline, seed: *seed,
+			mask: masking{n: *mask, seeds: maskSeeds(*maskSeed, *maskRepeats), culprit: *maskCulprit}}
+		err = run(*data, strings.Split(*days, ","), strings.Split(*methods, ","), s, *folds, *jsonOut, abl)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rcabench:", err)
@@ -107,7 +123,11 @@ func run(data string, days, methods []string, s settings, folds int, jsonOut str
 			if r.Rank > 0 {
 				rank = fmt.Sprint(r.Rank)
 			}
-			fmt.Printf("%s %-15s %-30s rank %-4s top %v\n", r.Fault.InjectTime.Format("2006-01-02 15:04:05"), r.Fault.Type, r.Fault.Service, rank, r.Top)
+			hidden := ""
+			if s.mask.on() {
+				hidden = fmt.Sprintf(" hidden %v", r.Hidden)
+			}
+			fmt.Printf("%s %-15s %-30s rank %-4s top %v%s\n", r.Fault.InjectTime.Format("2006-01-02 15:04:05"), r.Fault.Type, r.Fault.Service, rank, r.Top, hidden)
 		}
 		summary[m] = score(results)
 	}
@@ -118,19 +138,30 @@ func run(data string, days, methods []string, s settings, folds int, jsonOut str
 			b := sc.ByFault[ft]
 			fmt.Printf("  %-15s cases %2d  AC@1 %.3f  AC@3 %.3f  Avg@5 %.3f\n", ft, b.Cases, b.AC1, b.AC3, b.Avg5)
 		}
+		if h := sc.CulpritHidden; h != nil {
+			fmt.Printf("  %-15s cases %2d  AC@1 %.3f  AC@3 %.3f  Avg@5 %.3f\n", "culprit hidden", h.Cases, h.AC1, h.AC3, h.Avg5)
+		}
 	}
 	if jsonOut != "" {
-		return writeJSON(jsonOut, summary, abl)
+		return writeJSON(jsonOut, summary, abl, s.mask)
 	}
 	return nil
 }
 
 // writeJSON writes the summary by method; an ablation adds its families
-// under "without", and without one the file is as it always was.
-func writeJSON(path string, summary map[string]scores, abl ablation) error {
+// under "without", -mask its settings under "mask", and without either the
+// file is as it always was.
+func writeJSON(path string, summary map[string]scores, abl ablation, mask masking) error {
 	var v any = summary
-	if without := abl.names(); len(without) > 0 {
-		m := map[string]any{"without": without}
+	without := abl.names()
+	if len(without) > 0 || mask.on() {
+		m := map[string]any{}
+		if len(without) > 0 {
+			m["without"] = without
+		}
+		if mask.on() {
+			m["mask"] = maskJSON{N: mask.n, Seeds: mask.seeds, Culprit: mask.culprit}
+		}
 		for k, sc := range summary {
 			m[k] = sc
 		}
@@ -141,6 +172,13 @@ func writeJSON(path string, summary map[string]scores, abl ablation) error {
 		return err
 	}
 	return os.WriteFile(path, b, 0o600)
+}
+
+// maskJSON is -mask in the JSON summary.
+type maskJSON struct {
+	N       int      `json:"n"`
+	Seeds   []uint64 `json:"seeds"`
+	Culprit bool     `json:"culprit"`
 }
 
 // benchMethods are the connector's methods and the engine's extra baselines.
@@ -155,7 +193,8 @@ type dayCases struct {
 	cases   []nezha.Case
 }
 
-// replayAll scores every case (those keep accepts, all when nil).
+// replayAll scores every case (those keep accepts, all when nil), once
+// per pass (settings.passes).
 func replayAll(all []dayCases, s settings, keep func(nezha.Case) bool) ([]caseResult, error) {
 	var out []caseResult
 	for _, d := range all {
@@ -163,11 +202,13 @@ func replayAll(all []dayCases, s settings, keep func(nezha.Case) bool) ([]caseRe
 			if keep != nil && !keep(c) {
 				continue
 			}
-			r, err := runCase(c, d.history, s)
-			if err != nil {
-				return nil, fmt.Errorf("case %s %s: %w", c.Fault.InjectTime, c.Fault.Service, err)
+			for _, p := range s.passes() {
+				r, err := runCase(c, d.history, p)
+				if err != nil {
+					return nil, fmt.Errorf("case %s %s: %w", c.Fault.InjectTime, c.Fault.Service, err)
+				}
+				out = append(out, r)
 			}
-			out = append(out, r)
 		}
 	}
 	return out, nil

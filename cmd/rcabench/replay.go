@@ -25,6 +25,21 @@ type settings struct {
 	method, model           string
 	delay, window, baseline time.Duration
 	seed                    uint64 // gnn cross-validation: simulator and weight initialisation
+	mask                    masking
+	maskSeed                uint64 // the pass's -mask seed
+}
+
+// passes are the replays of each case: one per -mask seed, one without -mask.
+func (s settings) passes() []settings {
+	if !s.mask.on() {
+		return []settings{s}
+	}
+	out := make([]settings, len(s.mask.seeds))
+	for i, seed := range s.mask.seeds {
+		out[i] = s
+		out[i].maskSeed = seed
+	}
+	return out
 }
 
 // train is the same replay for internal/rcatrain (engine-level windows).
@@ -34,8 +49,13 @@ func (s settings) train() rcatrain.Settings {
 
 // runCase replays the history, then the case, through a new connector
 // (its factory and Consume* calls) and scores its first report whose
-// window ends at or after inject_time + delay.
+// window ends at or after inject_time + delay; with -mask, with the pass's
+// services hidden (a hidden culprit counts only as a blind spot).
 func runCase(c nezha.Case, history []nezha.Event, s settings) (caseResult, error) {
+	var hidden []string
+	if s.mask.on() {
+		c, history, hidden = s.mask.hide(c, history, s.maskSeed)
+	}
 	ctx := context.Background()
 	fac := gnnrootcause.NewFactory()
 	cfg := fac.CreateDefaultConfig().(*gnnrootcause.Config)
@@ -91,7 +111,7 @@ func runCase(c nezha.Case, history []nezha.Event, s settings) (caseResult, error
 	if feedErr != nil {
 		return caseResult{}, feedErr
 	}
-	res := caseResult{Fault: c.Fault}
+	res := caseResult{Fault: c.Fault, Hidden: hidden, CulpritHidden: slices.Contains(hidden, c.Fault.Service)}
 	due := c.Fault.InjectTime.Add(s.delay)
 	for _, ld := range sink.AllLogs() {
 		for _, rl := range ld.ResourceLogs().All() {
@@ -108,9 +128,13 @@ func runCase(c nezha.Case, history []nezha.Event, s settings) (caseResult, error
 					if err != nil || end.Before(due) {
 						continue
 					}
-					res.Rank = rankOf(c.Fault.Service, rep.Candidates)
+					res.Rank = rankOf(c.Fault.Service, res.CulpritHidden, rep.Candidates)
 					for _, c := range rep.Candidates {
-						res.Top = append(res.Top, c.Service)
+						name := c.Service
+						if c.BlindSpot {
+							name += "(blind)"
+						}
+						res.Top = append(res.Top, name)
 					}
 					return res, nil
 				}

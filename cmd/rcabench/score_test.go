@@ -12,12 +12,17 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestRankOf(t *testing.T) {
-	cands := []candidateScore{{"a", 9}, {"b", 5}, {"c", 5}, {"d", 1}}
-	assert.Equal(t, 1, rankOf("a", cands))
-	assert.Equal(t, 3, rankOf("b", cands), "ties count at the worst rank")
-	assert.Equal(t, 3, rankOf("c", cands))
-	assert.Equal(t, 4, rankOf("d", cands))
-	assert.Equal(t, 0, rankOf("x", cands), "missing from the ranking: a miss")
+	cands := []candidateScore{{Service: "a", Score: 9}, {Service: "b", Score: 5}, {Service: "c", Score: 5}, {Service: "d", Score: 1}}
+	assert.Equal(t, 1, rankOf("a", false, cands))
+	assert.Equal(t, 3, rankOf("b", false, cands), "ties count at the worst rank")
+	assert.Equal(t, 3, rankOf("c", false, cands))
+	assert.Equal(t, 4, rankOf("d", false, cands))
+	assert.Equal(t, 0, rankOf("x", false, cands), "missing from the ranking: a miss")
+
+	blind := []candidateScore{{Service: "a", Score: 9}, {Service: "h", Score: 5}, {Service: "g", Score: 4, BlindSpot: true}}
+	assert.Equal(t, 0, rankOf("h", true, blind), "a hidden culprit counts only as a blind spot")
+	assert.Equal(t, 3, rankOf("g", true, blind))
+	assert.Equal(t, 2, rankOf("h", false, blind))
 }
 
 func TestScore(t *testing.T) {

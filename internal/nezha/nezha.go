@@ -45,6 +45,12 @@ type Span struct {
 	Pod, Operation            string
 	StartNano, EndNano        int64
 	DurationMicros            int64
+	// Peer is the service an exit span calls, when known. The dataset's
+	// spans carry no kind or attributes; cmd/rcabench -mask sets it from
+	// the span's child before hiding services, as OTel HTTP client
+	// instrumentation would set server.address, and Batches sends such a
+	// span as a CLIENT span with server.address = Peer.
+	Peer string
 }
 
 // Service is the pod name without its last two '-' parts (the README's rule).

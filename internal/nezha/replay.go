@@ -264,7 +264,8 @@ func Replay(history []Event, c Case, step int64, fn func(ptrace.Traces, plog.Log
 }
 
 // Batches converts events into OTLP pdata, one batch per step of event
-// time: spans under a resource per pod (service.name, k8s.pod.name), log
+// time: spans under a resource per pod (service.name, k8s.pod.name; a
+// span with a Peer as a CLIENT span with server.address), log
 // lines as OTel's Java appenders send them (scope = logger, code.lineno,
 // level as severity, trace/span ids, the message as body), samples as
 // gauges (MetricCPU, MetricMemory).
@@ -301,6 +302,10 @@ func Batches(evs []Event, step int64, fn func(ptrace.Traces, plog.Logs, pmetric.
 				sp.SetName(s.Operation)
 				sp.SetStartTimestamp(pcommon.Timestamp(s.StartNano))
 				sp.SetEndTimestamp(pcommon.Timestamp(s.EndNano))
+				if s.Peer != "" {
+					sp.SetKind(ptrace.SpanKindClient)
+					sp.Attributes().PutStr("server.address", s.Peer)
+				}
 			case e.Log != nil:
 				l := e.Log
 				logger, line, _ := strings.Cut(l.Logger, "#")

@@ -39,13 +39,46 @@ func BenchmarkAddTraces(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*td.SpanCount()), "ns/span")
 }
 
+// BenchmarkAddTracesPeers is BenchmarkAddTraces on OTel-shaped traffic:
+// SERVER and CLIENT spans, each CLIENT span naming its peer
+// (server.address, after http.request.method), one service hidden so that
+// a third of the calls name a peer that sends no spans.
+func BenchmarkAddTracesPeers(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	chain := tieredShop()
+	chain[2].hidden = true
+	td := kindTraffic(rng, t0.Add(time.Second), time.Second, 512/5+1, chain)
+	wire, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+	if err != nil {
+		b.Fatal(err)
+	}
+	td, err = (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(wire)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := newTestEngine(b, LatencyZ{})
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		e.AddTraces(td)
+		if n++; n%64 == 0 {
+			for _, w := range e.in.open {
+				w.spans = w.spans[:0]
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*td.SpanCount()), "ns/span")
+}
+
 // bigWindow is one window of traffic over services services and about
 // edges distinct caller -> callee pairs: each call is an exit span in the
 // caller and an entry span in the callee. With front, a front service
 // calls each service's entry span (one edge per service, taken from
 // edges): every service's calls are then call patterns (countCalls skips
-// a trace's first segment).
-func bigWindow(rng *rand.Rand, at time.Time, services, edges, slowService int, front bool) ptrace.Traces {
+// a trace's first segment). With hideEvery > 0 every exit span names its
+// callee in server.address and every hideEvery-th service sends no spans:
+// the calls into it are calls into a blind spot.
+func bigWindow(rng *rand.Rand, at time.Time, services, edges, slowService int, front bool, hideEvery int) ptrace.Traces {
 	td := ptrace.NewTraces()
 	ss := make([]ptrace.SpanSlice, services)
 	for i := range services {
@@ -99,6 +132,13 @@ func bigWindow(rng *rand.Rand, at time.Time, services, edges, slowService int, f
 			exit.SetName("HTTP GET")
 			exit.SetStartTimestamp(pcommon.NewTimestampFromTime(end.Add(-150 * time.Millisecond)))
 			exit.SetEndTimestamp(pcommon.NewTimestampFromTime(end.Add(-150*time.Millisecond + self + time.Millisecond)))
+			if hideEvery > 0 {
+				exit.SetKind(ptrace.SpanKindClient)
+				exit.Attributes().PutStr("server.address", fmt.Sprintf("svc-%04d", callee))
+				if callee%hideEvery == 0 {
+					continue
+				}
+			}
 			in := ss[callee].AppendEmpty()
 			in.SetTraceID(tid)
 			in.SetSpanID(spanID(rng))
@@ -115,15 +155,18 @@ func bigWindow(rng *rand.Rand, at time.Time, services, edges, slowService int, f
 // baselines, ranking, report) on a 1,000-service, 5,000-edge graph (bar:
 // 50 ms), after 10 windows of history, per method; gnn-calls is gnn on
 // the graph behind a front service (1,001 services, 5,000 edges), where
-// every service's calls are call patterns.
+// every service's calls are call patterns; gnn-blind is gnn where every
+// call names its callee and every tenth service sends no spans (a hundred
+// blind spots).
 func BenchmarkRankWindow(b *testing.B) {
 	model := NewModel(8, 2, 1)
 	type run struct {
-		name  string
-		m     Method
-		front bool
+		name      string
+		m         Method
+		front     bool
+		hideEvery int
 	}
-	for _, r := range []run{{"gnn", model, false}, {"pagerank", PageRank{}, false}, {"tracerca", TraceRCA{}, false}, {"latency", LatencyZ{}, false}, {"gnn-calls", model, true}} {
+	for _, r := range []run{{"gnn", model, false, 0}, {"pagerank", PageRank{}, false, 0}, {"tracerca", TraceRCA{}, false, 0}, {"latency", LatencyZ{}, false, 0}, {"gnn-calls", model, true, 0}, {"gnn-blind", model, false, 10}} {
 		m := r.m
 		b.Run(r.name, func(b *testing.B) {
 			cfg := testConfig(m)
@@ -136,7 +179,7 @@ func BenchmarkRankWindow(b *testing.B) {
 			rng := rand.New(rand.NewPCG(2, 2))
 			w := 0
 			feed := func() {
-				e.AddTraces(bigWindow(rng, t0.Add(time.Duration(w)*30*time.Second+time.Second), 1000, 5000, 500, r.front))
+				e.AddTraces(bigWindow(rng, t0.Add(time.Duration(w)*30*time.Second+time.Second), 1000, 5000, 500, r.front, r.hideEvery))
 				w++
 				// move the watermark past the window without adding to the next
 				e.in.watermark = max(e.in.watermark, t0.Add(time.Duration(w)*30*time.Second+6*time.Second).UnixNano())

@@ -1,6 +1,7 @@
 package rootcause
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"strings"
@@ -16,6 +17,10 @@ type serviceAgg struct {
 	slowest              float64
 	exemplar             pcommon.TraceID
 	failed               bool // exemplar is a failed trace
+	// blind: a blind spot's aggregate, from its callers' calls
+	// (addBlindSpots), with their number per caller
+	blind   bool
+	callers map[int32]int
 }
 
 // partAgg is one pod's or operation's share of a service's segments.
@@ -40,9 +45,11 @@ func (e *Engine) close(w *window) Result {
 	b := w.build(e.cfg.MaxEdges)
 	e.attribute(w, b)
 	cc := countCalls(b, e.cfg.MaxEdges, &e.stats.DroppedEdges)
-	e.stats.DroppedEdges += int64(b.dropped)
 	e.stats.Windows++
 	aggs := aggregate(w, b)
+	e.learnAliases(b.aliases)
+	e.addBlindSpots(b, aggs, e.cfg.MaxEdges)
+	e.stats.DroppedEdges += int64(b.dropped)
 	e.takeSamples(b)
 	g := &Graph{Start: w.start, End: w.start + e.window}
 	index := e.scoreNodes(g, aggs, b.errLogs)
@@ -69,39 +76,48 @@ func (e *Engine) close(w *window) Result {
 // only logged (ERROR logs, templates) this window.
 func aggregate(w *window, b *built) map[int32]*serviceAgg {
 	aggs := map[int32]*serviceAgg{}
-	get := func(svc int32) *serviceAgg {
-		a := aggs[svc]
-		if a == nil {
-			a = &serviceAgg{pods: map[int32]*partAgg{}, ops: map[int32]*partAgg{}, slowest: -1}
-			aggs[svc] = a
-		}
-		return a
-	}
 	for i := range b.segs {
 		s := &b.segs[i]
-		get(s.service).add(s, b.spans[s.root].trace)
+		aggOf(aggs, s.service).add(s, b.spans[s.root].trace)
 	}
 	for svc := range b.errLogs {
-		get(svc)
+		aggOf(aggs, svc)
 	}
 	for k := range w.tmpl {
-		get(k.service)
+		aggOf(aggs, k.service)
 	}
 	return aggs
 }
 
-// add counts one segment of the service; trace is its trace.
+// aggOf returns svc's aggregate, created empty on first use.
+func aggOf(aggs map[int32]*serviceAgg, svc int32) *serviceAgg {
+	a := aggs[svc]
+	if a == nil {
+		a = &serviceAgg{pods: map[int32]*partAgg{}, ops: map[int32]*partAgg{}, slowest: -1}
+		aggs[svc] = a
+	}
+	return a
+}
+
+// add counts one segment of the service (a blind spot's has no pod:
+// noPart); trace is its trace.
 func (a *serviceAgg) add(s *segment, trace pcommon.TraceID) {
 	a.segs++
 	a.self = append(a.self, s.self)
 	a.dur = append(a.dur, s.dur)
-	pod, op := a.part(a.pods, s.pod), a.part(a.ops, s.op)
-	pod.self = append(pod.self, s.self)
+	op := a.part(a.ops, s.op)
 	op.self = append(op.self, s.self)
+	var pod *partAgg
+	if s.pod != noPart {
+		pod = a.part(a.pods, s.pod)
+		pod.self = append(pod.self, s.self)
+	}
 	if s.err {
 		a.errs++
-		pod.errs++
 		op.errs++
+		if pod != nil {
+			pod.errs++
+		}
 		if !a.failed {
 			a.exemplar, a.failed = trace, true
 		}
@@ -141,12 +157,24 @@ func (e *Engine) scoreNodes(g *Graph, aggs map[int32]*serviceAgg, errLogs map[in
 	return index
 }
 
-// scoreNode is service id's node: its raw features and their z.
+// scoreNode is service id's node: its raw features and their z, against
+// its blind baseline when it is a blind spot this window.
 func (e *Engine) scoreNode(id int32, a *serviceAgg, errLogs int) Node {
-	st := e.node(id)
-	n := Node{id: id, Exemplar: a.exemplar, errorSpans: a.errs}
+	n := Node{id: id, Exemplar: a.exemplar, errorSpans: a.errs, BlindSpot: a.blind}
+	var st *nodeState
+	cpu, mem := math.NaN(), math.NaN()
+	if a.blind {
+		st = e.blindNode(id)
+		n.callers = callerIDs(a.callers)
+		if vs := e.nodes[id]; vs != nil { // samples are the service's, blind or not
+			cpu, mem = vs.cpu, vs.mem
+		}
+	} else {
+		st = e.node(id)
+		cpu, mem = st.cpu, st.mem
+	}
 	nan := math.NaN()
-	n.Raw = [NumNodeFeatures]float64{nan, nan, nan, float64(errLogs), float64(a.timeouts), float64(a.segs), st.cpu, st.mem, nan, nan, 0, 0, 0, 0, 0}
+	n.Raw = [NumNodeFeatures]float64{nan, nan, nan, float64(errLogs), float64(a.timeouts), float64(a.segs), cpu, mem, nan, nan, 0, 0, 0, 0, 0}
 	if a.segs > 0 {
 		n.Raw[FeatSelfTime] = quantile(a.self, 0.9)
 		n.Raw[FeatDuration] = quantile(a.dur, 0.9)
@@ -218,6 +246,12 @@ func (e *Engine) label(g *Graph, parts []nodeParts, cs []Cascade) {
 	for i, p := range parts {
 		n := &g.Nodes[i]
 		n.Service = e.in.services.name(n.id)
+		if len(n.callers) > 0 && len(n.Callers) == 0 { // carried nodes have theirs
+			n.Callers = make([]string, len(n.callers))
+			for k, id := range n.callers {
+				n.Callers[k] = e.in.services.name(id)
+			}
+		}
 		if p.pod != noPart {
 			n.Pod = e.in.pods.name(p.pod)
 		}
@@ -259,13 +293,14 @@ func (e *Engine) foldNodes(g *Graph, start int64) {
 		if n.Carried {
 			continue
 		}
-		st := e.nodes[n.id]
+		st := e.stateOf(&n)
 		st.last, st.lastStart = nil, start
 		if n.Own() >= e.cfg.MinAnomaly {
 			st.last = &n
 		}
+		held := n.BlindSpot && e.blindLatencyHeld(st, &n)
 		for f := range NumNodeFeatures {
-			if fromRing(f) && !math.IsNaN(n.Raw[f]) {
+			if fromRing(f) && !math.IsNaN(n.Raw[f]) && !(held && (f == FeatSelfTime || f == FeatDuration)) {
 				st.rings[f].add(n.Raw[f])
 			}
 		}
@@ -365,13 +400,18 @@ func maxKnown(a, b float64) float64 {
 func (e *Engine) node(id int32) *nodeState {
 	st := e.nodes[id]
 	if st == nil {
-		st = &nodeState{cpu: math.NaN(), mem: math.NaN()}
-		for f := range st.rings {
-			if fromRing(f) {
-				st.rings[f] = newRing(e.baselineWindows)
-			}
-		}
+		st = e.newNodeState()
 		e.nodes[id] = st
+	}
+	return st
+}
+
+func (e *Engine) newNodeState() *nodeState {
+	st := &nodeState{cpu: math.NaN(), mem: math.NaN()}
+	for f := range st.rings {
+		if fromRing(f) {
+			st.rings[f] = newRing(e.baselineWindows)
+		}
 	}
 	return st
 }
@@ -419,6 +459,12 @@ func (e *Engine) sweep(cutoff int64) {
 	e.in.mu.Unlock()
 	for id := range gone {
 		delete(e.nodes, id)
+		delete(e.blind, id)
+	}
+	for peer, svc := range e.alias {
+		if gone[peer] || gone[svc] {
+			delete(e.alias, peer)
+		}
 	}
 	e.sweepTemplates(cutoff)
 	e.sweepCalls(cutoff, gone, goneOps)
@@ -460,15 +506,16 @@ const carryDecay = 0.5
 // carried node does not carry again. A carried node ranks but does not
 // make a report on its own (its window had one).
 func (e *Engine) carryForward(g *Graph, start int64, aggs map[int32]*serviceAgg) {
-	ids := make([]int32, 0)
-	for id, st := range e.nodes {
-		if st.last != nil && st.lastStart == start-e.window && aggs[id] == nil {
-			ids = append(ids, id)
+	var carried []*nodeState
+	for _, states := range []map[int32]*nodeState{e.nodes, e.blind} {
+		for id, st := range states {
+			if st.last != nil && st.lastStart == start-e.window && aggs[id] == nil {
+				carried = append(carried, st)
+			}
 		}
 	}
-	slices.Sort(ids) // map order must not leak into reports
-	for _, id := range ids {
-		st := e.nodes[id]
+	slices.SortFunc(carried, func(a, b *nodeState) int { return cmp.Compare(a.last.id, b.last.id) }) // map order must not leak into reports
+	for _, st := range carried {
 		n := *st.last
 		st.last = nil // once, even if this window start closes again
 		n.Carried = true
@@ -546,7 +593,7 @@ func (e *Engine) traceThresholds(g *Graph) traceThresholds {
 	self := make([]float64, len(g.Nodes))
 	for i := range g.Nodes {
 		self[i] = math.Inf(1)
-		if med, spread, ok := e.nodes[g.Nodes[i].id].rings[FeatSelfTime].stats(rawFloor[FeatSelfTime], &e.scratch); ok {
+		if med, spread, ok := e.stateOf(&g.Nodes[i]).rings[FeatSelfTime].stats(rawFloor[FeatSelfTime], &e.scratch); ok {
 			self[i] = med + 3*spread
 		}
 	}

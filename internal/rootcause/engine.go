@@ -77,6 +77,8 @@ type Engine struct {
 
 	mu       sync.Mutex // held by a close; guards what follows
 	nodes    map[int32]*nodeState
+	blind    map[int32]*nodeState // blind spots' baselines (blindspot.go)
+	alias    map[int32]int32      // peer name -> the service calls with that peer reached
 	edges    map[edgeKey]*edgeState
 	opBase   map[opKey]*opState
 	tmplBase map[tmplKey]*tmplState
@@ -94,6 +96,7 @@ type nodeState struct {
 	cpu, mem  float64               // latest samples, NaN before the first
 	last      *Node                 // the node in the window starting at lastStart, when anomalous
 	lastStart int64
+	hold      hold // a blind spot's latency (blindLatencyHeld)
 }
 
 type edgeState struct {
@@ -129,6 +132,8 @@ func NewEngine(cfg Config) (*Engine, error) {
 		window:          int64(cfg.Window),
 		baselineWindows: max(int(cfg.Baseline/cfg.Window), minHistory),
 		nodes:           map[int32]*nodeState{},
+		blind:           map[int32]*nodeState{},
+		alias:           map[int32]int32{},
 		edges:           map[edgeKey]*edgeState{},
 		opBase:          map[opKey]*opState{},
 		tmplBase:        map[tmplKey]*tmplState{},

@@ -242,7 +242,14 @@ func (m *Model) forward(g *Graph) *pass {
 	last := p.h[m.Layers]
 	for v := range n {
 		p.prior[v] = prior(&g.Nodes[v])
-		p.share[v] = math.Tanh(dot(m.Params[ro:ro+m.Hidden], last[v]) + dot(m.Params[ro+m.Hidden:], p.x[v]))
+		// A blind spot keeps its prior (share 0): the network learned its
+		// shares from services whose spans arrive, and a blind spot's
+		// features (its callers' view of its calls: a latency that is its
+		// duration, no logs, pod metrics, gaps or call patterns) are nothing
+		// it was trained on. Messages still pass through it.
+		if !g.Nodes[v].BlindSpot {
+			p.share[v] = math.Tanh(dot(m.Params[ro:ro+m.Hidden], last[v]) + dot(m.Params[ro+m.Hidden:], p.x[v]))
+		}
 		p.scores[v] = p.prior[v] * (1 + shareRange*p.share[v])
 	}
 	return p
@@ -317,6 +324,9 @@ func (m *Model) backward(g *Graph, p *pass, dScores []float64, grad []float64) {
 	dh := make([][]float64, n)
 	for v := range n {
 		ds := dScores[v] * p.prior[v] * shareRange * (1 - p.share[v]*p.share[v]) // dL/dr
+		if g.Nodes[v].BlindSpot {
+			ds = 0 // its share is fixed
+		}
 		for j := range m.Hidden {
 			grad[ro+j] += ds * last[v][j]
 		}

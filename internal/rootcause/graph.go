@@ -71,7 +71,14 @@ type Node struct {
 	// carryForward).
 	Carried bool
 
+	// BlindSpot: the service sent no spans this window and its node comes
+	// from its callers' calls into it (blindspot.go): Callers are those
+	// with the most calls.
+	BlindSpot bool
+	Callers   []string
+
 	id         int32
+	callers    []int32
 	traceRCA   float64 // TraceRCA-like Jaccard score (traceRCA)
 	errorSpans int
 }

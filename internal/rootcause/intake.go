@@ -174,13 +174,23 @@ func (in *intake) addTraces(td ptrace.Traces) {
 				if start > end || start == 0 {
 					start = end
 				}
+				kind := s.Kind()
+				entry := kind == ptrace.SpanKindServer || kind == ptrace.SpanKindConsumer || kind == ptrace.SpanKindInternal
+				peer := noPeer
+				if !entry {
+					if name := peerOf(s.Attributes()); name != "" {
+						peer = in.services.id(name, w.start) // beyond max_services: overflowID, which is noPeer
+					}
+				}
 				w.spans = append(w.spans, spanRec{
 					trace: s.TraceID(), span: s.SpanID(), parent: s.ParentSpanID(),
 					service: in.services.id(svcName, w.start), pod: in.pods.id(podName, w.start), op: in.ops.id(s.Name(), w.start),
+					peer:    peer,
 					startNs: start, endNs: end,
 					err: s.Status().Code() == ptrace.StatusCodeError, timeout: isTimeout(s),
-					entry: s.Kind() == ptrace.SpanKindServer || s.Kind() == ptrace.SpanKindConsumer || s.Kind() == ptrace.SpanKindInternal,
-					exit:  s.Kind() == ptrace.SpanKindClient || s.Kind() == ptrace.SpanKindProducer,
+					entry: entry,
+					// a span that names its peer is a call, also without a kind
+					exit: kind == ptrace.SpanKindClient || kind == ptrace.SpanKindProducer || peer != noPeer,
 				})
 			}
 		}

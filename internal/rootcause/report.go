@@ -19,6 +19,11 @@ type Candidate struct {
 	Score      float64  `json:"score"`
 	Confidence float64  `json:"confidence"`
 	Evidence   []string `json:"evidence"`
+	// BlindSpot: the service sent no spans; Service is the name its
+	// callers' CLIENT spans give it (peer.service, server.address or
+	// net.peer.name) and Callers are those callers, most calls first.
+	BlindSpot bool     `json:"blind_spot,omitempty"`
+	Callers   []string `json:"callers,omitempty"`
 }
 
 // Report is one window's ranking: the log record body.
@@ -100,7 +105,8 @@ func (e *Engine) report(g *Graph) *Report {
 	k := min(e.cfg.TopK, len(order))
 	for rank, i := range order[:k] {
 		n := &g.Nodes[i]
-		c := Candidate{Rank: rank + 1, Service: n.Service, Pod: n.Pod, Operation: n.Operation, Score: round(scores[i]), Confidence: round(conf[i]), Evidence: e.evidence(g, i)}
+		c := Candidate{Rank: rank + 1, Service: n.Service, Pod: n.Pod, Operation: n.Operation, Score: round(scores[i]), Confidence: round(conf[i]), Evidence: e.evidence(g, i),
+			BlindSpot: n.BlindSpot, Callers: n.Callers}
 		if cascade != nil && rank == 0 && n.id == cascade.origin {
 			c.Operation = cascade.OriginOperation
 			total := 0
@@ -168,7 +174,10 @@ func (e *Engine) evidence(g *Graph, i int) []string {
 		}
 		return a - b
 	})
-	out := make([]string, 0, len(fs)+1)
+	out := make([]string, 0, len(fs)+2)
+	if n.BlindSpot {
+		out = append(out, fmt.Sprintf("blind spot: no spans of its own; %.0f calls into it seen by their callers' CLIENT spans (%s)", n.Raw[FeatCalls], strings.Join(n.Callers, ", ")))
+	}
 	if n.Carried {
 		out = append(out, fmt.Sprintf("no spans or logs this window: the previous window's evidence, z times %g", carryDecay))
 	}

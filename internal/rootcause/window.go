@@ -13,10 +13,11 @@ type spanRec struct {
 	span, parent   pcommon.SpanID
 	service, pod   int32
 	op             int32
+	peer           int32 // the service its peer attributes name (peerOf), or noPeer
 	startNs, endNs int64
 	err, timeout   bool
 	entry          bool // SERVER, CONSUMER or INTERNAL: never an exit span
-	exit           bool // CLIENT or PRODUCER: always one, even when its callee's span is in another window
+	exit           bool // CLIENT or PRODUCER, or naming its peer: always one, even when its callee's span is in another window
 }
 
 func (s *spanRec) durMs() float64 { return float64(s.endNs-s.startNs) / 1e6 }
@@ -94,7 +95,9 @@ type built struct {
 	segOf    []int32 // per span
 	parent   []int32 // per span: index of its parent in the window, or -1
 	edges    map[edgeKey]*edgeObs
-	dropped  int // edges beyond maxEdges
+	dropped  int             // edges beyond maxEdges
+	aliases  map[int32]int32 // peer names calls used for their child's service, where they differ
+	blind    blindCalls      // candidate calls into blind spots (blindspot.go)
 	errLogs  map[int32]int
 	cpu, mem map[int32]float64 // latest per service in the window
 }
@@ -122,6 +125,7 @@ func (w *window) build(maxEdges int) *built {
 		}
 	}
 	b.addEdges(t, maxEdges)
+	b.blind = b.findBlindCalls(t)
 	for k, v := range w.metrics {
 		if k.cpu {
 			b.cpu[k.service] = max(b.cpu[k.service], v)
@@ -227,15 +231,15 @@ func (b *built) addEdges(t tree, maxEdges int) {
 		if p < 0 || b.spans[p].service == s.service {
 			continue
 		}
-		k := edgeKey{caller: b.spans[p].service, callee: s.service}
-		e := b.edges[k]
-		if e == nil {
-			if len(b.edges) >= maxEdges {
-				b.dropped++
-				continue
+		if peer := b.spans[p].peer; peer != noPeer && peer != s.service {
+			if b.aliases == nil {
+				b.aliases = map[int32]int32{}
 			}
-			e = &edgeObs{}
-			b.edges[k] = e
+			b.aliases[peer] = s.service
+		}
+		e := b.edge(edgeKey{caller: b.spans[p].service, callee: s.service}, maxEdges)
+		if e == nil {
+			continue
 		}
 		e.calls++
 		if b.segs[b.segOf[i]].err {
@@ -247,6 +251,21 @@ func (b *built) addEdges(t tree, maxEdges int) {
 			b.segs[b.segOf[i]].gap = gap
 		}
 	}
+}
+
+// edge returns k's observations, created while the window has fewer than
+// maxEdges edges (nil beyond: counted in dropped).
+func (b *built) edge(k edgeKey, maxEdges int) *edgeObs {
+	e := b.edges[k]
+	if e == nil {
+		if len(b.edges) >= maxEdges {
+			b.dropped++
+			return nil
+		}
+		e = &edgeObs{}
+		b.edges[k] = e
+	}
+	return e
 }
 
 // quantile sorts v in place and returns its q-quantile (nearest rank), 0 for none.

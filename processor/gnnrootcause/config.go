@@ -51,7 +51,9 @@ type Config struct {
 	Baseline time.Duration `mapstructure:"baseline"`
 	// TopK is the number of candidates per report. Default: 5.
 	TopK int `mapstructure:"top_k"`
-	// MaxServices bounds the services tracked (beyond: "_other"). Default: 2000.
+	// MaxServices bounds the services tracked, the peer names CLIENT spans
+	// give blind spots among them (beyond: "_other", and no peer).
+	// Default: 2000.
 	MaxServices int `mapstructure:"max_services"`
 	// MaxEdges bounds the caller -> callee edges per window and in the
 	// baselines, and separately the call patterns (an endpoint's calls to a

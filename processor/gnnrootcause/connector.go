@@ -3,6 +3,7 @@ package gnnrootcause // import "github.com/otelcol-biz/otelcol-biz/processor/gnn
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -300,6 +301,11 @@ func (r *rca) emit(ctx context.Context, results []rootcause.Result) error {
 		rec.Attributes().PutStr("rca.top1.service", top.Service)
 		rec.Attributes().PutDouble("rca.confidence", top.Confidence)
 		rec.Attributes().PutStr("rca.pattern", rep.Pattern)
+		if i := slices.IndexFunc(rep.Candidates, func(c rootcause.Candidate) bool { return c.BlindSpot }); i >= 0 {
+			rec.Attributes().PutBool("rca.blind_spot", true)
+			rec.Attributes().PutStr("rca.blind_spot.peer", rep.Candidates[i].Service)
+			rec.Attributes().PutInt("rca.blind_spot.rank", int64(rep.Candidates[i].Rank))
+		}
 		for _, c := range rep.Candidates {
 			p := points.AppendEmpty()
 			p.SetTimestamp(ts)
