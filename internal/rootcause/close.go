@@ -300,7 +300,7 @@ func (e *Engine) foldNodes(g *Graph, start int64) {
 		}
 		held := n.BlindSpot && e.blindLatencyHeld(st, &n)
 		for f := range NumNodeFeatures {
-			if fromRing(f) && !math.IsNaN(n.Raw[f]) && !(held && (f == FeatSelfTime || f == FeatDuration)) {
+			if fromRing(f) && !math.IsNaN(n.Raw[f]) && (!held || f != FeatSelfTime && f != FeatDuration) {
 				st.rings[f].add(n.Raw[f])
 			}
 		}
