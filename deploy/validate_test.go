@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/otelcol-biz/otelcol-biz/config"
 )
 
 // validateCase is one container as a manifest or values file runs it: the
@@ -80,7 +82,7 @@ func TestConfigsValidateWithBinary(t *testing.T) {
 			// kubelet_stats' serviceAccount auth reads the pod's CA when it is
 			// created, which validate does: off a cluster, auth_type none
 			// (as `make validate` does)
-			args = append(args, "--config=yaml:receivers::kubelet_stats::auth_type: none")
+			args = append(args, "--config="+config.OffCluster)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, bin, args...)

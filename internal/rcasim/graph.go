@@ -197,16 +197,8 @@ func (g *graph) addServices(n int) layers {
 // service but the gateway one to four endpoints.
 func (g *graph) addPodsAndEndpoints(rng *rand.Rand) {
 	for i := range g.services {
+		g.addPods(rng, i)
 		s := &g.services[i]
-		np := 1
-		if i > 0 && rng.Float64() < 0.15 {
-			np = 2
-		}
-		rs := randName(rng, 9+rng.IntN(2))
-		for range np {
-			s.pods = append(s.pods, len(g.pods))
-			g.pods = append(g.pods, pod{name: s.name + "-" + rs + "-" + randName(rng, 5), svc: i})
-		}
 		if i == 0 {
 			continue
 		}

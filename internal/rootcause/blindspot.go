@@ -214,14 +214,7 @@ func (e *Engine) blindLatencyHeld(st *nodeState, n *Node) bool {
 }
 
 // blindNode returns service id's blind baseline, created on first use.
-func (e *Engine) blindNode(id int32) *nodeState {
-	st := e.blind[id]
-	if st == nil {
-		st = e.newNodeState()
-		e.blind[id] = st
-	}
-	return st
-}
+func (e *Engine) blindNode(id int32) *nodeState { return e.stateIn(e.blind, id) }
 
 // stateOf is the baseline n is scored against and folded into.
 func (e *Engine) stateOf(n *Node) *nodeState {

@@ -397,11 +397,14 @@ func maxKnown(a, b float64) float64 {
 	return math.Max(a, b)
 }
 
-func (e *Engine) node(id int32) *nodeState {
-	st := e.nodes[id]
+func (e *Engine) node(id int32) *nodeState { return e.stateIn(e.nodes, id) }
+
+// stateIn returns id's baseline in states, created on first use.
+func (e *Engine) stateIn(states map[int32]*nodeState, id int32) *nodeState {
+	st := states[id]
 	if st == nil {
 		st = e.newNodeState()
-		e.nodes[id] = st
+		states[id] = st
 	}
 	return st
 }

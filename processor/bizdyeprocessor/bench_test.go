@@ -191,29 +191,23 @@ func BenchmarkHoldPath(b *testing.B) {
 // BenchmarkSamplingPath: the gateway's trace path: with `sampling`, every
 // span is held for decision_wait (released every 8 batches), then 10% of
 // the traces are kept and the rest dropped.
-func BenchmarkSamplingPath(b *testing.B) {
-	cfg := samplingConfig(10)
-	h := newBenchProcessor(b, cfg)
-	n := 0
-	runBatches(b, h, benchSources(true, true), func() {
-		if n++; n%8 == 0 {
-			h.clock.Advance(cfg.Sampling.Get().DecisionWait)
-			h.p.releaseExpired(context.Background(), false)
-		}
-	}, nil)
-}
+func BenchmarkSamplingPath(b *testing.B) { benchSampling(b, 8) }
 
 // BenchmarkSamplingPathLargeHold: as BenchmarkSamplingPath, with decisions
 // every 256 batches: about 130,000 spans held, the heap a gateway holds at
 // 13,000 spans/s for a 10 s decision_wait, which the garbage collector must
 // live with.
-func BenchmarkSamplingPathLargeHold(b *testing.B) {
+func BenchmarkSamplingPathLargeHold(b *testing.B) { benchSampling(b, 256) }
+
+// benchSampling holds every span with `sampling` (10%) and decides every
+// `every` batches.
+func benchSampling(b *testing.B, every int) {
 	cfg := samplingConfig(10)
 	cfg.MaxBufferedSpans = 1 << 20
 	h := newBenchProcessor(b, cfg)
 	n := 0
 	runBatches(b, h, benchSources(true, true), func() {
-		if n++; n%256 == 0 {
+		if n++; n%every == 0 {
 			h.clock.Advance(cfg.Sampling.Get().DecisionWait)
 			h.p.releaseExpired(context.Background(), false)
 		}

@@ -130,7 +130,11 @@ func (h *holdBuffer) encodeStaged() {
 		if err != nil {
 			continue
 		}
-		ht.encoded = append(ht.encoded, b...)
+		if ht.encoded == nil {
+			ht.encoded = b // the first batch's bytes as they are
+		} else {
+			ht.encoded = append(ht.encoded, b...)
+		}
 		ht.traces.ResourceSpans().RemoveIf(func(ptrace.ResourceSpans) bool { return true })
 		ht.spanSS = ptrace.ScopeSpans{}
 	}

@@ -25,6 +25,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.uber.org/goleak"
+
+	"github.com/otelcol-biz/otelcol-biz/config"
 )
 
 func TestMain(m *testing.M) {
@@ -200,7 +202,7 @@ func TestValidateConfigs(t *testing.T) {
 		t.Run(filepath.Base(c), func(t *testing.T) {
 			// kubelet_stats' serviceAccount auth reads the pod's CA when
 			// created (as validate does): off a cluster, auth_type none
-			out, err := runBinary(t, "validate", "--config="+c, "--config=yaml:receivers::kubelet_stats::auth_type: none")
+			out, err := runBinary(t, "validate", "--config="+c, "--config="+config.OffCluster)
 			require.NoError(t, err, out)
 		})
 	}
