@@ -111,6 +111,17 @@ func (d *decider) decide(t *batchTrace, now int32, c *counts, resSvc []string) {
 	if t.root {
 		flags |= flagReleased
 	}
+	var index bool
+	var known string
+	if d.linkAsync && !t.producer.IsEmpty() {
+		index, known = indexPlan(t, cur, flags, changed || flags != cur.flags())
+	}
+	if index {
+		flags |= flagIndexed
+		if t.producerKind == ptrace.SpanKindProducer {
+			flags |= flagIndexedProducer
+		}
+	}
 	if changed || flags != cur.flags() {
 		*d.reg.at(slot) = newTraceEntry(flags, dye)
 	}
@@ -119,8 +130,29 @@ func (d *decider) decide(t *batchTrace, now int32, c *counts, resSvc []string) {
 	if flags&flagAwaiting != 0 {
 		t.act = actHold // stamped when released (finish)
 	}
-	if d.linkAsync && !t.producer.IsEmpty() {
-		d.indexProducer(t, dye, flags, resSvc)
+	if index {
+		d.indexProducer(t, dye, known, flags, resSvc)
+	}
+}
+
+// indexPlan reports whether the batch's PRODUCER/CLIENT span of t goes
+// into the producer index, and which of its values are there already with
+// a span of that kind or better (cur's dye: indexing them again would find
+// the trace's own entries). The spans of one trace come in several batches,
+// each with a CLIENT span: looking every value up again was a tenth of the
+// gateway's trace path (issue 18). A trace held for its producer, or just
+// released from that, is indexed in full (its entries are pending).
+func indexPlan(t *batchTrace, cur traceEntry, flags uint8, changed bool) (index bool, known string) {
+	pending := func(f uint8) bool { return f&(flagAwaiting|flagStitched) == flagAwaiting }
+	was := cur.flags()
+	indexed := was&flagIndexedProducer != 0 || t.producerKind != ptrace.SpanKindProducer && was&flagIndexed != 0
+	switch {
+	case pending(flags) || pending(was) || !indexed:
+		return true, ""
+	case changed:
+		return true, cur.dye()
+	default:
+		return false, ""
 	}
 }
 
@@ -182,10 +214,10 @@ func (d *decider) linkEntry(t *batchTrace, dye string, flags uint8, c *counts, r
 // indexProducer indexes the trace's own PRODUCER or CLIENT span under its
 // values. A trace held for its own producer is indexed as pending, and
 // indexed again when released.
-func (d *decider) indexProducer(t *batchTrace, dye string, flags uint8, resSvc []string) {
+func (d *decider) indexProducer(t *batchTrace, dye, known string, flags uint8, resSvc []string) {
 	ref := producerRef{trace: t.id, span: t.producer, kind: t.producerKind, service: d.services.id(svcAt(resSvc, t.producerRes)),
 		pending: flags&(flagAwaiting|flagStitched) == flagAwaiting}
-	d.producers.add(ref, dye)
+	d.producers.add(ref, dye, known)
 	if ref.pending {
 		t.pending = ref
 	}
@@ -260,7 +292,7 @@ func (d *decider) finish(ht *heldTrace, c *counts) (dye string, keep, dyed bool)
 		*d.reg.at(slot) = newTraceEntry(flags, dye)
 		if r := ht.producer; !r.span.IsEmpty() {
 			r.pending = false
-			d.producers.add(r, dye) // linked now: the next hop of its flow
+			d.producers.add(r, dye, "") // linked now: the next hop of its flow
 		}
 	}
 	return dye, flags&flagKeep != 0, true

@@ -380,7 +380,7 @@ func (p *bizDye) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	sc.observeParents(p.orphans, now)
 	held := p.dec.decideBatch(sc, now, true)
 	if held {
-		sc.counts.held += p.held.holdSpans(rss, sc, since, ack.FromContext(ctx))
+		sc.counts.held += p.held.holdSpans(td, sc, since, ack.FromContext(ctx))
 	}
 	released := p.release(sc, &td, &releasedLogs)
 	p.mu.Unlock()

@@ -10,12 +10,14 @@ import (
 
 // Registry entry flags.
 const (
-	flagKeep     uint8 = 1 << iota // the trace matched a keep rule
-	flagReleased                   // its root arrived: later spans are late
-	flagStitched                   // link_async already ran for its entry span
-	flagAwaiting                   // a CONSUMER root whose producer is unknown or incomplete: held up to wait
-	flagDecided                    // `sampling` decided the trace: later spans follow the decision
-	flagSampled                    // ... and kept it
+	flagKeep            uint8 = 1 << iota // the trace matched a keep rule
+	flagReleased                          // its root arrived: later spans are late
+	flagStitched                          // link_async already ran for its entry span
+	flagAwaiting                          // a CONSUMER root whose producer is unknown or incomplete: held up to wait
+	flagDecided                           // `sampling` decided the trace: later spans follow the decision
+	flagSampled                           // ... and kept it
+	flagIndexed                           // its values are in the producer index with its CLIENT span
+	flagIndexedProducer                   // ... with its PRODUCER span
 )
 
 // traceEntry is a registry value: a flags byte, then the trace's dye.

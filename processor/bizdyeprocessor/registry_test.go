@@ -165,9 +165,9 @@ func TestProducerSnapshotRoundTrip(t *testing.T) {
 	reg := newTraceRegistry(10, keys)
 	names := newServiceNames(8)
 	x := newProducerIndex(10, keys)
-	x.add(producerRef{trace: tid("a"), span: sid("a1"), kind: ptrace.SpanKindProducer, service: names.id("order")}, dyeOf("ORD-1"))
-	x.add(producerRef{trace: tid("b"), span: sid("b1"), kind: ptrace.SpanKindClient, service: names.id("cart"), pending: true}, dyeOf("ORD-2"))
-	x.add(producerRef{trace: tid("c"), span: sid("c1"), kind: ptrace.SpanKindProducer, service: names.id("order")}, dyeOf("ORD-1")) // ambiguous now
+	x.add(producerRef{trace: tid("a"), span: sid("a1"), kind: ptrace.SpanKindProducer, service: names.id("order")}, dyeOf("ORD-1"), "")
+	x.add(producerRef{trace: tid("b"), span: sid("b1"), kind: ptrace.SpanKindClient, service: names.id("cart"), pending: true}, dyeOf("ORD-2"), "")
+	x.add(producerRef{trace: tid("c"), span: sid("c1"), kind: ptrace.SpanKindProducer, service: names.id("order")}, dyeOf("ORD-1"), "") // ambiguous now
 	buf := x.encode(reg.header, names.name)
 
 	names2 := newServiceNames(8)
@@ -178,7 +178,7 @@ func TestProducerSnapshotRoundTrip(t *testing.T) {
 	assert.Equal(t, x.indexed, y.indexed)
 	assert.Equal(t, x.shared, y.shared)
 	for _, val := range []string{"ORD-1", "ORD-2"} {
-		k := producerKey(nil, 0, val)
+		k := string(appendProducerKey(nil, 0, val))
 		a, b := *x.refs.at(x.refs.lookup(k)), *y.refs.at(y.refs.lookup(k))
 		assert.Equal(t, names.name(a.service), names2.name(b.service), val)
 		a.service, b.service = 0, 0
@@ -196,4 +196,57 @@ func TestProducerSnapshotRoundTrip(t *testing.T) {
 func dyeOf(order string) string {
 	d, _, _ := dyeAdd("", keyValue{key: 0, value: order}, 8)
 	return d
+}
+
+// TestIndexPlan: a trace's values go into the producer index once per span
+// kind (a PRODUCER span replaces a CLIENT one), then only its new values;
+// a pending trace is always indexed in full.
+func TestIndexPlan(t *testing.T) {
+	dye := dyeOf("ORD-1")
+	tests := []struct {
+		name      string
+		kind      ptrace.SpanKind
+		was, now  uint8
+		changed   bool
+		wantIndex bool
+		wantKnown string
+	}{
+		{name: "never indexed", kind: ptrace.SpanKindClient, wantIndex: true},
+		{name: "indexed, unchanged", kind: ptrace.SpanKindClient, was: flagIndexed, now: flagIndexed},
+		{name: "indexed, new values", kind: ptrace.SpanKindClient, was: flagIndexed, now: flagIndexed, changed: true, wantIndex: true, wantKnown: dye},
+		{name: "a PRODUCER after a CLIENT", kind: ptrace.SpanKindProducer, was: flagIndexed, now: flagIndexed, wantIndex: true},
+		{name: "a CLIENT after a PRODUCER", kind: ptrace.SpanKindClient, was: flagIndexed | flagIndexedProducer, now: flagIndexed | flagIndexedProducer},
+		{name: "pending", kind: ptrace.SpanKindClient, was: flagIndexed | flagAwaiting, now: flagIndexed | flagAwaiting, wantIndex: true},
+		{name: "released from pending", kind: ptrace.SpanKindClient, was: flagIndexed | flagAwaiting, now: flagIndexed | flagAwaiting | flagStitched, changed: true, wantIndex: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			index, known := indexPlan(&batchTrace{producerKind: tt.kind}, newTraceEntry(tt.was, dye), tt.now, tt.changed)
+			assert.Equal(t, tt.wantIndex, index)
+			assert.Equal(t, tt.wantKnown, known)
+		})
+	}
+}
+
+// TestProducerIndexSkipsKnownValues: values the trace indexed before are
+// not looked up again; new ones are added.
+func TestProducerIndexSkipsKnownValues(t *testing.T) {
+	keys := testConfig().Keys
+	x := newProducerIndex(10, keys)
+	ref := producerRef{trace: tid("a"), span: sid("a1"), kind: ptrace.SpanKindClient}
+	x.add(ref, dyeOf("ORD-1"), "")
+	require.Equal(t, 1, x.refs.len())
+	// another trace takes ORD-1 as the next hop of a's flow; a's later
+	// batch adds ORD-2 only and leaves ORD-1 to it
+	next := producerRef{trace: tid("b"), span: sid("b1"), kind: ptrace.SpanKindProducer}
+	linked, _, _ := dyeAdd(dyeOf("ORD-1"), keyValue{key: keyLinked, value: tid("a").String()}, 8)
+	x.add(next, linked, "")
+	both, _, _ := dyeAdd(dyeOf("ORD-1"), keyValue{key: 0, value: "ORD-2"}, 8)
+	x.add(ref, both, dyeOf("ORD-1"))
+	assert.Equal(t, 2, x.refs.len())
+	got1 := *x.refs.at(x.lookup(appendProducerKey(nil, 0, "ORD-1")))
+	assert.Equal(t, next.trace, got1.trace)
+	assert.False(t, got1.ambiguous)
+	got2 := *x.refs.at(x.lookup(appendProducerKey(nil, 0, "ORD-2")))
+	assert.Equal(t, ref.trace, got2.trace)
 }

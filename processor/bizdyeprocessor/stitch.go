@@ -79,7 +79,7 @@ func (x *producerIndex) find(self pcommon.TraceID, dye string, entryKind ptrace.
 		if !x.linking(key) {
 			continue
 		}
-		slot := x.refs.lookup(producerKey(buf[:0], key, val))
+		slot := x.lookup(appendProducerKey(buf[:0], key, val))
 		if slot < 0 {
 			continue
 		}
@@ -98,20 +98,21 @@ func (x *producerIndex) find(self pcommon.TraceID, dye string, entryKind ptrace.
 }
 
 // add remembers the trace's PRODUCER (preferred) or CLIENT span under each
-// of dye's values; a value that unrelated traces also carry on their
-// PRODUCER/CLIENT spans becomes ambiguous and never links.
-func (x *producerIndex) add(ref producerRef, dye string) {
+// of dye's values but those in known (indexed by the trace before); a value
+// that unrelated traces also carry on their PRODUCER/CLIENT spans becomes
+// ambiguous and never links.
+func (x *producerIndex) add(ref producerRef, dye, known string) {
 	var buf [producerKeyBuf]byte
 	for i := 0; i < len(dye); {
 		key, val, next := dyeRecord(dye, i)
 		i = next
-		if key == keyLinked {
+		if key == keyLinked || known != "" && dyeHas(known, key, val) {
 			continue
 		}
-		k := producerKey(buf[:0], key, val)
-		slot := x.refs.lookup(k)
+		k := appendProducerKey(buf[:0], key, val)
+		slot := x.lookup(k)
 		if slot < 0 {
-			slot, _, _, _ = x.refs.insert(k, 0)
+			slot, _, _, _ = x.refs.insert(string(k), 0)
 			*x.refs.at(slot) = ref
 			x.indexed[key]++
 			continue
@@ -136,10 +137,19 @@ func (x *producerIndex) add(ref producerRef, dye string) {
 	}
 }
 
-func producerKey(buf []byte, key uint8, val string) string {
+func appendProducerKey(buf []byte, key uint8, val string) []byte {
 	buf = append(buf, key)
-	buf = append(buf, val...)
-	return string(buf)
+	return append(buf, val...)
+}
+
+// lookup returns the slot of the key k (appendProducerKey), or -1. The
+// index is read with string(k) in place, which does not allocate: a string
+// key per value and batch was most of what indexing producers cost.
+func (x *producerIndex) lookup(k []byte) int32 {
+	if i, ok := x.refs.index[string(k)]; ok {
+		return i
+	}
+	return -1
 }
 
 // The producer index snapshot saved to `storage` beside the registry: a

@@ -30,6 +30,7 @@ type benchCase struct {
 	unit     unit
 	scrape   bool // scrape the prometheus exporter (as a Prometheus would)
 	full     bool // the full gateway: kafka-dev, loadgen to Kafka, sinks
+	otlpOut  bool // configs/traces-otlp-out.yaml merged over config: OTLP to the harness's sink
 }
 
 // cases returns every run of a round, grouped; gatewayConfig is the full
@@ -50,7 +51,18 @@ func cases(gatewayConfig string, fixedSpans float64) [][]benchCase {
 			c("stock", "stock: groupbytrace -> transform -> tail_sampling -> batch -> debug", "traces-stock.yaml"),
 		}
 	}
-	groups := [][]benchCase{traces("realistic", false, 0), traces("flat", true, 0)}
+	otlpOut := func(name, label, cfg string) benchCase {
+		return benchCase{name: name + "-realistic-otlp", group: "traces-realistic-otlp", label: label,
+			config: "test/bench/configs/" + cfg, otlpOut: true, unit: unitSpans}
+	}
+	groups := [][]benchCase{
+		traces("realistic", false, 0),
+		{
+			otlpOut("passthrough", "pass-through: OTLP -> batch -> OTLP (sink)", "traces-passthrough.yaml"),
+			otlpOut("gateway", "gateway trace path: biz_dye (sampling) -> OTLP (sink)", "traces-gateway.yaml"),
+		},
+		traces("flat", true, 0),
+	}
 	if fixedSpans > 0 {
 		groups = append(groups, traces("realistic", false, fixedSpans), traces("flat", true, fixedSpans))
 	}
@@ -151,8 +163,13 @@ func newPorts() (ports, error) {
 }
 
 // benchVars configure the harness's own configs (test/bench/configs).
-func benchVars(p ports, s settings) map[string]string {
+func benchVars(p ports, s settings, sk *sinks) map[string]string {
+	sinkAddr := ""
+	if sk != nil {
+		sinkAddr = sk.grpcAddr
+	}
 	return map[string]string{
+		"BENCH_OTLP_SINK_ENDPOINT":  sinkAddr,
 		"BENCH_OTLP_GRPC_ENDPOINT":  p.otlp,
 		"BENCH_PPROF_ENDPOINT":      p.pprof,
 		"BENCH_TELEMETRY_PORT":      portOf(p.telemetry),

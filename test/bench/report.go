@@ -48,10 +48,13 @@ func ratiosFor(fixedSpans float64) []ratio {
 	if fixedSpans > 0 {
 		loads = append(loads, loadSuffix("realistic", fixedSpans), loadSuffix("flat", fixedSpans))
 	}
-	for _, l := range loads {
+	for i, l := range loads {
 		rs = append(rs,
 			ratio{label: "gateway trace path / pass-through (" + l + ")", num: "gateway-" + l, den: "passthrough-" + l, target: "<= 1.33", check: atMost(1.33)},
 			ratio{label: "stock / gateway trace path (" + l + ")", num: "stock-" + l, den: "gateway-" + l, target: ">= 3", check: atLeast(3)})
+		if i == 0 {
+			rs = append(rs, ratio{label: "gateway trace path / pass-through (realistic, OTLP out)", num: "gateway-realistic-otlp", den: "passthrough-realistic-otlp", target: "<= 1.33", check: atMost(1.33)})
+		}
 	}
 	return append(rs,
 		ratio{label: "transform/OTTL / log_correlation, whole collector", num: "ottl", den: "logcorrelation", target: ">= 5", check: atLeast(5)},

@@ -20,15 +20,18 @@ import (
 // starts kafka-dev and the sinks (stopped through cleanup). A config that
 // does not validate against the binary is skipped with the reason.
 func (r *runner) prepare(ctx context.Context, c benchCase, p ports, dir string, cleanup *[]func()) ([]string, string, error) {
+	var sk *sinks
+	if c.full || c.otlpOut {
+		var err error
+		if sk, err = startSinks(); err != nil {
+			return nil, "", err
+		}
+		r.sinks = sk
+		*cleanup = append(*cleanup, func() { sk.stop(); r.sinks = nil })
+	}
 	if !c.full {
-		return collectorEnv(withExtraEnv(benchVars(p, r.s), r.s.collectorEnv)), "", nil
+		return collectorEnv(withExtraEnv(benchVars(p, r.s, sk), r.s.collectorEnv)), "", nil
 	}
-	sk, err := startSinks()
-	if err != nil {
-		return nil, "", err
-	}
-	r.sinks = sk
-	*cleanup = append(*cleanup, func() { sk.stop(); r.sinks = nil })
 	env := collectorEnv(withExtraEnv(gatewayVars(p, r.s, sk, dir), r.s.collectorEnv))
 	if err := r.validate(ctx, r.configPath(c), env); err != nil {
 		return nil, "config does not validate with " + r.bin + ": " + err.Error(), nil
@@ -61,6 +64,9 @@ func (r *runner) startCollector(c benchCase, env []string, dir string, p ports) 
 		return nil, err
 	}
 	args := []string{"--config=" + r.configPath(c)}
+	if c.otlpOut {
+		args = append(args, "--config="+filepath.Join(r.root, "test/bench/configs/traces-otlp-out.yaml"))
+	}
 	if c.full {
 		on, err := pprofOn(r.configPath(c))
 		if err != nil {
