@@ -37,7 +37,10 @@ type benchCase struct {
 // gateway's configuration file. The trace pipelines run twice: as fast as
 // the collector accepts (the issue's method: sustained throughput, each at
 // its own rate and hold size) and at one fixed rate for all (fixedSpans
-// spans/s: the same offered load, so the same batch and hold sizes).
+// spans/s: the same offered load, so the same batch and hold sizes). The
+// pass-through and the gateway also run, as fast as accepted, exporting
+// OTLP to the harness's sink instead of to debug (issue 18's pass-through
+// is OTLP -> batch -> OTLP; the gateway exports only the kept traces).
 func cases(gatewayConfig string, fixedSpans float64) [][]benchCase {
 	traces := func(load string, flat bool, rate float64) []benchCase {
 		suffix := loadSuffix(load, rate)
@@ -51,17 +54,19 @@ func cases(gatewayConfig string, fixedSpans float64) [][]benchCase {
 			c("stock", "stock: groupbytrace -> transform -> tail_sampling -> batch -> debug", "traces-stock.yaml"),
 		}
 	}
-	otlpOut := func(name, label, cfg string) benchCase {
-		return benchCase{name: name + "-realistic-otlp", group: "traces-realistic-otlp", label: label,
-			config: "test/bench/configs/" + cfg, otlpOut: true, unit: unitSpans}
+	otlpOut := func(load string, flat bool) []benchCase {
+		c := func(name, label, cfg string) benchCase {
+			return benchCase{name: name + "-" + load + "-otlp", group: "traces-" + load + "-otlp", label: label,
+				config: "test/bench/configs/" + cfg, flat: flat, otlpOut: true, unit: unitSpans}
+		}
+		return []benchCase{
+			c("passthrough", "pass-through: OTLP -> batch -> OTLP (sink)", "traces-passthrough.yaml"),
+			c("gateway", "gateway trace path: biz_dye (sampling) -> OTLP (sink)", "traces-gateway.yaml"),
+		}
 	}
 	groups := [][]benchCase{
-		traces("realistic", false, 0),
-		{
-			otlpOut("passthrough", "pass-through: OTLP -> batch -> OTLP (sink)", "traces-passthrough.yaml"),
-			otlpOut("gateway", "gateway trace path: biz_dye (sampling) -> OTLP (sink)", "traces-gateway.yaml"),
-		},
-		traces("flat", true, 0),
+		traces("realistic", false, 0), otlpOut("realistic", false),
+		traces("flat", true, 0), otlpOut("flat", true),
 	}
 	if fixedSpans > 0 {
 		groups = append(groups, traces("realistic", false, fixedSpans), traces("flat", true, fixedSpans))

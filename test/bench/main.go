@@ -68,7 +68,7 @@ func parseOptions() options {
 	var o options
 	flag.IntVar(&o.rounds, "rounds", envInt("BENCH_ROUNDS", 3), "rounds; every case runs once per round")
 	flag.BoolVar(&o.smoke, "smoke", false, "one short round (a few seconds per case), for CI: no pass/fail on timings")
-	flag.StringVar(&o.only, "only", os.Getenv("BENCH_ONLY"), "comma-separated case groups to run (traces-realistic,traces-realistic-otlp,traces-flat,logs,metrics,gateway-full)")
+	flag.StringVar(&o.only, "only", os.Getenv("BENCH_ONLY"), "comma-separated case groups to run (traces-realistic,traces-realistic-otlp,traces-flat,traces-flat-otlp,logs,metrics,gateway-full)")
 	flag.StringVar(&o.gatewayConfig, "gateway-config", envStr("BENCH_GATEWAY_CONFIG", "config/gateway.yaml"), "the full gateway's config, relative to the repository")
 	flag.StringVar(&o.out, "out", ".cache/bench", "results, profiles and run logs (relative to the repository)")
 	flag.StringVar(&o.bin, "bin", envStr("BENCH_BIN", "bin/otelcol-biz"), "the collector binary under test (copied once, so every run uses the same)")
