@@ -125,7 +125,7 @@ BENCH_ROUNDS ?= 3
 bench: build
 	$(GO) run -tags bench ./test/bench -rounds $(BENCH_ROUNDS)
 
-## bench-smoke: one short round of every bench case (about 2.5 minutes), prints the table; no pass/fail on timings
+## bench-smoke: one short round of every bench case (about 3 minutes), prints the table; no pass/fail on timings
 bench-smoke: build
 	$(GO) run -tags bench ./test/bench -smoke
 
