@@ -106,6 +106,11 @@ type graph struct {
 	// What the shape's instrumentation emits: text logs, status on client
 	// spans, span kinds, peer attributes on client spans.
 	textLogs, clientStatus, spanKinds, peerAttrs bool
+	// checksAnswers: callers look at a callee's answer and a share of
+	// their requests stop at a wrong value (plan.react). TrainTicket's
+	// pass it on: in the Nezha return cases the callers' calls do not
+	// change beyond the workload's own swings.
+	checksAnswers bool
 }
 
 // buildGraph draws the shape's topology with n services.

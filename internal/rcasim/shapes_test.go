@@ -213,3 +213,82 @@ func TestShapeConfig(t *testing.T) {
 		assert.NotEmpty(t, sc.FaultService, sh)
 	}
 }
+
+// callsAfter is, for the requests of other services that call svc, the
+// mean number of calls they make after svc's answer, in the normal and
+// the fault phase.
+func callsAfter(f *flat, svc string) (normal, fault float64) {
+	var callees func(s *fspan, out []*fspan) []*fspan // the callee entry spans of s's segment
+	callees = func(s *fspan, out []*fspan) []*fspan {
+		for _, c := range s.children {
+			if c.svc != s.svc {
+				out = append(out, c)
+			} else {
+				out = callees(c, out)
+			}
+		}
+		return out
+	}
+	var n, fl []float64
+	for _, s := range f.spans {
+		if s.svc == svc || !f.isEntry(s) {
+			continue
+		}
+		cs := callees(s, nil)
+		for _, c := range cs {
+			if c.svc != svc {
+				continue
+			}
+			after := 0.0
+			for _, d := range cs {
+				if d.start >= c.end {
+					after++
+				}
+			}
+			if f.fault(c) {
+				fl = append(fl, after)
+			} else {
+				n = append(n, after)
+			}
+			break
+		}
+	}
+	return mean(n), mean(fl)
+}
+
+// TestReturnCallersStop: where a shape's callers check answers (the shop,
+// the chain) a share of the requests that get an early return's wrong
+// value stop there and skip their later calls; TrainTicket's callers pass
+// the value on, as in the Nezha return cases.
+func TestReturnCallersStop(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		shape Shape
+		stop  bool
+	}{
+		{ShapeTrainTicket, false},
+		{ShapeGRPCShop, true},
+		{ShapeDeepChain, true},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.shape), func(t *testing.T) {
+			t.Parallel()
+			var checked int
+			for seed := int64(1); seed <= 8; seed++ {
+				sc := Generate(Config{Seed: seed, Fault: FaultReturn, Shape: tt.shape, TracesPerStep: 40})
+				f := flatten(t, sc)
+				normal, fault := callsAfter(f, sc.FaultService)
+				if normal < 0.5 {
+					continue // its callers make few calls after it anyway
+				}
+				checked++
+				if tt.stop {
+					assert.Less(t, fault, 0.9*normal, "seed %d: callers of %s stop after its answer", seed, sc.FaultService)
+				} else {
+					assert.InDelta(t, normal, fault, 0.25*normal, "seed %d: callers of %s go on", seed, sc.FaultService)
+				}
+			}
+			assert.Positive(t, checked, "some culprit's callers call on after it")
+		})
+	}
+}

@@ -201,6 +201,7 @@ type plan struct {
 	excMsg    string
 	slowMs    float64
 	elseLog   bool             // return: the early return logs an ERROR (a branch not taken before)
+	react     float64          // return: the share of the callers' requests that stop after its wrong value (graph.checksAnswers)
 	budgets   map[[2]int]int64 // ns per caller->callee edge of the timeout chain
 	chain     []int            // outermost first
 }
@@ -232,6 +233,7 @@ func newPlan(cfg Config, g *graph, injectAt int64) *plan {
 		p.slowMs = chainBudgets[0].Seconds() * 1e3 * (2 + 3*rng.Float64())
 	}
 	p.elseLog = rng.Float64() < 0.6
+	p.react = 0.3 + 0.6*rng.Float64()
 	return p
 }
 

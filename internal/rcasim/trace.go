@@ -292,7 +292,8 @@ func (q *request) runGroups(slice float64, exitParent pcommon.SpanID) outcome {
 		if q.cut {
 			break
 		}
-		if fail = q.react(worst, worstCallee); fail.kind != resultOK {
+		var stop bool
+		if fail, stop = q.react(worst, worstCallee); fail.kind != resultOK || stop {
 			break
 		}
 	}
@@ -336,8 +337,14 @@ func (q *request) callGroup(grp []call, exitParent pcommon.SpanID) (outcome, int
 
 // react logs how a group's worst call failed and returns the failure the
 // request passes on (none: it goes on): a deadline on a budgeted call
-// always, other failures less often the further they come from.
-func (q *request) react(worst outcome, worstCallee int) outcome {
+// always, other failures less often the further they come from. A wrong
+// value (an early return's empty answer) is no failure, but where the
+// shape's callers check answers a share of the requests (plan.react) stop
+// there: with nothing to work on, the
+// caller skips its later calls and answers what it has (stop), as a shop
+// front end renders a page without the recommendations an empty product
+// list would have fetched. It answers normally, so its own callers go on.
+func (q *request) react(worst outcome, worstCallee int) (outcome, bool) {
 	t, rng := q.t, q.t.rng
 	callee := ""
 	if worstCallee >= 0 {
@@ -349,6 +356,7 @@ func (q *request) react(worst outcome, worstCallee int) outcome {
 			t.log(q.pod, q.tcur, sevError, q.ctrlID, q.s.logger, q.ep.logLine,
 				"["+q.ep.verb+"][Call "+callee+" returned unexpected response][Response(status=0, msg=null, data=null)]")
 		}
+		return outcome{}, t.g.checksAnswers && rng.Float64() < t.plan.react
 	case resultException, resultDeadline:
 		propagate := worst.kind == resultDeadline && t.plan.hasBudget(q.svc, worstCallee, q.tcur)
 		if !propagate {
@@ -364,9 +372,9 @@ func (q *request) react(worst outcome, worstCallee int) outcome {
 			}
 			t.log(q.pod, q.tcur, sevError, q.ctrlID, q.s.logger, q.ep.logLine, "["+q.ep.verb+"][Call "+callee+" failed]["+msg+"]")
 		}
-		return outcome{kind: worst.kind, level: worst.level + 1}
+		return outcome{kind: worst.kind, level: worst.level + 1}, false
 	}
-	return outcome{}
+	return outcome{}, false
 }
 
 // finish closes the controller and entry spans with the request's error

@@ -17,14 +17,19 @@ import (
 // the log patterns' decayed rates, learned spread, hold and runs
 // (logtemplate.go): requests calling a callee below their expected count
 // (FeatCallsMissing), above it or never seen before (FeatCallsNew), and
-// own spans below theirs (FeatEndsEarly).
+// own spans below theirs (FeatEndsEarly). A callee whose answer makes its
+// callers stop (an early return's empty value, an exception no status
+// records) shows in theirs: more of their requests than usual end with a
+// call to it (FeatStopsAfter, the callee's).
 
-// callKey is one endpoint's requests that call one callee operation;
-// callee == ownSpans counts the spans of the endpoint's own segments
-// instead, fanOut the callee operations its requests call.
+// callKey is one endpoint's requests that call one callee operation, or
+// with last those whose last call is to it; callee == ownSpans counts the
+// spans of the endpoint's own segments instead, fanOut the callee
+// operations its requests call.
 type callKey struct {
 	service, op      int32
 	callee, calleeOp int32
+	last             bool
 }
 
 // Callees of the callKeys counting an endpoint's own spans and its
@@ -53,9 +58,14 @@ type callCounts struct {
 // endpoint calls is what they asked for (a gateway's "/*" calls whatever
 // the URL names), not its code, so its calls are not counted; its own
 // spans, exit spans included, are (a frontend that stops calling a service
-// ends its requests early). Beyond limit patterns a window's further ones
-// are counted in dropped and their service's window is short: neither
-// scored for missing calls nor learned.
+// ends its requests early), and so are its fan-out and the callee its
+// requests call last (a frontend that stops after a callee's answer).
+// A request's last call is the callee entry span that starts last; a
+// failed one's is not counted (it stopped at its own failure, which the
+// error features judge).
+// Beyond limit patterns a window's further ones are counted in dropped and
+// their service's window is short: neither scored for missing calls nor
+// learned.
 func countCalls(b *built, limit int, dropped *int64) callCounts {
 	c := callCounts{n: map[callKey]int32{}, req: map[opKey]int32{}}
 	const fragment, root, inner = 0, 1, 2
@@ -74,23 +84,38 @@ func countCalls(b *built, limit int, dropped *int64) callCounts {
 	}
 	type segCall struct{ seg, callee, op int32 }
 	called := map[segCall]bool{}
+	last := make([]int32, len(b.segs)) // per caller segment, the callee entry span that starts last, or -1
+	for i := range last {
+		last[i] = -1
+	}
 	for i := range b.spans {
 		if si := b.segOf[i]; kind[si] != fragment {
 			s := &b.segs[si]
-			c.add(callKey{s.service, s.op, ownSpans, ownSpans}, limit, dropped)
+			c.add(callKey{s.service, s.op, ownSpans, ownSpans, false}, limit, dropped)
 		}
 		p := b.parent[i]
-		if p < 0 || b.spans[p].service == b.spans[i].service || kind[b.segOf[p]] != inner {
+		if p < 0 || b.spans[p].service == b.spans[i].service || kind[b.segOf[p]] == fragment {
 			continue
 		}
 		sc := segCall{b.segOf[p], b.spans[i].service, b.spans[i].op}
+		if l := last[sc.seg]; l < 0 || b.spans[i].startNs >= b.spans[l].startNs {
+			last[sc.seg] = int32(i)
+		}
 		if called[sc] {
 			continue
 		}
 		called[sc] = true
 		caller := &b.segs[sc.seg]
-		c.add(callKey{caller.service, caller.op, sc.callee, sc.op}, limit, dropped)
-		c.add(callKey{caller.service, caller.op, fanOut, fanOut}, limit, dropped)
+		if kind[sc.seg] == inner {
+			c.add(callKey{caller.service, caller.op, sc.callee, sc.op, false}, limit, dropped)
+		}
+		c.add(callKey{caller.service, caller.op, fanOut, fanOut, false}, limit, dropped)
+	}
+	for seg, i := range last {
+		if i >= 0 && !b.segs[seg].err {
+			caller := &b.segs[seg]
+			c.add(callKey{caller.service, caller.op, b.spans[i].service, b.spans[i].op, true}, limit, dropped)
+		}
 	}
 	return c
 }
@@ -195,17 +220,38 @@ func (e *Engine) scoreCalls(g *Graph, cc callCounts, index map[int32]int) callSc
 	}
 	for k, z := range zs {
 		n := &g.Nodes[index[k.service]]
-		switch k.callee {
-		case ownSpans:
+		fan := zs[callKey{k.service, k.op, fanOut, fanOut, false}]
+		switch {
+		case k.last:
+			if ci, ok := index[k.callee]; ok && e.ordered(k) {
+				raise(&g.Nodes[ci], FeatStopsAfter, min(z.excess, fan.deficit), z.excessRaw)
+			}
+		case k.callee == ownSpans:
 			raise(n, FeatEndsEarly, z.deficit, z.deficitRaw)
-		case fanOut:
+		case k.callee == fanOut:
 		default:
-			fan := zs[callKey{k.service, k.op, fanOut, fanOut}]
 			raise(n, FeatCallsMissing, min(z.deficit, fan.deficit), z.deficitRaw)
 			raise(n, FeatCallsNew, min(z.excess, fan.excess), z.excessRaw)
 		}
 	}
 	return cs
+}
+
+// minOrderedFanOut is the fan-out (callee operations per request) from
+// which an endpoint's last call says something: an endpoint that calls
+// one service per request (a gateway) always ends with that call, and
+// which one follows what the users asked for.
+const minOrderedFanOut = 1.5
+
+// ordered reports whether the endpoint of last-call pattern k calls, in its
+// baseline, enough callee operations per request (minOrderedFanOut) that
+// more of its requests ending with one call means they stopped there: the
+// z of that excess counts only as far as the endpoint's fan-out fell (a
+// request that stops after a callee's answer skips the calls after it;
+// one that merely calls in another order does not).
+func (e *Engine) ordered(k callKey) bool {
+	r, _, _, ok := e.callRate(callKey{k.service, k.op, fanOut, fanOut, false})
+	return ok && r >= minOrderedFanOut
 }
 
 // scoreCall is pattern k's deficit z, (want - obs) / sqrt(want * spread +
@@ -256,8 +302,9 @@ func (e *Engine) scoreCall(cs *callScores, k callKey, st *tmplState, cc callCoun
 	return z
 }
 
-// callPatternZ is a node's strongest call pattern z, the one its service's
-// hold (logHoldZ) is judged by.
+// callPatternZ is a node's strongest call pattern z of its own requests,
+// the one its service's hold (logHoldZ) is judged by. FeatStopsAfter is
+// not one: it is what its callers' requests do after its answer.
 func callPatternZ(x *[NumNodeFeatures]float64) float64 {
 	return max(x[FeatCallsMissing], x[FeatCallsNew], x[FeatEndsEarly])
 }
@@ -311,7 +358,7 @@ func (e *Engine) foldCalls(g *Graph, cc callCounts, index map[int32]int, cs call
 		}
 	}
 	slices.SortFunc(cs.excess, func(a, b callExcess) int { // map order must not pick who gets the last slots
-		return cmp.Or(cmp.Compare(a.k.service, b.k.service), cmp.Compare(a.k.op, b.k.op), cmp.Compare(a.k.callee, b.k.callee), cmp.Compare(a.k.calleeOp, b.k.calleeOp))
+		return cmp.Or(cmp.Compare(a.k.service, b.k.service), cmp.Compare(a.k.op, b.k.op), cmp.Compare(a.k.callee, b.k.callee), cmp.Compare(a.k.calleeOp, b.k.calleeOp), compareBool(a.k.last, b.k.last))
 	})
 	for _, c := range cs.excess {
 		if !held(c.k.service) {
@@ -367,4 +414,14 @@ func (e *Engine) sweepCalls(cutoff int64, goneServices, goneOps map[int32]bool) 
 			delete(e.calls.newRun, k)
 		}
 	}
+}
+
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }

@@ -3,6 +3,7 @@ package rootcause
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -14,11 +15,12 @@ import (
 
 // req is one request of a synthetic trace: service handles op, does db
 // same-service child spans (a repository call), then calls, one exit span
-// each.
+// each; failed sets its entry span's error status.
 type req struct {
 	service, op string
 	db          int
 	calls       []req
+	failed      bool
 }
 
 // requestTraffic builds n traces over [at, at+spread), trace i the request
@@ -71,6 +73,9 @@ func requestTraffic(rng *rand.Rand, at time.Time, spread time.Duration, n int, o
 		}
 		t = t.Add(time.Millisecond)
 		entry.SetEndTimestamp(ts(t))
+		if r.failed {
+			entry.Status().SetCode(ptrace.StatusCodeError)
+		}
 		return t
 	}
 	for i := range n {
@@ -94,17 +99,17 @@ func checkout() req {
 
 // callFeatures replays windows of 60 requests (trace i of window w from
 // of(w, i)) and returns each window's call pattern features by service
-// (missing, new, early).
-func callFeatures(t *testing.T, windows int, of func(w, i int) req) []map[string][3]float64 {
+// (missing, new, early, stops after).
+func callFeatures(t *testing.T, windows int, of func(w, i int) req) []map[string][4]float64 {
 	t.Helper()
 	e := newTestEngine(t, LatencyZ{}, func(c *Config) { c.MinAnomaly = 0 })
 	rng := rand.New(rand.NewPCG(5, 8))
-	var out []map[string][3]float64
+	var out []map[string][4]float64
 	collect := func(rs []Result) {
 		for _, r := range rs {
-			m := map[string][3]float64{}
+			m := map[string][4]float64{}
 			for _, n := range r.Graph.Nodes {
-				m[n.Service] = [3]float64{n.X[FeatCallsMissing], n.X[FeatCallsNew], n.X[FeatEndsEarly]}
+				m[n.Service] = [4]float64{n.X[FeatCallsMissing], n.X[FeatCallsNew], n.X[FeatEndsEarly], n.X[FeatStopsAfter]}
 			}
 			out = append(out, m)
 		}
@@ -120,7 +125,7 @@ func callFeatures(t *testing.T, windows int, of func(w, i int) req) []map[string
 
 // quiet asserts that no service's call pattern feature reaches 2 in the
 // windows before to.
-func quiet(t *testing.T, fs []map[string][3]float64, to int) {
+func quiet(t *testing.T, fs []map[string][4]float64, to int) {
 	t.Helper()
 	for w := range to {
 		for svc, f := range fs[w] {
@@ -308,9 +313,9 @@ func TestCountCallsSkipsFragments(t *testing.T) {
 	op := func(s string) int32 { return e.in.ops.ids[s] }
 	assert.EqualValues(t, 2, cc.req[opKey{id("order"), op("/order/create")}], "one of three order requests is a fragment")
 	assert.EqualValues(t, 3, cc.req[opKey{id("inventory"), op("/inventory/reserve")}])
-	assert.EqualValues(t, 2, cc.n[callKey{id("order"), op("/order/create"), id("inventory"), op("/inventory/reserve")}])
-	assert.EqualValues(t, 4, cc.n[callKey{id("order"), op("/order/create"), ownSpans, ownSpans}], "entry and exit span of two requests")
-	assert.EqualValues(t, 9, cc.n[callKey{id("inventory"), op("/inventory/reserve"), ownSpans, ownSpans}])
+	assert.EqualValues(t, 2, cc.n[callKey{id("order"), op("/order/create"), id("inventory"), op("/inventory/reserve"), false}])
+	assert.EqualValues(t, 4, cc.n[callKey{id("order"), op("/order/create"), ownSpans, ownSpans, false}], "entry and exit span of two requests")
+	assert.EqualValues(t, 9, cc.n[callKey{id("inventory"), op("/inventory/reserve"), ownSpans, ownSpans, false}])
 	assert.Zero(t, dropped)
 }
 
@@ -332,7 +337,7 @@ func TestCountCallsOncePerRequest(t *testing.T) {
 	id := func(s string) int32 { return e.in.services.ids[s] }
 	op := func(s string) int32 { return e.in.ops.ids[s] }
 	inv := func(callee, calleeOp int32) int32 {
-		return cc.n[callKey{id("inventory"), op("/inventory/reserve"), callee, calleeOp}]
+		return cc.n[callKey{id("inventory"), op("/inventory/reserve"), callee, calleeOp, false}]
 	}
 	assert.EqualValues(t, 4, inv(id("payment"), op("/payment/charge")), "three calls a request, one request each")
 	assert.EqualValues(t, 4, inv(id("audit"), op("/audit/log")))
@@ -416,5 +421,70 @@ func TestCodeFaultFromTracesAlone(t *testing.T) {
 		assert.Equal(t, time.Unix(0, rs[10].Graph.End).UTC(), rep.End, "the first fault window reports")
 		assert.Equal(t, "inventory", rep.Candidates[0].Service, "%+v", rep.Candidates)
 		assert.Equal(t, PatternCalls, rep.Pattern)
+	}
+}
+
+// shopPage is a shop frontend's page (the trace's first segment): it
+// calls cart, currency, shipping and email in turn.
+func shopPage() req {
+	calls := []req{
+		{service: "cart", op: "/cart/get", db: 1},
+		{service: "currency", op: "/currency/convert"},
+		{service: "shipping", op: "/shipping/quote"},
+		{service: "email", op: "/email/send"},
+	}
+	return req{service: "frontend", op: "/checkout", calls: calls}
+}
+
+// TestStopsAfter: from window 10 on, half the frontend's requests change;
+// stops_after is raised on the callee whose answer they stop after, and
+// only there, when the requests stop (fewer calls) without failing, with
+// an endpoint that calls several services per request.
+func TestStopsAfter(t *testing.T) {
+	const fault = 10
+	tests := []struct {
+		name    string
+		change  func(r *req, i int) // applied to half the requests from the fault on
+		normal  func(i int) req     // the requests before the change (default shopPage)
+		culprit string              // "": no service's stops_after reaches 2
+	}{
+		{name: "callers stop after a wrong answer", change: func(r *req, _ int) { r.calls = r.calls[:1] }, culprit: "cart"},
+		{name: "a later callee's wrong answer", change: func(r *req, _ int) { r.calls = r.calls[:3] }, culprit: "shipping"},
+		{name: "a failed request stops at its own failure", change: func(r *req, _ int) { r.calls, r.failed = r.calls[:1], true }},
+		{name: "another order is no stop", change: func(r *req, _ int) { slices.Reverse(r.calls) }},
+		{
+			name: "one call per request has no order",
+			normal: func(i int) req {
+				p := shopPage()
+				p.calls = p.calls[i%4 : i%4+1]
+				return p
+			},
+			change: func(r *req, _ int) { r.calls = shopPage().calls[:1] },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fs := callFeatures(t, 13, func(w, i int) req {
+				r := shopPage()
+				if tt.normal != nil {
+					r = tt.normal(i)
+				}
+				if w >= fault && i%2 == 0 {
+					tt.change(&r, i)
+				}
+				return r
+			})
+			quiet(t, fs, fault)
+			for w := fault; w < len(fs); w++ {
+				for svc, f := range fs[w] {
+					if svc == tt.culprit {
+						assert.Greater(t, f[3], 3.0, "window %d: %s", w, svc)
+					} else {
+						assert.Less(t, f[3], 2.0, "window %d: %s", w, svc)
+					}
+				}
+			}
+		})
 	}
 }

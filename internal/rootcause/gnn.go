@@ -55,7 +55,7 @@ type TrainInfo struct {
 // modelVersion is the weights file format this build reads. It changes
 // with the features or with how the network uses them; files of another
 // version must be retrained with this build's cmd/gnntrain.
-const modelVersion = 7
+const modelVersion = 8
 
 // shareRange bounds how far the network moves a node's prior (see Model):
 // the prior ranks, the network re-orders close calls.
@@ -261,7 +261,8 @@ const priorBeta = 0.5
 
 // prior is a node's own evidence: the squashed z of its strongest family of
 // signs of trouble - latency (Node.latency), errors (rate, ERROR logs,
-// timeouts), CPU, log patterns, call patterns - plus half its second
+// timeouts), CPU, log patterns, call patterns, its callers stopping after
+// its answer (FeatStopsAfter) - plus half its second
 // strongest family, so a
 // service whose requests fail and whose statements changed outranks one with
 // a single spike of the same size. Duration is left out: a callee's fault
@@ -275,6 +276,7 @@ func prior(n *Node) float64 {
 		x[FeatCPU],
 		max(x[FeatLogNew], x[FeatLogMissing]),
 		callPatternZ(x),
+		x[FeatStopsAfter],
 	} {
 		if v := squash(z); v > a {
 			a, b = v, a

@@ -24,6 +24,7 @@ const (
 	FeatCallsMissing        // strongest endpoint's calls to a callee operation below their expected count per request (callpattern.go)
 	FeatCallsNew            // strongest endpoint's calls to a callee operation above their expected count, or never made before
 	FeatEndsEarly           // strongest endpoint's own spans below their expected count per request: requests that end early
+	FeatStopsAfter          // strongest caller endpoint's requests whose last call is to it above their expected count (callpattern.go)
 	NumNodeFeatures
 )
 
@@ -35,7 +36,7 @@ const (
 )
 
 // FeatureNames name the node features in evidence and in model files.
-var FeatureNames = [NumNodeFeatures]string{"self_time_p90_ms", "duration_p90_ms", "error_rate", "error_logs", "timeouts", "calls", "cpu", "memory", "gap_in_p50_ms", "gap_out_p50_ms", "log_template_new", "log_template_missing", "calls_missing", "calls_new", "ends_early"}
+var FeatureNames = [NumNodeFeatures]string{"self_time_p90_ms", "duration_p90_ms", "error_rate", "error_logs", "timeouts", "calls", "cpu", "memory", "gap_in_p50_ms", "gap_out_p50_ms", "log_template_new", "log_template_missing", "calls_missing", "calls_new", "ends_early", "stops_after"}
 
 // EdgeFeatureNames name the edge features in model files.
 var EdgeFeatureNames = [NumEdgeFeatures]string{"gap_p50_ms", "error_rate"}
@@ -43,7 +44,7 @@ var EdgeFeatureNames = [NumEdgeFeatures]string{"gap_p50_ms", "error_rate"}
 // rawFloor is each raw feature's smallest robust spread: 1 ms of latency, 1%
 // of errors, one log or timeout, a tenth of the calls' scale, 5% CPU
 // (utilisation) or 0.05 core, 1% memory or 1 MiB... in the feature's unit.
-var rawFloor = [NumNodeFeatures]float64{1, 1, 0.01, 1, 1, 5, 0.05, 1, 1, 1, 1, 1, 1, 1, 1}
+var rawFloor = [NumNodeFeatures]float64{1, 1, 0.01, 1, 1, 5, 0.05, 1, 1, 1, 1, 1, 1, 1, 1, 1}
 
 // fromRing says which node features are robust z-scores against the
 // node's own ring; the others come from edges (gaps), log templates or
@@ -114,13 +115,14 @@ func (n *Node) Anomaly() float64 {
 
 // Own is a node's strongest sign of trouble of its own, as a z: its self
 // time, the gaps of the calls it is the slow end of (attributeGaps), its
-// errors, ERROR logs, timeouts, CPU, log and call patterns - not its duration,
+// errors, ERROR logs, timeouts, CPU, log and call patterns, its callers
+// stopping after its answer - not its duration,
 // which its callees' faults raise as much as its own; 0 when none is above
 // baseline.
 func (n *Node) Own() float64 {
 	x := &n.X
 	return max(0, x[FeatSelfTime], x[FeatGapIn], x[FeatGapOut], x[FeatErrorRate], x[FeatErrorLogs], x[FeatTimeouts], x[FeatCPU], x[FeatLogNew], x[FeatLogMissing],
-		callPatternZ(x))
+		callPatternZ(x), x[FeatStopsAfter])
 }
 
 // latency is a node's own latency z: its self time or the gaps of the calls

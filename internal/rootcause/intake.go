@@ -190,7 +190,8 @@ func (in *intake) addTraces(td ptrace.Traces) {
 					err: s.Status().Code() == ptrace.StatusCodeError, timeout: isTimeout(s),
 					entry: entry,
 					// a span that names its peer is a call, also without a kind
-					exit: kind == ptrace.SpanKindClient || kind == ptrace.SpanKindProducer || peer != noPeer,
+					exit:     kind == ptrace.SpanKindClient || kind == ptrace.SpanKindProducer || peer != noPeer,
+					producer: kind == ptrace.SpanKindProducer,
 				})
 			}
 		}

@@ -18,6 +18,7 @@ type spanRec struct {
 	err, timeout   bool
 	entry          bool // SERVER, CONSUMER or INTERNAL: never an exit span
 	exit           bool // CLIENT or PRODUCER, or naming its peer: always one, even when its callee's span is in another window
+	producer       bool // PRODUCER: its consumers' gap is their queue lag
 }
 
 func (s *spanRec) durMs() float64 { return float64(s.endNs-s.startNs) / 1e6 }
@@ -223,7 +224,11 @@ func (b *built) segment(t tree) {
 
 // addEdges counts each call into another service on its caller -> callee
 // edge (beyond maxEdges edges: dropped), with the call's gap when the
-// caller's span has that one child and is not an entry span.
+// caller's span has that one child and is not an entry span. A message's
+// gap is its queue lag, from the producer's end (the broker's
+// acknowledgement) to its consumer's start: a delay into a consumer holds
+// up the messages it reads, not the producer, which waits for the ack
+// only.
 func (b *built) addEdges(t tree, maxEdges int) {
 	for i := range b.spans {
 		p := t.parent[i]
@@ -245,7 +250,12 @@ func (b *built) addEdges(t tree, maxEdges int) {
 		if b.segs[b.segOf[i]].err {
 			e.errors++
 		}
-		if t.crossKids[p] == 1 && t.kids[p] == 1 && !b.spans[p].entry {
+		switch {
+		case b.spans[p].producer:
+			gap := max(float64(s.startNs-b.spans[p].endNs)/1e6, 0)
+			e.gaps = append(e.gaps, gap)
+			b.segs[b.segOf[i]].gap = gap
+		case t.crossKids[p] == 1 && t.kids[p] == 1 && !b.spans[p].entry:
 			gap := max(b.spans[p].durMs()-s.durMs(), 0)
 			e.gaps = append(e.gaps, gap)
 			b.segs[b.segOf[i]].gap = gap
