@@ -250,16 +250,18 @@ func (b *built) addEdges(t tree, maxEdges int) {
 		if b.segs[b.segOf[i]].err {
 			e.errors++
 		}
+		var gap float64
 		switch {
 		case b.spans[p].producer:
-			gap := max(float64(s.startNs-b.spans[p].endNs)/1e6, 0)
-			e.gaps = append(e.gaps, gap)
-			b.segs[b.segOf[i]].gap = gap
+			gap = float64(s.startNs-b.spans[p].endNs) / 1e6
 		case t.crossKids[p] == 1 && t.kids[p] == 1 && !b.spans[p].entry:
-			gap := max(b.spans[p].durMs()-s.durMs(), 0)
-			e.gaps = append(e.gaps, gap)
-			b.segs[b.segOf[i]].gap = gap
+			gap = b.spans[p].durMs() - s.durMs()
+		default:
+			continue
 		}
+		gap = max(gap, 0)
+		e.gaps = append(e.gaps, gap)
+		b.segs[b.segOf[i]].gap = gap
 	}
 }
 

@@ -143,11 +143,10 @@ func (d *decider) decide(t *batchTrace, now int32, c *counts, resSvc []string) {
 // gateway's trace path (issue 18). A trace held for its producer, or just
 // released from that, is indexed in full (its entries are pending).
 func indexPlan(t *batchTrace, cur traceEntry, flags uint8, changed bool) (index bool, known string) {
-	pending := func(f uint8) bool { return f&(flagAwaiting|flagStitched) == flagAwaiting }
 	was := cur.flags()
 	indexed := was&flagIndexedProducer != 0 || t.producerKind != ptrace.SpanKindProducer && was&flagIndexed != 0
 	switch {
-	case pending(flags) || pending(was) || !indexed:
+	case pendingFlags(flags) || pendingFlags(was) || !indexed:
 		return true, ""
 	case changed:
 		return true, cur.dye()
@@ -216,12 +215,17 @@ func (d *decider) linkEntry(t *batchTrace, dye string, flags uint8, c *counts, r
 // indexed again when released.
 func (d *decider) indexProducer(t *batchTrace, dye, known string, flags uint8, resSvc []string) {
 	ref := producerRef{trace: t.id, span: t.producer, kind: t.producerKind, service: d.services.id(svcAt(resSvc, t.producerRes)),
-		pending: flags&(flagAwaiting|flagStitched) == flagAwaiting}
+		pending: pendingFlags(flags)}
 	d.producers.add(ref, dye, known)
 	if ref.pending {
 		t.pending = ref
 	}
 }
+
+// pendingFlags reports whether a trace with these registry flags is held
+// for its own producer and not linked yet: its producer index entries are
+// pending.
+func pendingFlags(f uint8) bool { return f&(flagAwaiting|flagStitched) == flagAwaiting }
 
 func svcAt(resSvc []string, i int) string {
 	if i < 0 || i >= len(resSvc) {

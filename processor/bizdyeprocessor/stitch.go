@@ -143,8 +143,8 @@ func appendProducerKey(buf []byte, key uint8, val string) []byte {
 }
 
 // lookup returns the slot of the key k (appendProducerKey), or -1. The
-// index is read with string(k) in place, which does not allocate: a string
-// key per value and batch was most of what indexing producers cost.
+// index is read with string(k) in place, which does not allocate (building
+// the key as a string allocated one per value and batch).
 func (x *producerIndex) lookup(k []byte) int32 {
 	if i, ok := x.refs.index[string(k)]; ok {
 		return i

@@ -42,34 +42,30 @@ type benchCase struct {
 // OTLP to the harness's sink instead of to debug (issue 18's pass-through
 // is OTLP -> batch -> OTLP; the gateway exports only the kept traces).
 func cases(gatewayConfig string, fixedSpans float64) [][]benchCase {
-	traces := func(load string, flat bool, rate float64) []benchCase {
-		suffix := loadSuffix(load, rate)
+	traces := func(load string, flat bool, rate float64, otlp bool) []benchCase {
+		suffix, out := loadSuffix(load, rate), "debug"
+		if otlp {
+			suffix, out = suffix+"-otlp", "OTLP (sink)"
+		}
 		c := func(name, label, cfg string) benchCase {
 			return benchCase{name: name + "-" + suffix, group: "traces-" + suffix, label: label,
-				config: "test/bench/configs/" + cfg, flat: flat, spanRate: rate, unit: unitSpans}
+				config: "test/bench/configs/" + cfg, flat: flat, spanRate: rate, otlpOut: otlp, unit: unitSpans}
 		}
-		return []benchCase{
-			c("passthrough", "pass-through: OTLP -> batch -> debug", "traces-passthrough.yaml"),
-			c("gateway", "gateway trace path: biz_dye (sampling) -> debug", "traces-gateway.yaml"),
-			c("stock", "stock: groupbytrace -> transform -> tail_sampling -> batch -> debug", "traces-stock.yaml"),
+		cs := []benchCase{
+			c("passthrough", "pass-through: OTLP -> batch -> "+out, "traces-passthrough.yaml"),
+			c("gateway", "gateway trace path: biz_dye (sampling) -> "+out, "traces-gateway.yaml"),
 		}
-	}
-	otlpOut := func(load string, flat bool) []benchCase {
-		c := func(name, label, cfg string) benchCase {
-			return benchCase{name: name + "-" + load + "-otlp", group: "traces-" + load + "-otlp", label: label,
-				config: "test/bench/configs/" + cfg, flat: flat, otlpOut: true, unit: unitSpans}
+		if !otlp {
+			cs = append(cs, c("stock", "stock: groupbytrace -> transform -> tail_sampling -> batch -> debug", "traces-stock.yaml"))
 		}
-		return []benchCase{
-			c("passthrough", "pass-through: OTLP -> batch -> OTLP (sink)", "traces-passthrough.yaml"),
-			c("gateway", "gateway trace path: biz_dye (sampling) -> OTLP (sink)", "traces-gateway.yaml"),
-		}
+		return cs
 	}
 	groups := [][]benchCase{
-		traces("realistic", false, 0), otlpOut("realistic", false),
-		traces("flat", true, 0), otlpOut("flat", true),
+		traces("realistic", false, 0, false), traces("realistic", false, 0, true),
+		traces("flat", true, 0, false), traces("flat", true, 0, true),
 	}
 	if fixedSpans > 0 {
-		groups = append(groups, traces("realistic", false, fixedSpans), traces("flat", true, fixedSpans))
+		groups = append(groups, traces("realistic", false, fixedSpans, false), traces("flat", true, fixedSpans, false))
 	}
 	return append(groups, [][]benchCase{
 		{
