@@ -86,6 +86,7 @@ unit-test: build backends
 FUZZTIME ?= 10s
 FUZZ_TARGETS := \
 	processor/bizdyeprocessor:FuzzConsumeTraces \
+	processor/bizdyeprocessor:FuzzSnapshots \
 	processor/spanguardprocessor:FuzzConsumeTraces \
 	receiver/durablekafkareceiver:FuzzDecodeRecord \
 	processor/logcorrelationprocessor:FuzzProcessLogs \

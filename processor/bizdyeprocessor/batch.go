@@ -55,6 +55,7 @@ type batchTrace struct {
 	// its own producer span while it is held for its producer: indexed
 	// again when released
 	pending producerRef
+	held    *heldTrace // where holdSpans holds its spans (one lookup per batch)
 }
 
 // itemInfo is what one span says, in batch order.

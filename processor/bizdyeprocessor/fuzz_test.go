@@ -97,3 +97,34 @@ func FuzzMatchers(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSnapshots loads arbitrary bytes as the registry's and the producer
+// index's snapshots (storage can hold a file cut short by a crash, or
+// damaged): nothing panics, and neither table grows past its bound.
+func FuzzSnapshots(f *testing.F) {
+	keys := testConfig().Keys
+	reg := newTraceRegistry(4, keys)
+	names := newServiceNames(8)
+	x := newProducerIndex(4, keys)
+	for i, order := range []string{"ORD-1", "ORD-2", "ORD-3"} {
+		id := tid(order)
+		slot, _ := reg.add(id, 1)
+		*reg.at(slot) = newTraceEntry(flagReleased, dyeOf(order))
+		x.add(producerRef{trace: id, span: sid(order), kind: ptrace.SpanKindProducer, service: names.id("order"), pending: i == 1}, dyeOf(order), "")
+	}
+	f.Add(reg.encode(1))
+	f.Add(x.encode(reg.header, names.name))
+	v1 := []byte(producersMagicV1 + reg.header)
+	for range keys {
+		v1 = append(v1, 1, 0)
+	}
+	f.Add(append(v1, 6, 0, 'O', 'R', 'D', '-', '1'))
+	f.Fuzz(func(t *testing.T, buf []byte) {
+		r := newTraceRegistry(4, keys)
+		_, _ = r.decode(buf, 1, 60)
+		require.LessOrEqual(t, r.table.len(), 4)
+		p := newProducerIndex(4, keys)
+		_, _ = p.decode(buf, r.header, newServiceNames(8).id)
+		require.LessOrEqual(t, p.refs.len(), 4)
+	})
+}

@@ -16,16 +16,15 @@ import (
 type heldTrace struct {
 	id    pcommon.TraceID
 	since time.Time
-	// encoded is the held spans as OTLP protobuf: one TracesData message per
-	// batch that held spans of the trace, each allocated to its size (more
-	// has the second and later: appending them to one slice copied the
-	// earlier ones every time, a fifth of the encoding's cost). Bytes hold
-	// no pointers, so the garbage collector does not scan them: with
-	// `sampling` every span is held for decision_wait, and scanning that heap
-	// was most of what the gateway's trace path cost. They are decoded only
-	// for the traces that leave (kept, or released unsampled).
-	encoded []byte
-	more    [][]byte
+	// chunk is the held spans as OTLP protobuf: their place in the encoding
+	// of the first batch that held spans of the trace (more has the second
+	// and later, batchEncoder). Bytes hold no pointers, so the garbage
+	// collector does not scan them: with `sampling` every span is held for
+	// decision_wait, and scanning that heap was most of what the gateway's
+	// trace path cost. They are decoded only for the traces that leave
+	// (kept, or released unsampled).
+	chunk heldChunk
+	more  []heldChunk
 	// traces holds the spans as pdata: without encode, or from decode until
 	// release.
 	traces     ptrace.Traces
@@ -117,14 +116,13 @@ func (h *holdBuffer) stage(ht *heldTrace, rs ptrace.ResourceSpans, ss ptrace.Sco
 // decode turns the held trace's encoded spans back into ht.traces (after
 // any still staged), for release, stamping or linking.
 func (ht *heldTrace) decode() {
-	if len(ht.encoded) == 0 {
+	if ht.chunk.batch == nil {
 		return
 	}
-	td := unmarshalHeld(ht.encoded)
-	for _, b := range ht.more {
-		unmarshalHeld(b).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
-	}
-	ht.encoded, ht.more = nil, nil
+	var r spanRelease
+	r.add(ht, "", false, false)
+	td := ptrace.NewTraces()
+	r.flush(&td, nil)
 	if ht.traces == (ptrace.Traces{}) {
 		ht.traces = td
 		return
@@ -133,6 +131,20 @@ func (ht *heldTrace) decode() {
 	staged.MoveAndAppendTo(td.ResourceSpans())
 	ht.traces = td
 	ht.spanSS = ptrace.ScopeSpans{}
+}
+
+// chunks yields the trace's held chunks, in arrival order.
+func (ht *heldTrace) chunks() func(func(heldChunk) bool) {
+	return func(yield func(heldChunk) bool) {
+		if ht.chunk.batch == nil || !yield(ht.chunk) {
+			return
+		}
+		for _, c := range ht.more {
+			if !yield(c) {
+				return
+			}
+		}
+	}
 }
 
 // unmarshalHeld decodes bytes batchEncoder wrote from pdata's own encoding:
@@ -217,8 +229,12 @@ func (h *holdBuffer) holdSpans(td ptrace.Traces, sc *batchScratch, now time.Time
 // holdTrace accounts for span, of the batch trace t, in its held trace
 // (created when new), and returns it.
 func (h *holdBuffer) holdTrace(t *batchTrace, sc *batchScratch, ri int, s ptrace.Span, now time.Time, tok *ack.Token) *heldTrace {
-	ht := h.entry(t.id, now)
-	ht.acks.Add(tok)
+	ht := t.held
+	if ht == nil {
+		ht = h.entry(t.id, now)
+		ht.acks.Add(tok)
+		t.held = ht
+	}
 	if t.await && s.SpanID() == t.entry {
 		ht.awaitEntry, ht.awaitSvc = t.entry, sc.resSvcID[ri]
 		ht.linkedTo, ht.linkedKey = producerRef{trace: t.linkT, span: t.link}, t.linkK

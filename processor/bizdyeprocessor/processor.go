@@ -50,6 +50,7 @@ type bizDye struct {
 	reg      *traceRegistry
 	dec      *decider // merges batches into reg and the producer index
 	held     *holdBuffer
+	rel      spanRelease // the encoded spans of the held traces being released
 	orphans  *orphanTracker
 	services *serviceNames
 
@@ -276,6 +277,7 @@ func (p *bizDye) releaseExpired(ctx context.Context, flush bool) {
 	for ht := p.held.oldest(); ht != nil && (flush || now.Sub(ht.since) >= p.hold); ht = p.held.oldest() {
 		p.releaseHeld(ht, &c, &td, &ld, &acks)
 	}
+	p.rel.flush(&td, p.st)
 	cutoff := p.now() - int32(p.cfg.TTL/time.Second)
 	p.reg.expire(cutoff, p.now(), p.held.holds) // a trace still held for its producer is kept: finish needs it
 	p.orphans.expire(cutoff, func(child uint16) { orphans = append(orphans, child) })
@@ -303,6 +305,14 @@ func (p *bizDye) releaseHeld(ht *heldTrace, c *counts, td *ptrace.Traces, ld *pl
 		if rule == ruleNone {
 			c.sampledOut += ht.dropSpans()
 		}
+	}
+	if ht.spans > 0 && ht.traces == (ptrace.Traces{}) {
+		// encoded only: decoded and stamped with the sweep's other traces
+		p.rel.add(ht, dye, keep, dyed)
+		if dyed {
+			c.dyed += int64(ht.spans)
+		}
+		ht.spans = 0
 	}
 	if dyed {
 		spans, logs := ht.stamp(p.st, dye, keep)
@@ -463,6 +473,7 @@ func (p *bizDye) release(sc *batchScratch, td *ptrace.Traces, ld *plog.Logs) boo
 		p.releaseHeld(ht, &sc.counts, td, ld, &sc.acks)
 		released = true
 	}
+	p.rel.flush(td, p.st)
 	return released
 }
 

@@ -2,6 +2,7 @@ package bizdyeprocessor
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"testing"
 	"time"
@@ -178,7 +179,7 @@ func TestProducerSnapshotRoundTrip(t *testing.T) {
 	assert.Equal(t, x.indexed, y.indexed)
 	assert.Equal(t, x.shared, y.shared)
 	for _, val := range []string{"ORD-1", "ORD-2"} {
-		k := string(appendProducerKey(nil, 0, val))
+		k := producerKey(0, val)
 		a, b := *x.refs.at(x.refs.lookup(k)), *y.refs.at(y.refs.lookup(k))
 		assert.Equal(t, names.name(a.service), names2.name(b.service), val)
 		a.service, b.service = 0, 0
@@ -190,6 +191,49 @@ func TestProducerSnapshotRoundTrip(t *testing.T) {
 	n, err = newProducerIndex(10, keys).decode(buf[:len(buf)-3], reg.header, names2.id)
 	require.ErrorIs(t, err, errDamaged)
 	assert.Equal(t, 1, n, "the record before the damage")
+}
+
+// TestProducerSnapshotV1: a snapshot written before values were hashed
+// (key byte and value in place of producerKey) still loads, its values
+// found by their hash.
+func TestProducerSnapshotV1(t *testing.T) {
+	keys := testConfig().Keys
+	reg := newTraceRegistry(10, keys)
+	buf := []byte(producersMagicV1 + reg.header)
+	for range keys {
+		buf = binary.AppendUvarint(buf, 3) // indexed
+		buf = binary.AppendUvarint(buf, 1) // shared
+	}
+	record := func(buf []byte, key uint8, val, trace, span string, kind ptrace.SpanKind, flags byte, svc string) []byte {
+		buf = binary.AppendUvarint(buf, uint64(1+len(val)))
+		buf = append(append(buf, key), val...)
+		tr, sp := tid(trace), sid(span)
+		buf = append(append(buf, tr[:]...), sp[:]...)
+		buf = append(buf, byte(kind), flags)
+		buf = binary.AppendUvarint(buf, uint64(len(svc)))
+		return append(buf, svc...)
+	}
+	counted := len(buf)
+	buf = record(buf, 0, "ORD-1", "a", "a1", ptrace.SpanKindProducer, 0, "order")
+	buf = record(buf, 0, "ORD-2", "b", "b1", ptrace.SpanKindClient, refAmbiguous|refPending, "cart")
+
+	names := newServiceNames(8)
+	x := newProducerIndex(10, keys)
+	n, err := x.decode(buf, reg.header, names.id)
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	assert.Equal(t, int64(3), x.indexed[0])
+	assert.Equal(t, int64(1), x.shared[0])
+	got1 := *x.refs.at(x.refs.lookup(producerKey(0, "ORD-1")))
+	assert.Equal(t, producerRef{trace: tid("a"), span: sid("a1"), kind: ptrace.SpanKindProducer, service: names.id("order")}, got1)
+	got2 := *x.refs.at(x.refs.lookup(producerKey(0, "ORD-2")))
+	assert.Equal(t, producerRef{trace: tid("b"), span: sid("b1"), kind: ptrace.SpanKindClient, service: names.id("cart"), ambiguous: true, pending: true}, got2)
+
+	n, err = newProducerIndex(10, keys).decode(buf[:len(buf)-3], reg.header, names.id)
+	require.ErrorIs(t, err, errDamaged)
+	assert.Equal(t, 1, n, "the record before the damage")
+	_, err = newProducerIndex(10, keys).decode(record(buf[:counted:counted], uint8(len(keys)), "x", "c", "c1", 0, 0, ""), reg.header, names.id)
+	require.ErrorIs(t, err, errDamaged, "a key byte past the key list")
 }
 
 // dyeOf is a dye with one order_id value (key 0).
@@ -244,9 +288,9 @@ func TestProducerIndexSkipsKnownValues(t *testing.T) {
 	both, _, _ := dyeAdd(dyeOf("ORD-1"), keyValue{key: 0, value: "ORD-2"}, 8)
 	x.add(ref, both, dyeOf("ORD-1"))
 	assert.Equal(t, 2, x.refs.len())
-	got1 := *x.refs.at(x.lookup(appendProducerKey(nil, 0, "ORD-1")))
+	got1 := *x.refs.at(x.refs.lookup(producerKey(0, "ORD-1")))
 	assert.Equal(t, next.trace, got1.trace)
 	assert.False(t, got1.ambiguous)
-	got2 := *x.refs.at(x.lookup(appendProducerKey(nil, 0, "ORD-2")))
+	got2 := *x.refs.at(x.refs.lookup(producerKey(0, "ORD-2")))
 	assert.Equal(t, ref.trace, got2.trace)
 }

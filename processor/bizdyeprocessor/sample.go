@@ -78,6 +78,6 @@ func (s *sampler) decide(ht *heldTrace, keep bool) sampleRule {
 // dropSpans discards the held trace's spans (not sampled); its logs stay.
 func (ht *heldTrace) dropSpans() int64 {
 	n := int64(ht.spans)
-	ht.traces, ht.encoded, ht.more, ht.spans, ht.spanSS = ptrace.Traces{}, nil, nil, 0, ptrace.ScopeSpans{}
+	ht.traces, ht.chunk, ht.more, ht.spans, ht.spanSS = ptrace.Traces{}, heldChunk{}, nil, 0, ptrace.ScopeSpans{}
 	return n
 }

@@ -213,7 +213,7 @@ func TestSamplingHoldKeepsSpansIntact(t *testing.T) {
 		c := ptrace.NewTraces()
 		td.CopyTo(c)
 		require.NoError(t, h.p.ConsumeTraces(ctx, c))
-		assert.NotEmpty(t, h.p.held.byID[tid("t1")].encoded, "held spans are encoded at the end of each batch")
+		assert.NotNil(t, h.p.held.byID[tid("t1")].chunk.batch, "held spans are encoded at the end of each batch")
 	}
 	assert.Zero(t, h.traces.SpanCount())
 	h.advance(11 * time.Second)

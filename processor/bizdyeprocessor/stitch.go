@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"strings"
 
+	"github.com/cespare/xxhash/v2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
@@ -32,8 +33,8 @@ type producerRef struct {
 // sku), not one flow, and a match would link unrelated traces.
 const sharedKeyRatio = 4
 
-// producerKeyBuf is the size of the stack buffer lookup keys are built in;
-// a longer key (values reach max_value_length) is built on the heap.
+// producerKeyBuf is the size of the stack buffer keys are hashed from; a
+// longer key (values reach max_value_length) is built on the heap.
 const producerKeyBuf = recordHeader + 256
 
 // producerIndex remembers, per key value, the PRODUCER or CLIENT span that
@@ -41,8 +42,16 @@ const producerKeyBuf = recordHeader + 256
 // back to it: an lruTable bounded by max_async_producers, evicting the
 // value least recently found or updated (entries are not stamped: no ttl).
 // Not safe for concurrent use.
+//
+// Values are keyed by a 64-bit hash of the key byte and the value
+// (producerKey): string keys cost a string per value, a scan of every key
+// by the garbage collector, and a compare of the whole value per lookup,
+// 5% of the gateway's trace path (test/bench gateway-realistic-otlp
+// profile, issue 18). Two values collide with odds of 2^-64 per pair,
+// about 3e-8 with a million values indexed; a collision makes the pair
+// ambiguous (never linked), or links to the other value's producer.
 type producerIndex struct {
-	refs     *lruTable[string, producerRef] // key byte + value -> span
+	refs     *lruTable[uint64, producerRef] // producerKey -> span
 	keyNames []string
 	// per key: values indexed, and values found shared by unrelated flows
 	indexed, shared []int64
@@ -50,7 +59,7 @@ type producerIndex struct {
 
 func newProducerIndex(maxProducers int, keys []KeyConfig) *producerIndex {
 	x := &producerIndex{
-		refs:    newLRUTable[string, producerRef](maxProducers),
+		refs:    newLRUTable[uint64, producerRef](maxProducers),
 		indexed: make([]int64, len(keys)),
 		shared:  make([]int64, len(keys)),
 	}
@@ -72,14 +81,13 @@ func (x *producerIndex) linking(key uint8) bool {
 // started without ctx) with either. It returns the span and the name of the
 // key that matched. Ambiguous values, and keys that do not link, never match.
 func (x *producerIndex) find(self pcommon.TraceID, dye string, entryKind ptrace.SpanKind) (producerRef, string, bool) {
-	var buf [producerKeyBuf]byte
 	for i := 0; i < len(dye); {
 		key, val, next := dyeRecord(dye, i)
 		i = next
 		if !x.linking(key) {
 			continue
 		}
-		slot := x.lookup(appendProducerKey(buf[:0], key, val))
+		slot := x.refs.lookup(producerKey(key, val))
 		if slot < 0 {
 			continue
 		}
@@ -102,17 +110,16 @@ func (x *producerIndex) find(self pcommon.TraceID, dye string, entryKind ptrace.
 // that unrelated traces also carry on their PRODUCER/CLIENT spans becomes
 // ambiguous and never links.
 func (x *producerIndex) add(ref producerRef, dye, known string) {
-	var buf [producerKeyBuf]byte
 	for i := 0; i < len(dye); {
 		key, val, next := dyeRecord(dye, i)
 		i = next
 		if key == keyLinked || known != "" && dyeHas(known, key, val) {
 			continue
 		}
-		k := appendProducerKey(buf[:0], key, val)
-		slot := x.lookup(k)
+		k := producerKey(key, val)
+		slot := x.refs.lookup(k)
 		if slot < 0 {
-			slot, _, _, _ = x.refs.insert(string(k), 0)
+			slot, _, _, _ = x.refs.insert(k, 0)
 			*x.refs.at(slot) = ref
 			x.indexed[key]++
 			continue
@@ -137,19 +144,11 @@ func (x *producerIndex) add(ref producerRef, dye, known string) {
 	}
 }
 
-func appendProducerKey(buf []byte, key uint8, val string) []byte {
-	buf = append(buf, key)
-	return append(buf, val...)
-}
-
-// lookup returns the slot of the key k (appendProducerKey), or -1. The
-// index is read with string(k) in place, which does not allocate (building
-// the key as a string allocated one per value and batch).
-func (x *producerIndex) lookup(k []byte) int32 {
-	if i, ok := x.refs.index[string(k)]; ok {
-		return i
-	}
-	return -1
+// producerKey is the index key of value val of key: the hash of the key
+// byte followed by the value (the form version 1 snapshots stored).
+func producerKey(key uint8, val string) uint64 {
+	var buf [producerKeyBuf]byte
+	return xxhash.Sum64(append(append(buf[:0], key), val...))
 }
 
 // The producer index snapshot saved to `storage` beside the registry: a
@@ -157,11 +156,15 @@ func (x *producerIndex) lookup(k []byte) int32 {
 // (uvarints: indexed then shared, per key), then one record per value,
 // least recently used first:
 //
-//	[uvarint n][n bytes: key byte + value][16-byte trace id][8-byte span id]
+//	[8-byte producerKey, big endian][16-byte trace id][8-byte span id]
 //	[kind byte][flags byte][uvarint n][n bytes: service name]
+//
+// Version 1 (until 2026-12-03) stored the key byte and value in place of
+// their hash, [uvarint n][n bytes]; it is still read, and hashed on load.
 const (
-	producersKey   = "producers"
-	producersMagic = "biz_dye producers v1\x00"
+	producersKey     = "producers"
+	producersMagic   = "biz_dye producers v2\x00"
+	producersMagicV1 = "biz_dye producers v1\x00"
 )
 
 const (
@@ -171,16 +174,15 @@ const (
 
 // encode returns the snapshot of the index; name gives a service id's name.
 func (x *producerIndex) encode(header string, name func(uint16) string) []byte {
-	buf := make([]byte, 0, 64*x.refs.len()+len(header))
+	buf := make([]byte, 0, 48*x.refs.len()+len(header))
 	buf = append(buf, producersMagic...)
 	buf = append(buf, header...)
 	for i := range x.indexed {
 		buf = binary.AppendUvarint(buf, uint64(x.indexed[i]))
 		buf = binary.AppendUvarint(buf, uint64(x.shared[i]))
 	}
-	x.refs.each(func(k string, ref *producerRef, _ int32) {
-		buf = binary.AppendUvarint(buf, uint64(len(k)))
-		buf = append(buf, k...)
+	x.refs.each(func(k uint64, ref *producerRef, _ int32) {
+		buf = binary.BigEndian.AppendUint64(buf, k)
 		buf = append(buf, ref.trace[:]...)
 		buf = append(buf, ref.span[:]...)
 		var flags byte
@@ -203,29 +205,37 @@ func (x *producerIndex) encode(header string, name func(uint16) string) []byte {
 // name. A snapshot of another key list is not loaded; a damaged one is
 // loaded up to the damage.
 func (x *producerIndex) decode(buf []byte, header string, id func(string) uint16) (int, error) {
-	prefix := producersMagic + header
-	if !strings.HasPrefix(string(buf), prefix) {
+	v1 := strings.HasPrefix(string(buf), producersMagicV1+header)
+	if !v1 && !strings.HasPrefix(string(buf), producersMagic+header) {
 		return 0, errOtherKeyList
 	}
-	r := snapshotReader{buf: buf[len(prefix):]}
+	r := snapshotReader{buf: buf[len(producersMagic)+len(header):]} // both magics have one length
 	for i := range x.indexed {
 		x.indexed[i] += int64(r.uvarint())
 		x.shared[i] += int64(r.uvarint())
 	}
 	loaded := 0
 	for !r.failed && len(r.buf) > 0 {
-		k := r.bytes(int(r.uvarint()))
+		var key uint64
+		if v1 {
+			k := r.bytes(int(r.uvarint()))
+			if len(k) == 0 || int(k[0]) >= len(x.indexed) {
+				return loaded, errDamaged
+			}
+			key = producerKey(k[0], string(k[1:]))
+		} else if k := r.bytes(8); !r.failed {
+			key = binary.BigEndian.Uint64(k)
+		}
 		var ref producerRef
 		copy(ref.trace[:], r.bytes(len(ref.trace)))
 		copy(ref.span[:], r.bytes(len(ref.span)))
 		kindFlags := r.bytes(2)
 		svc := r.bytes(int(r.uvarint()))
-		if r.failed || len(k) == 0 || int(k[0]) >= len(x.indexed) {
+		if r.failed {
 			return loaded, errDamaged
 		}
 		ref.kind, ref.service = ptrace.SpanKind(kindFlags[0]), id(string(svc))
 		ref.ambiguous, ref.pending = kindFlags[1]&refAmbiguous != 0, kindFlags[1]&refPending != 0
-		key := string(k)
 		if x.refs.lookup(key) >= 0 {
 			continue // indexed since the start: newer than the snapshot
 		}
