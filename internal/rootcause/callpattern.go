@@ -175,9 +175,10 @@ func rateDoubt(req, requests, count float64) float64 {
 
 // callScores are what folding a window's call patterns needs.
 type callScores struct {
-	resid  []residual   // the residuals that teach the spread (above the expectation)
-	scored []scored     // pattern counts, for their deficit runs
-	excess []callExcess // patterns above their expectation, for their runs
+	resid  []residual        // the residuals that teach the spread (above the expectation)
+	scored []scored          // pattern counts, for their deficit runs
+	excess []callExcess      // patterns above their expectation, for their runs
+	hold   map[int32]float64 // per service, its strongest deficit z before stops are taken off (what its hold judges)
 }
 
 // callExcess is a window's count of a pattern above its expectation.
@@ -218,21 +219,45 @@ func (e *Engine) scoreCalls(g *Graph, cc callCounts, index map[int32]int) callSc
 			}
 		}
 	}
+	type deficit struct {
+		k      callKey
+		f      int
+		z, raw float64
+	}
+	var deficits []deficit
+	stopped := map[opKey]float64{} // per caller endpoint, its strongest stop after one callee's answer
+	cs.hold = map[int32]float64{}
 	for k, z := range zs {
-		n := &g.Nodes[index[k.service]]
 		fan := zs[callKey{k.service, k.op, fanOut, fanOut, false}]
 		switch {
 		case k.last:
 			if ci, ok := index[k.callee]; ok && e.ordered(k) {
-				raise(&g.Nodes[ci], FeatStopsAfter, min(z.excess, fan.deficit), z.excessRaw)
+				sz := min(z.excess, fan.deficit)
+				raise(&g.Nodes[ci], FeatStopsAfter, sz, z.excessRaw)
+				ep := opKey{k.service, k.op}
+				stopped[ep] = max(stopped[ep], sz)
 			}
 		case k.callee == ownSpans:
-			raise(n, FeatEndsEarly, z.deficit, z.deficitRaw)
+			deficits = append(deficits, deficit{k, FeatEndsEarly, z.deficit, z.deficitRaw})
 		case k.callee == fanOut:
 		default:
-			raise(n, FeatCallsMissing, min(z.deficit, fan.deficit), z.deficitRaw)
-			raise(n, FeatCallsNew, min(z.excess, fan.excess), z.excessRaw)
+			deficits = append(deficits, deficit{k, FeatCallsMissing, min(z.deficit, fan.deficit), z.deficitRaw})
+			raise(&g.Nodes[index[k.service]], FeatCallsNew, min(z.excess, fan.excess), z.excessRaw)
 		}
+	}
+	// An endpoint's requests that stop right after one callee's answer
+	// lost their later calls and spans to that answer: as far as that stop
+	// stands out, its deficits are the callee's (its FeatStopsAfter), not
+	// the endpoint's own, unless the service's own callers stop after its
+	// answer too (its answer is wrong as well: it stops early itself).
+	for _, d := range deficits {
+		n := &g.Nodes[index[d.k.service]]
+		cs.hold[d.k.service] = max(cs.hold[d.k.service], d.z)
+		z := d.z
+		if n.X[FeatStopsAfter] < logHoldZ {
+			z -= stopped[opKey{d.k.service, d.k.op}]
+		}
+		raise(n, d.f, z, d.raw)
 	}
 	return cs
 }
@@ -331,7 +356,7 @@ func (e *Engine) foldCalls(g *Graph, cc callCounts, index map[int32]int, cs call
 		if ex.holding = cc.short[svc]; ex.holding {
 			continue
 		}
-		if ex.holding = ex.hold.keep(callPatternZ(&g.Nodes[index[svc]].X) >= logHoldZ, e.baselineWindows); !ex.holding {
+		if ex.holding = ex.hold.keep(max(callPatternZ(&g.Nodes[index[svc]].X), cs.hold[svc]) >= logHoldZ, e.baselineWindows); !ex.holding {
 			ex.windows++
 		}
 	}

@@ -488,3 +488,76 @@ func TestStopsAfter(t *testing.T) {
 		})
 	}
 }
+
+// checkoutPage is a shop frontend page whose checkout service (an
+// aggregator) calls cart, currency and shipping in turn before the page
+// sends its email.
+func checkoutPage() req {
+	checkout := req{service: "checkout", op: "/checkout/place", calls: []req{
+		{service: "cart", op: "/cart/get", db: 1},
+		{service: "currency", op: "/currency/convert"},
+		{service: "shipping", op: "/shipping/quote"},
+	}}
+	return req{service: "frontend", op: "/checkout", calls: []req{checkout, {service: "email", op: "/email/send"}}}
+}
+
+// TestStopsTakeCallersDeficit: from window 10 on half the requests change.
+// A caller whose requests stop right after one callee's answer lost its
+// later calls and spans to that answer: its ends_early and calls_missing
+// stay quiet (without the rule: 10.2 and 7.6), the callee's stops_after
+// stands out. A service whose own callers stop
+// after its answer as well stopped early itself: its deficit stands.
+func TestStopsTakeCallersDeficit(t *testing.T) {
+	const fault = 10
+	tests := []struct {
+		name   string
+		normal func() req
+		change func(r *req)
+		stops  string // the callee the changed requests stop after
+		caller string // the service that stops after it
+		own    bool   // the caller stopped early itself: its own callers stop after it
+	}{
+		{
+			name:   "the page stops after a leaf's wrong answer",
+			normal: shopPage,
+			change: func(r *req) { r.calls = r.calls[:1] },
+			stops:  "cart", caller: "frontend",
+		},
+		{
+			name:   "an aggregator stops after a leaf's wrong answer",
+			normal: checkoutPage,
+			change: func(r *req) { r.calls[0].calls = r.calls[0].calls[:1] },
+			stops:  "cart", caller: "checkout",
+		},
+		{
+			name:   "an aggregator that returns early, and the page stops after it",
+			normal: checkoutPage,
+			change: func(r *req) { r.calls[0].calls, r.calls = r.calls[0].calls[:1], r.calls[:1] },
+			stops:  "cart", caller: "checkout", own: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fs := callFeatures(t, 13, func(w, i int) req {
+				r := tt.normal()
+				if w >= fault && i%2 == 0 {
+					tt.change(&r)
+				}
+				return r
+			})
+			quiet(t, fs, fault)
+			for w := fault; w < len(fs); w++ {
+				stop, caller := fs[w][tt.stops][3], fs[w][tt.caller]
+				assert.Greater(t, stop, 3.0, "window %d: %s's stops_after", w, tt.stops)
+				deficit := max(caller[0], caller[2])
+				if tt.own {
+					assert.Greater(t, caller[3], 3.0, "window %d: %s's own stops_after", w, tt.caller)
+					assert.Greater(t, deficit, 3.0, "window %d: %s's deficit stands", w, tt.caller)
+				} else {
+					assert.Less(t, deficit, 2.0, "window %d: %s's deficit is %s's", w, tt.caller, tt.stops)
+				}
+			}
+		})
+	}
+}
