@@ -16,6 +16,10 @@ import (
 // crossMethods are the methods the cross-shape table scores.
 var crossMethods = slices.Concat(rootcause.Methods, rootcause.BenchMethods)
 
+// noStatusShop names the shop's test scenarios replayed without span
+// status in the tables.
+const noStatusShop = "grpc_shop, no status"
+
 // crossTestSeed offsets the test scenarios' seed from the training ones.
 const crossTestSeed = 1_000_003
 
@@ -23,7 +27,9 @@ const crossTestSeed = 1_000_003
 // shape (simulator only, families dropped as in training) and scores the
 // gnn and the baselines on test fresh scenarios of the held-out shape, as
 // that shape ships them (no families dropped); a last row per shape trains
-// on all three for reference (in-distribution).
+// on all three for reference (in-distribution). The shop's test scenarios
+// are scored a second time without span status (as a gRPC shop that never
+// sets one ships them).
 func crossShapes(train, test int, seed uint64, epochs int) error {
 	start := time.Now()
 	s := rcatrain.Defaults
@@ -38,6 +44,12 @@ func crossShapes(train, test int, seed uint64, epochs int) error {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "%s: %d training, %d test windows (%s)\n", sh, len(trainSets[sh]), len(testSets[sh]), time.Since(start).Round(time.Millisecond))
+	}
+	// the shop's test scenarios again without span status: a gRPC shop
+	// whose spans never carry one (no logs either, as the shop ships)
+	noStatus, err := rcatrain.ShapeExamplesWithout(rcasim.ShapeGRPCShop, test, seed+crossTestSeed, s, rcatrain.Missing{Status: true})
+	if err != nil {
+		return err
 	}
 	cfg := rcatrain.TrainConfig
 	cfg.Seed, cfg.Epochs = seed, epochs
@@ -56,6 +68,19 @@ func crossShapes(train, test int, seed uint64, epochs int) error {
 		fmt.Fprintf(tw, "\t%s AC@1/AC@3", m)
 	}
 	fmt.Fprintln(tw)
+	row := func(test, trained string, model *rootcause.Model, set []rcatrain.Labeled) error {
+		fmt.Fprintf(tw, "%s\t%s\t%d", test, trained, len(set))
+		for _, name := range crossMethods {
+			m, err := rootcause.NewMethod(name, model)
+			if err != nil {
+				return err
+			}
+			ac1, ac3 := accuracy(m, set)
+			fmt.Fprintf(tw, "\t%.3f / %.3f", ac1, ac3)
+		}
+		fmt.Fprintln(tw)
+		return nil
+	}
 	for _, h := range rcasim.Shapes {
 		others := slices.DeleteFunc(slices.Clone(rcasim.Shapes), func(sh rcasim.Shape) bool { return sh == h })
 		rows := []struct {
@@ -67,16 +92,16 @@ func crossShapes(train, test int, seed uint64, epochs int) error {
 		}
 		held[h] = rows[0].model
 		for _, r := range rows {
-			fmt.Fprintf(tw, "%s\t%s\t%d", h, r.name, len(testSets[h]))
-			for _, name := range crossMethods {
-				m, err := rootcause.NewMethod(name, r.model)
-				if err != nil {
+			if err := row(string(h), r.name, r.model, testSets[h]); err != nil {
+				return err
+			}
+		}
+		if h == rcasim.ShapeGRPCShop {
+			for _, r := range rows {
+				if err := row(noStatusShop, r.name, r.model, noStatus); err != nil {
 					return err
 				}
-				ac1, ac3 := accuracy(m, testSets[h])
-				fmt.Fprintf(tw, "\t%.3f / %.3f", ac1, ac3)
 			}
-			fmt.Fprintln(tw)
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -89,15 +114,27 @@ func crossShapes(train, test int, seed uint64, epochs int) error {
 		fmt.Fprintf(tw, "\t%s", m)
 	}
 	fmt.Fprintln(tw)
+	type testSet struct {
+		name  string
+		model *rootcause.Model
+		set   []rcatrain.Labeled
+	}
+	var sets []testSet
 	for _, h := range rcasim.Shapes {
+		sets = append(sets, testSet{string(h), held[h], testSets[h]})
+		if h == rcasim.ShapeGRPCShop {
+			sets = append(sets, testSet{noStatusShop, held[h], noStatus})
+		}
+	}
+	for _, ts := range sets {
 		byFault := map[string][]rcatrain.Labeled{}
-		for _, l := range testSets[h] {
+		for _, l := range ts.set {
 			byFault[l.Fault] = append(byFault[l.Fault], l)
 		}
 		for _, f := range slices.Sorted(maps.Keys(byFault)) {
-			fmt.Fprintf(tw, "%s\t%s\t%d", h, f, len(byFault[f]))
+			fmt.Fprintf(tw, "%s\t%s\t%d", ts.name, f, len(byFault[f]))
 			for _, name := range crossMethods {
-				m, err := rootcause.NewMethod(name, held[h])
+				m, err := rootcause.NewMethod(name, ts.model)
 				if err != nil {
 					return err
 				}

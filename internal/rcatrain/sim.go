@@ -80,6 +80,23 @@ var (
 // do not change with another's. missing: drop signal families per
 // drawMissing; without it a scenario ships what its shape ships.
 func ShapeExamples(shape rcasim.Shape, n int, seed uint64, s Settings, missing bool) ([]Labeled, error) {
+	return shapeExamples(shape, n, seed, s, func(i int, seed int64, services []string) Missing {
+		if !missing {
+			return Missing{}
+		}
+		return drawMissing(i, seed, services)
+	})
+}
+
+// ShapeExamplesWithout simulates the same scenarios as ShapeExamples
+// without missing (the same seeds and faults), each replayed without m's
+// families: how a shape would be scored on a system that never ships them
+// (a gRPC shop whose spans never carry a status).
+func ShapeExamplesWithout(shape rcasim.Shape, n int, seed uint64, s Settings, m Missing) ([]Labeled, error) {
+	return shapeExamples(shape, n, seed, s, func(int, int64, []string) Missing { return m })
+}
+
+func shapeExamples(shape rcasim.Shape, n int, seed uint64, s Settings, draw func(i int, seed int64, services []string) Missing) ([]Labeled, error) {
 	stream := uint64(0x51a)
 	if i := slices.Index(rcasim.Shapes, shape); i > 0 {
 		stream = 0x51a0 + uint64(i)
@@ -109,10 +126,7 @@ func ShapeExamples(shape rcasim.Shape, n int, seed uint64, s Settings, missing b
 		if err != nil {
 			return nil, err
 		}
-		var m Missing
-		if missing {
-			m = drawMissing(i, cfg.Seed, sc.Services)
-		}
+		m := draw(i, cfg.Seed, sc.Services)
 		for _, b := range sc.Batches {
 			td, ld, md := m.apply(b.Traces, b.Logs, b.Metrics)
 			f.Feed(td, ld, md)

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otelcol-biz/otelcol-biz/internal/rcasim"
+	"github.com/otelcol-biz/otelcol-biz/internal/rootcause"
 )
 
 // TestShapeExamples: every shape yields labelled windows, tagged by shape,
@@ -44,5 +45,44 @@ func TestShapeExamples(t *testing.T) {
 	require.Len(t, shaped, len(tt))
 	for i := range tt {
 		assert.Equal(t, fmt.Sprint(tt[i].Graph.Nodes), fmt.Sprint(shaped[i].Graph.Nodes))
+	}
+}
+
+// TestShapeExamplesWithout: the same scenarios as ShapeExamples without
+// families dropped; without span status the shop's exceptions (its only
+// error signal: it ships no logs) leave no node an error rate.
+func TestShapeExamplesWithout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulates and replays scenarios")
+	}
+	const n = 5 // the fifth fault kind in turn is the third: an exception
+	tests := []struct {
+		name     string
+		m        Missing
+		errorsOK bool // some node has an error rate (and the graphs are ShapeExamples')
+	}{
+		{name: "as shipped", m: Missing{}, errorsOK: true},
+		{name: "no status", m: Missing{Status: true}},
+	}
+	shipped, err := ShapeExamples(rcasim.ShapeGRPCShop, n, 7, Defaults, false)
+	require.NoError(t, err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ShapeExamplesWithout(rcasim.ShapeGRPCShop, n, 7, Defaults, tt.m)
+			require.NoError(t, err)
+			require.Len(t, got, len(shipped))
+			errors := false
+			for i := range got {
+				assert.Equal(t, shipped[i].Fault, got[i].Fault)
+				assert.Equal(t, shipped[i].Target, got[i].Target)
+				for _, nd := range got[i].Graph.Nodes {
+					errors = errors || nd.X[rootcause.FeatErrorRate] > 0
+				}
+				if tt.errorsOK {
+					assert.Equal(t, fmt.Sprint(shipped[i].Graph.Nodes), fmt.Sprint(got[i].Graph.Nodes))
+				}
+			}
+			assert.Equal(t, tt.errorsOK, errors)
+		})
 	}
 }

@@ -37,6 +37,7 @@ type callKey struct {
 const (
 	ownSpans int32 = -1
 	fanOut   int32 = -2
+	noCalls  int32 = -3 // with last: the requests that call no callee
 )
 
 // callCounts are a closed window's call patterns.
@@ -112,9 +113,13 @@ func countCalls(b *built, limit int, dropped *int64) callCounts {
 		c.add(callKey{caller.service, caller.op, fanOut, fanOut, false}, limit, dropped)
 	}
 	for seg, i := range last {
-		if i >= 0 && !b.segs[seg].err {
-			caller := &b.segs[seg]
+		caller := &b.segs[seg]
+		switch {
+		case kind[seg] == fragment || caller.err:
+		case i >= 0:
 			c.add(callKey{caller.service, caller.op, b.spans[i].service, b.spans[i].op, true}, limit, dropped)
+		default:
+			c.add(callKey{caller.service, caller.op, noCalls, noCalls, true}, limit, dropped)
 		}
 	}
 	return c
@@ -175,9 +180,10 @@ func rateDoubt(req, requests, count float64) float64 {
 
 // callScores are what folding a window's call patterns needs.
 type callScores struct {
-	resid  []residual   // the residuals that teach the spread (above the expectation)
-	scored []scored     // pattern counts, for their deficit runs
-	excess []callExcess // patterns above their expectation, for their runs
+	resid  []residual        // the residuals that teach the spread (above the expectation)
+	scored []scored          // pattern counts, for their deficit runs
+	excess []callExcess      // patterns above their expectation, for their runs
+	hold   map[int32]float64 // per service, its strongest deficit z before stops are taken off (what its hold judges)
 }
 
 // callExcess is a window's count of a pattern above its expectation.
@@ -191,6 +197,7 @@ type callExcess struct {
 type callZ struct {
 	deficit, excess       float64
 	deficitRaw, excessRaw float64
+	obs, want             float64 // the window's count and its expectation
 }
 
 // scoreCalls sets each node's call pattern features from its endpoints'
@@ -218,21 +225,65 @@ func (e *Engine) scoreCalls(g *Graph, cc callCounts, index map[int32]int) callSc
 			}
 		}
 	}
+	type deficit struct {
+		k      callKey
+		f      int
+		z, raw float64
+	}
+	type stops struct {
+		z, top, all float64 // the strongest stop's z and excess requests; all requests stopped beyond expectation
+	}
+	var deficits []deficit
+	var lasts []callKey
+	cs.hold = map[int32]float64{}
 	for k, z := range zs {
-		n := &g.Nodes[index[k.service]]
 		fan := zs[callKey{k.service, k.op, fanOut, fanOut, false}]
 		switch {
 		case k.last:
-			if ci, ok := index[k.callee]; ok && e.ordered(k) {
-				raise(&g.Nodes[ci], FeatStopsAfter, min(z.excess, fan.deficit), z.excessRaw)
+			if e.ordered(k) && z.excess > 0 {
+				lasts = append(lasts, k)
 			}
 		case k.callee == ownSpans:
-			raise(n, FeatEndsEarly, z.deficit, z.deficitRaw)
+			deficits = append(deficits, deficit{k, FeatEndsEarly, z.deficit, z.deficitRaw})
 		case k.callee == fanOut:
 		default:
-			raise(n, FeatCallsMissing, min(z.deficit, fan.deficit), z.deficitRaw)
-			raise(n, FeatCallsNew, min(z.excess, fan.excess), z.excessRaw)
+			deficits = append(deficits, deficit{k, FeatCallsMissing, min(z.deficit, fan.deficit), z.deficitRaw})
+			raise(&g.Nodes[index[k.service]], FeatCallsNew, min(z.excess, fan.excess), z.excessRaw)
 		}
+	}
+	// in key order: map order must not pick between stops of equal z, nor
+	// the order of the sums
+	slices.SortFunc(lasts, compareCallKeys)
+	stopped := map[opKey]*stops{} // per ordered caller endpoint, its requests that stop early
+	for _, k := range lasts {
+		z, fan := zs[k], zs[callKey{k.service, k.op, fanOut, fanOut, false}]
+		ep := opKey{k.service, k.op}
+		st := stopped[ep]
+		if st == nil {
+			st = &stops{}
+			stopped[ep] = st
+		}
+		st.all += z.obs - z.want
+		if ci, ok := index[k.callee]; ok {
+			sz := min(z.excess, fan.deficit)
+			raise(&g.Nodes[ci], FeatStopsAfter, sz, z.excessRaw)
+			if x := z.obs - z.want; sz > st.z || sz == st.z && x > st.top {
+				st.z, st.top = sz, x // of equal stops, the one that explains more requests
+			}
+		}
+	}
+	// An endpoint's requests that stop right after one callee's answer
+	// lost their later calls and spans to that answer: its deficits count
+	// only for the share of its extra stopped requests that one callee does
+	// not explain: those that stop before any call, or after other
+	// callees (an early return or a throw at several points of its code).
+	for _, d := range deficits {
+		cs.hold[d.k.service] = max(cs.hold[d.k.service], d.z)
+		z := d.z
+		if st := stopped[opKey{d.k.service, d.k.op}]; st != nil && st.all > 0 {
+			z *= 1 - min(1, st.top/st.all)
+		}
+		raise(&g.Nodes[index[d.k.service]], d.f, z, d.raw)
 	}
 	return cs
 }
@@ -272,6 +323,7 @@ func (e *Engine) scoreCall(cs *callScores, k callKey, st *tmplState, cc callCoun
 	ex := e.calls.exp[k.service]
 	req := float64(cc.req[opKey{k.service, k.op}])
 	want, obs := r*req, float64(cc.n[k])
+	z.obs, z.want = obs, want
 	doubt := rateDoubt(req, requests, count)
 	sp := 1.0
 	if st != nil {
@@ -331,7 +383,7 @@ func (e *Engine) foldCalls(g *Graph, cc callCounts, index map[int32]int, cs call
 		if ex.holding = cc.short[svc]; ex.holding {
 			continue
 		}
-		if ex.holding = ex.hold.keep(callPatternZ(&g.Nodes[index[svc]].X) >= logHoldZ, e.baselineWindows); !ex.holding {
+		if ex.holding = ex.hold.keep(max(callPatternZ(&g.Nodes[index[svc]].X), cs.hold[svc]) >= logHoldZ, e.baselineWindows); !ex.holding {
 			ex.windows++
 		}
 	}
@@ -357,9 +409,7 @@ func (e *Engine) foldCalls(g *Graph, cc callCounts, index map[int32]int, cs call
 			c.run.add(e.calls.exp[c.service], c.obs, c.want)
 		}
 	}
-	slices.SortFunc(cs.excess, func(a, b callExcess) int { // map order must not pick who gets the last slots
-		return cmp.Or(cmp.Compare(a.k.service, b.k.service), cmp.Compare(a.k.op, b.k.op), cmp.Compare(a.k.callee, b.k.callee), cmp.Compare(a.k.calleeOp, b.k.calleeOp), compareBool(a.k.last, b.k.last))
-	})
+	slices.SortFunc(cs.excess, func(a, b callExcess) int { return compareCallKeys(a.k, b.k) }) // map order must not pick who gets the last slots
 	for _, c := range cs.excess {
 		if !held(c.k.service) {
 			continue
@@ -414,6 +464,10 @@ func (e *Engine) sweepCalls(cutoff int64, goneServices, goneOps map[int32]bool) 
 			delete(e.calls.newRun, k)
 		}
 	}
+}
+
+func compareCallKeys(a, b callKey) int {
+	return cmp.Or(cmp.Compare(a.service, b.service), cmp.Compare(a.op, b.op), cmp.Compare(a.callee, b.callee), cmp.Compare(a.calleeOp, b.calleeOp), compareBool(a.last, b.last))
 }
 
 func compareBool(a, b bool) int {

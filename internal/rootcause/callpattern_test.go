@@ -488,3 +488,91 @@ func TestStopsAfter(t *testing.T) {
 		})
 	}
 }
+
+// checkoutPage is a shop frontend page whose checkout service (an
+// aggregator) calls cart, currency and shipping in turn before the page
+// sends its email.
+func checkoutPage() req {
+	checkout := req{service: "checkout", op: "/checkout/place", calls: []req{
+		{service: "cart", op: "/cart/get", db: 1},
+		{service: "currency", op: "/currency/convert"},
+		{service: "shipping", op: "/shipping/quote"},
+	}}
+	return req{service: "frontend", op: "/checkout", calls: []req{checkout, {service: "email", op: "/email/send"}}}
+}
+
+// TestStopsTakeCallersDeficit: from window 10 on half the requests change.
+// A caller whose requests stop right after one callee's answer lost its
+// later calls and spans to that answer: its ends_early and calls_missing
+// stay quiet (without the rule: 10.2 and 7.6), the callee's stops_after
+// stands out, also when the caller's own callers stop after its answer
+// in turn (a failure passed up without a status). A service whose
+// requests end before any call keeps its deficit (11.4), one whose extra
+// stops are half before any call and half after cart keeps half (4.7).
+func TestStopsTakeCallersDeficit(t *testing.T) {
+	const fault = 10
+	tests := []struct {
+		name   string
+		normal func() req
+		change func(r *req, i int)
+		stops  string // the callee the changed requests stop after ("": none)
+		caller string // the service whose requests end early
+		own    bool   // no callee's answer explains it: its deficit stands
+	}{
+		{
+			name:   "the page stops after a leaf's wrong answer",
+			normal: shopPage,
+			change: func(r *req, _ int) { r.calls = r.calls[:1] },
+			stops:  "cart", caller: "frontend",
+		},
+		{
+			name:   "an aggregator stops after a leaf's wrong answer",
+			normal: checkoutPage,
+			change: func(r *req, _ int) { r.calls[0].calls = r.calls[0].calls[:1] },
+			stops:  "cart", caller: "checkout",
+		},
+		{
+			name:   "an aggregator stops after a leaf, and the page after the aggregator",
+			normal: checkoutPage,
+			change: func(r *req, _ int) { r.calls[0].calls, r.calls = r.calls[0].calls[:1], r.calls[:1] },
+			stops:  "cart", caller: "checkout",
+		},
+		{
+			name:   "an aggregator that returns before any call or after cart",
+			normal: checkoutPage,
+			change: func(r *req, i int) { r.calls[0].calls = r.calls[0].calls[:i%4/2] },
+			stops:  "cart", caller: "checkout", own: true,
+		},
+		{
+			name:   "an aggregator that returns before any call",
+			normal: checkoutPage,
+			change: func(r *req, _ int) { r.calls[0].calls = nil },
+			caller: "checkout", own: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fs := callFeatures(t, 13, func(w, i int) req {
+				r := tt.normal()
+				if w >= fault && i%2 == 0 {
+					tt.change(&r, i)
+				}
+				return r
+			})
+			quiet(t, fs, fault)
+			for w := fault; w < len(fs); w++ {
+				caller := fs[w][tt.caller]
+				deficit := max(caller[0], caller[2])
+				if tt.stops != "" {
+					assert.Greater(t, fs[w][tt.stops][3], 3.0, "window %d: %s's stops_after", w, tt.stops)
+				}
+				if tt.own {
+					assert.Greater(t, deficit, 3.0, "window %d: %s's deficit stands", w, tt.caller)
+				} else {
+					assert.Less(t, deficit, 2.0, "window %d: %s's deficit is %s's", w, tt.caller, tt.stops)
+				}
+			}
+		})
+	}
+}
