@@ -98,10 +98,7 @@ FUZZ_TARGETS := \
 	internal/nezha:FuzzReadLogs \
 	internal/nezha:FuzzReadMetrics
 fuzz:
-	@for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
-		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s || exit 1; \
-	done
+	@GO=$(GO) FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh $(FUZZ_TARGETS)
 
 ## test: everything CI runs
 test: check-generated lint validate unit-test fuzz bench-smoke
