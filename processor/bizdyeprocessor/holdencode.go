@@ -25,7 +25,7 @@ func (r byteRange) len() int { return int(r.to - r.from) }
 // is marshalled once and kept, indexed (encodedBatch), and each held trace
 // remembers which of its spans are its own (heldChunk). Its spans are cut
 // out and wrapped in their resource's and scope's fields (every other field
-// of their messages) only when the trace leaves, as one TracesData message.
+// of their messages) only when the trace leaves (spanRelease).
 //
 // Staging each trace's spans in a ptrace.Traces of its own (a copy of the
 // resource and scope per trace) and marshalling those was a third of the
@@ -248,11 +248,11 @@ func appendChunk(spans []uint64, c heldChunk, tag int32) []uint64 {
 }
 
 // spanRelease decodes the encoded spans of the traces one sweep releases
-// together, one ResourceSpans per source batch and scope: decoded trace by
-// trace, every trace repeated its resource (and scope) once per service
-// and batch, so that decoding the kept traces cost a third as much as the
-// receiver's decoding of every span (gateway-realistic-otlp profile, issue
-// 18), and the exporter encoded them all again. Used under the processor's
+// together, one ResourceSpans per source batch and scope. Decoded trace by
+// trace, each trace repeated its resource (and scope) once per service and
+// batch: decoding the kept traces cost a third of what the receiver's
+// decoding of every span cost (gateway-realistic-otlp profile, issue 18),
+// and the exporter encoded every copy again. Used under the processor's
 // lock; not safe for concurrent use.
 type spanRelease struct {
 	stamps  []releaseStamp
