@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -20,6 +21,10 @@ var crossMethods = slices.Concat(rootcause.Methods, rootcause.BenchMethods)
 // status in the tables.
 const noStatusShop = "grpc_shop, no status"
 
+// entryTests is how many scenarios of each entry-culprit test set the
+// per-fault table scores (10 of each kind).
+const entryTests = 30
+
 // crossTestSeed offsets the test scenarios' seed from the training ones.
 const crossTestSeed = 1_000_003
 
@@ -29,7 +34,8 @@ const crossTestSeed = 1_000_003
 // that shape ships them (no families dropped); a last row per shape trains
 // on all three for reference (in-distribution). The shop's test scenarios
 // are scored a second time without span status (as a gRPC shop that never
-// sets one ships them).
+// sets one ships them). The per-fault table adds scenarios whose culprit
+// is the shop's frontend or the chain's gateway.
 func crossShapes(train, test int, seed uint64, epochs int) error {
 	start := time.Now()
 	s := rcatrain.Defaults
@@ -50,6 +56,25 @@ func crossShapes(train, test int, seed uint64, epochs int) error {
 	noStatus, err := rcatrain.ShapeExamplesWithout(rcasim.ShapeGRPCShop, test, seed+crossTestSeed, s, rcatrain.Missing{Status: true})
 	if err != nil {
 		return err
+	}
+	// the scenarios whose culprit is the entry service, where a shape's
+	// can be (the shop's frontend, the chain's gateway): the shop's also
+	// without status
+	type entrySet struct {
+		name  string
+		shape rcasim.Shape
+		set   []rcatrain.Labeled
+	}
+	entries := []entrySet{
+		{name: "grpc_shop, entry culprit", shape: rcasim.ShapeGRPCShop},
+		{name: "grpc_shop, entry, no status", shape: rcasim.ShapeGRPCShop},
+		{name: "deep_chain, entry culprit", shape: rcasim.ShapeDeepChain},
+	}
+	for i := range entries {
+		m := rcatrain.Missing{Status: strings.HasSuffix(entries[i].name, "no status")}
+		if entries[i].set, err = rcatrain.EntryExamples(entries[i].shape, entryTests, seed+crossTestSeed, s, m); err != nil {
+			return err
+		}
 	}
 	cfg := rcatrain.TrainConfig
 	cfg.Seed, cfg.Epochs = seed, epochs
@@ -125,6 +150,9 @@ func crossShapes(train, test int, seed uint64, epochs int) error {
 		if h == rcasim.ShapeGRPCShop {
 			sets = append(sets, testSet{noStatusShop, held[h], noStatus})
 		}
+	}
+	for _, e := range entries {
+		sets = append(sets, testSet{e.name, held[e.shape], e.set})
 	}
 	for _, ts := range sets {
 		byFault := map[string][]rcatrain.Labeled{}

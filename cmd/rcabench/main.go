@@ -46,7 +46,7 @@ import (
 
 func main() {
 	data := flag.String("data", ".cache/datasets/nezha-tt-dev", "the dataset folder (rca_data/<day>/..., construct_data/<day>/...)")
-	days := flag.String("day", "2023-01-29,2023-01-30", "comma-separated days")
+	days := flag.String("day", "", "comma-separated days (default: every rca_data/<day> folder)")
 	methods := flag.String("methods", "gnn,pagerank,tracerca,latency", "comma-separated ranking methods: "+strings.Join(benchMethods(), ", "))
 	delay := flag.Duration("delay", 60*time.Second, "score the first report whose window ends at or after inject_time + delay")
 	window := flag.Duration("window", 30*time.Second, "the connector's window")
@@ -71,12 +71,28 @@ func main() {
 	if err == nil {
 		s := settings{model: *model, delay: *delay, window: *window, baseline: *baseline, seed: *seed,
 			mask: masking{n: *mask, seeds: maskSeeds(*maskSeed, *maskRepeats), culprit: *maskCulprit}}
-		err = run(*data, strings.Split(*days, ","), strings.Split(*methods, ","), s, *folds, *jsonOut, abl)
+		var dayList []string
+		if dayList, err = daysOf(*data, *days); err == nil {
+			err = run(*data, dayList, strings.Split(*methods, ","), s, *folds, *jsonOut, abl)
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rcabench:", err)
 		os.Exit(1)
 	}
+}
+
+// daysOf is -day's list, or every day of the dataset's rca_data when it
+// is empty: a dataset recorded on other days replays without naming them.
+func daysOf(data, flagValue string) ([]string, error) {
+	if flagValue != "" {
+		return strings.Split(flagValue, ","), nil
+	}
+	days, err := nezha.Days(data)
+	if err == nil && len(days) == 0 {
+		err = fmt.Errorf("no rca_data/<day> folder (YYYY-MM-DD) in %s", data)
+	}
+	return days, err
 }
 
 func run(data string, days, methods []string, s settings, folds int, jsonOut string, abl ablation) error {

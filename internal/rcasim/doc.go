@@ -9,8 +9,11 @@
 // all, status on failing SERVER spans only) and ShapeDeepChain (6-8
 // service layers with a Kafka PRODUCER -> CONSUMER hop in the middle that
 // the caller does not wait for, span kinds, text logs) share the fault
-// kinds, the timing model and the metrics; see their constants. The
-// TrainTicket shape:
+// kinds, the timing model and the metrics; see their constants. Their
+// entry service (the frontend, the API gateway) runs code of its own and
+// can be the culprit of a CPU, exception or return fault, as the Online
+// Boutique frontend is in Nezha's data; TrainTicket's gateway only routes
+// and never is. The TrainTicket shape:
 //
 //   - a gateway ("/*" entry, FilteringWebHandler.handle, exit spans) routing
 //     to front services by a Zipf-skewed choice, and a layered DAG of Java-style

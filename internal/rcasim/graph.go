@@ -111,6 +111,13 @@ type graph struct {
 	// pass it on: in the Nezha return cases the callers' calls do not
 	// change beyond the workload's own swings.
 	checksAnswers bool
+	// rootFaults: the entry service runs business code a fault can hit
+	// (a shop's frontend renders pages and checks answers, the chain's
+	// API gateway authenticates): it can be the culprit of a CPU,
+	// exception or return fault. TrainTicket's gateway only routes and
+	// Nezha never injected it. A delay on the entry pod slows only its
+	// answers to the untraced client, so the traces would not show it.
+	rootFaults bool
 }
 
 // buildGraph draws the shape's topology with n services.

@@ -39,6 +39,18 @@ const (
 // Shapes are the known shapes.
 var Shapes = []Shape{ShapeTrainTicket, ShapeGRPCShop, ShapeDeepChain}
 
+// EntryService names the shape's entry service: the one every trace
+// starts in.
+func (s Shape) EntryService() string {
+	switch s {
+	case ShapeGRPCShop:
+		return shopFrontend
+	case ShapeDeepChain:
+		return chainGateway
+	}
+	return gatewayName
+}
+
 // UnmarshalText accepts the shape's name.
 func (s *Shape) UnmarshalText(text []byte) error {
 	v := Shape(text)
@@ -78,7 +90,7 @@ const (
 // buildShop draws a gRPC shop of n services: the frontend (index 0), one
 // to three aggregators (layer 1), the rest leaves (layer 2).
 func buildShop(rng *rand.Rand, n int) *graph {
-	g := &graph{shape: ShapeGRPCShop, depth: 2, spanKinds: true, peerAttrs: true, checksAnswers: true}
+	g := &graph{shape: ShapeGRPCShop, depth: 2, spanKinds: true, peerAttrs: true, checksAnswers: true, rootFaults: true}
 	nAgg := 1
 	switch {
 	case n >= 14:
@@ -284,7 +296,7 @@ const (
 // the middle layer to the next.
 func buildChain(rng *rand.Rand, n int) *graph {
 	below := min(chainMinDepth+rng.IntN(chainMaxDepth-chainMinDepth+1), n) - 1
-	g := &graph{shape: ShapeDeepChain, depth: below, textLogs: true, clientStatus: true, spanKinds: true, peerAttrs: true, checksAnswers: true}
+	g := &graph{shape: ShapeDeepChain, depth: below, textLogs: true, clientStatus: true, spanKinds: true, peerAttrs: true, checksAnswers: true, rootFaults: true}
 	sizes := make([]int, below)
 	for l := range sizes {
 		sizes[l] = 1

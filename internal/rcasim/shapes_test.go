@@ -130,7 +130,9 @@ func TestShapes(t *testing.T) {
 				tt.check(t, st)
 				if fault != FaultNone {
 					require.NotEmpty(t, sc.FaultService)
-					assert.NotEqual(t, sc.Services[0], sc.FaultService)
+					if tt.shape == ShapeTrainTicket || fault == FaultDelay || fault == FaultTimeoutCascade {
+						assert.NotEqual(t, sc.Services[0], sc.FaultService)
+					}
 				}
 				if fault == FaultException && tt.shape != ShapeTrainTicket {
 					assert.Positive(t, st.serverStatus, "a failing handler sets its SERVER span's status")
@@ -291,4 +293,60 @@ func TestReturnCallersStop(t *testing.T) {
 			assert.Positive(t, checked, "some culprit's callers call on after it")
 		})
 	}
+}
+
+// TestRootFaults: the shop's frontend and the chain's gateway can be the
+// culprit of a CPU, exception or return fault, never of a delay (their
+// answers go to the untraced client); TrainTicket's gateway never is. A
+// frontend that returns early makes fewer calls.
+func TestRootFaults(t *testing.T) {
+	t.Parallel()
+	for _, shape := range Shapes {
+		t.Run(string(shape), func(t *testing.T) {
+			t.Parallel()
+			assert.Equal(t, shape.EntryService(), Generate(Config{Seed: 1, Shape: shape, TracesPerStep: 1, NormalSteps: 1}).Services[0])
+			picked := map[string]int{}
+			for seed := int64(1); seed <= 40; seed++ {
+				for _, fault := range []string{FaultCPU, FaultException, FaultReturn, FaultDelay} {
+					sc := Generate(Config{Seed: seed, Shape: shape, Fault: fault, TracesPerStep: 1, NormalSteps: 1, FaultSteps: 1})
+					if sc.FaultService == sc.Services[0] {
+						picked[fault]++
+					}
+				}
+			}
+			assert.Zero(t, picked[FaultDelay], "a delay's culprit is never the entry service")
+			if shape == ShapeTrainTicket {
+				assert.Empty(t, picked)
+				return
+			}
+			for _, fault := range []string{FaultCPU, FaultException, FaultReturn} {
+				assert.Positive(t, picked[fault], "%s: the entry service is sometimes the culprit", fault)
+			}
+		})
+	}
+	sc := Generate(Config{Seed: 3, Shape: ShapeGRPCShop, Fault: FaultReturn, FaultService: shopFrontend, TracesPerStep: 40})
+	f := flatten(t, sc)
+	var size func(s *fspan) float64 // the spans of s's subtree
+	size = func(s *fspan) float64 {
+		n := 1.0
+		for _, c := range s.children {
+			n += size(c)
+		}
+		return n
+	}
+	var normal, fault []float64
+	for _, s := range f.spans {
+		if !s.parent.IsEmpty() {
+			continue
+		}
+		require.Equal(t, shopFrontend, s.svc)
+		if f.fault(s) {
+			fault = append(fault, size(s))
+		} else {
+			normal = append(normal, size(s))
+		}
+	}
+	require.NotEmpty(t, normal)
+	require.NotEmpty(t, fault)
+	assert.Less(t, mean(fault), 0.8*mean(normal), "a frontend that returns early makes fewer calls")
 }

@@ -238,10 +238,14 @@ func newPlan(cfg Config, g *graph, injectAt int64) *plan {
 }
 
 // pickFaultService prefers services that see enough traffic for the fault to
-// be observable at the default volume.
+// be observable at the default volume; the entry service only where the
+// shape's can be hit (graph.rootFaults).
 func pickFaultService(rng *rand.Rand, g *graph, kind string) int {
 	var cands, all []int
-	for i := 1; i < len(g.services); i++ {
+	for i := range g.services {
+		if i == 0 && !(g.rootFaults && kind != FaultDelay && kind != FaultTimeoutCascade) {
+			continue
+		}
 		if kind == FaultTimeoutCascade && g.services[i].layer < min(3, g.depth) {
 			continue // leave room for a chain of three or more services below the gateway
 		}

@@ -80,7 +80,7 @@ var (
 // do not change with another's. missing: drop signal families per
 // drawMissing; without it a scenario ships what its shape ships.
 func ShapeExamples(shape rcasim.Shape, n int, seed uint64, s Settings, missing bool) ([]Labeled, error) {
-	return shapeExamples(shape, n, seed, s, func(i int, seed int64, services []string) Missing {
+	return shapeExamples(shape, n, seed, s, simFaults, false, func(i int, seed int64, services []string) Missing {
 		if !missing {
 			return Missing{}
 		}
@@ -93,10 +93,21 @@ func ShapeExamples(shape rcasim.Shape, n int, seed uint64, s Settings, missing b
 // families: how a shape would be scored on a system that never ships them
 // (a gRPC shop whose spans never carry a status).
 func ShapeExamplesWithout(shape rcasim.Shape, n int, seed uint64, s Settings, m Missing) ([]Labeled, error) {
-	return shapeExamples(shape, n, seed, s, func(int, int64, []string) Missing { return m })
+	return shapeExamples(shape, n, seed, s, simFaults, false, func(int, int64, []string) Missing { return m })
 }
 
-func shapeExamples(shape rcasim.Shape, n int, seed uint64, s Settings, draw func(i int, seed int64, services []string) Missing) ([]Labeled, error) {
+// entryFaults are the kinds an entry service can be the culprit of
+// (rcasim's graph.rootFaults).
+var entryFaults = []string{rcasim.FaultCPU, rcasim.FaultException, rcasim.FaultReturn}
+
+// EntryExamples simulates n scenarios of the shape whose culprit is its
+// entry service (the shop's frontend, the chain's gateway) with a CPU,
+// exception or return fault in turn, replayed without m's families.
+func EntryExamples(shape rcasim.Shape, n int, seed uint64, s Settings, m Missing) ([]Labeled, error) {
+	return shapeExamples(shape, n, seed, s, entryFaults, true, func(int, int64, []string) Missing { return m })
+}
+
+func shapeExamples(shape rcasim.Shape, n int, seed uint64, s Settings, faults []string, entry bool, draw func(i int, seed int64, services []string) Missing) ([]Labeled, error) {
 	stream := uint64(0x51a)
 	if i := slices.Index(rcasim.Shapes, shape); i > 0 {
 		stream = 0x51a0 + uint64(i)
@@ -118,8 +129,11 @@ func shapeExamples(shape rcasim.Shape, n int, seed uint64, s Settings, draw func
 			NormalSteps:   15,
 			FaultSteps:    9,
 			TracesPerStep: traces[0] + rng.IntN(traces[1]-traces[0]+1),
-			Fault:         simFaults[i%len(simFaults)],
+			Fault:         faults[i%len(faults)],
 			Shape:         shape,
+		}
+		if entry {
+			cfg.FaultService = shape.EntryService()
 		}
 		sc := rcasim.Generate(cfg)
 		f, err := NewFeeder(s, sc.InjectAt.Add(s.Delay))

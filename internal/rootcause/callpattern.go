@@ -256,18 +256,27 @@ func (e *Engine) scoreCalls(g *Graph, cc callCounts, index map[int32]int) callSc
 	slices.SortFunc(lasts, compareCallKeys)
 	stopped := map[opKey]*stops{} // per ordered caller endpoint, its requests that stop early
 	for _, k := range lasts {
-		z, fan := zs[k], zs[callKey{k.service, k.op, fanOut, fanOut, false}]
 		ep := opKey{k.service, k.op}
 		st := stopped[ep]
 		if st == nil {
 			st = &stops{}
 			stopped[ep] = st
 		}
-		st.all += z.obs - z.want
+		st.all += zs[k].obs - zs[k].want
+	}
+	// A callee explains its callers' stops only for its share of them: an
+	// endpoint whose requests stop after one callee's answer stops for
+	// that answer; one that stops after any of several callees stops at
+	// its own failure (a throw or an early return at several points of
+	// its code), and none of them takes the blame.
+	for _, k := range lasts {
+		z, fan := zs[k], zs[callKey{k.service, k.op, fanOut, fanOut, false}]
+		st := stopped[opKey{k.service, k.op}]
 		if ci, ok := index[k.callee]; ok {
-			sz := min(z.excess, fan.deficit)
+			x := z.obs - z.want
+			sz := min(z.excess, fan.deficit) * x / st.all
 			raise(&g.Nodes[ci], FeatStopsAfter, sz, z.excessRaw)
-			if x := z.obs - z.want; sz > st.z || sz == st.z && x > st.top {
+			if sz > st.z || sz == st.z && x > st.top {
 				st.z, st.top = sz, x // of equal stops, the one that explains more requests
 			}
 		}

@@ -508,7 +508,10 @@ func checkoutPage() req {
 // stands out, also when the caller's own callers stop after its answer
 // in turn (a failure passed up without a status). A service whose
 // requests end before any call keeps its deficit (11.4), one whose extra
-// stops are half before any call and half after cart keeps half (4.7).
+// stops are half before any call and half after cart keeps half (4.7). A
+// page whose requests stop after any of three callees stopped at its own
+// failure: it keeps two thirds of its deficit (4.5), and each callee's
+// stops_after counts for its third of the stops only (2.5).
 func TestStopsTakeCallersDeficit(t *testing.T) {
 	const fault = 10
 	tests := []struct {
@@ -518,6 +521,7 @@ func TestStopsTakeCallersDeficit(t *testing.T) {
 		stops  string // the callee the changed requests stop after ("": none)
 		caller string // the service whose requests end early
 		own    bool   // no callee's answer explains it: its deficit stands
+		spread bool   // its stops follow several callees: none takes as much blame as the caller
 	}{
 		{
 			name:   "the page stops after a leaf's wrong answer",
@@ -549,6 +553,12 @@ func TestStopsTakeCallersDeficit(t *testing.T) {
 			change: func(r *req, _ int) { r.calls[0].calls = nil },
 			caller: "checkout", own: true,
 		},
+		{
+			name:   "a page that stops after any of three callees",
+			normal: shopPage,
+			change: func(r *req, i int) { r.calls = r.calls[:1+i/2%3] },
+			caller: "frontend", own: true, spread: true,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -566,6 +576,13 @@ func TestStopsTakeCallersDeficit(t *testing.T) {
 				deficit := max(caller[0], caller[2])
 				if tt.stops != "" {
 					assert.Greater(t, fs[w][tt.stops][3], 3.0, "window %d: %s's stops_after", w, tt.stops)
+				}
+				if tt.spread {
+					for svc, f := range fs[w] {
+						if svc != tt.caller {
+							assert.Less(t, f[3], deficit, "window %d: %s's stops_after", w, svc)
+						}
+					}
 				}
 				if tt.own {
 					assert.Greater(t, deficit, 3.0, "window %d: %s's deficit stands", w, tt.caller)
