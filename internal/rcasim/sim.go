@@ -243,7 +243,7 @@ func newPlan(cfg Config, g *graph, injectAt int64) *plan {
 func pickFaultService(rng *rand.Rand, g *graph, kind string) int {
 	var cands, all []int
 	for i := range g.services {
-		if i == 0 && !(g.rootFaults && kind != FaultDelay && kind != FaultTimeoutCascade) {
+		if i == 0 && (!g.rootFaults || kind == FaultDelay || kind == FaultTimeoutCascade) {
 			continue
 		}
 		if kind == FaultTimeoutCascade && g.services[i].layer < min(3, g.depth) {
