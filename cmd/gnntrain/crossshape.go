@@ -17,9 +17,16 @@ import (
 // crossMethods are the methods the cross-shape table scores.
 var crossMethods = slices.Concat(rootcause.Methods, rootcause.BenchMethods)
 
-// noStatusShop names the shop's test scenarios replayed without span
-// status in the tables.
-const noStatusShop = "grpc_shop, no status"
+// shopVariants are the shop's test scenarios replayed again without a
+// signal family: a gRPC shop that never sets span status (no logs
+// either, as the shop ships), or whose pods report no metrics.
+var shopVariants = []struct {
+	name    string
+	missing rcatrain.Missing
+}{
+	{"grpc_shop, no status", rcatrain.Missing{Status: true}},
+	{"grpc_shop, no metrics", rcatrain.Missing{Metrics: true}},
+}
 
 // entryTests is how many scenarios of each entry-culprit test set the
 // per-fault table scores (10 of each kind).
@@ -33,8 +40,8 @@ const crossTestSeed = 1_000_003
 // gnn and the baselines on test fresh scenarios of the held-out shape, as
 // that shape ships them (no families dropped); a last row per shape trains
 // on all three for reference (in-distribution). The shop's test scenarios
-// are scored a second time without span status (as a gRPC shop that never
-// sets one ships them). The per-fault table adds scenarios whose culprit
+// are scored again without span status and without pod metrics
+// (shopVariants). The per-fault table adds scenarios whose culprit
 // is the shop's frontend or the chain's gateway.
 func crossShapes(train, test int, seed uint64, epochs int) error {
 	start := time.Now()
@@ -51,11 +58,13 @@ func crossShapes(train, test int, seed uint64, epochs int) error {
 		}
 		fmt.Fprintf(os.Stderr, "%s: %d training, %d test windows (%s)\n", sh, len(trainSets[sh]), len(testSets[sh]), time.Since(start).Round(time.Millisecond))
 	}
-	// the shop's test scenarios again without span status: a gRPC shop
-	// whose spans never carry one (no logs either, as the shop ships)
-	noStatus, err := rcatrain.ShapeExamplesWithout(rcasim.ShapeGRPCShop, test, seed+crossTestSeed, s, rcatrain.Missing{Status: true})
-	if err != nil {
-		return err
+	// the shop's test scenarios again without a family (shopVariants)
+	variants := make([][]rcatrain.Labeled, len(shopVariants))
+	var err error
+	for i, v := range shopVariants {
+		if variants[i], err = rcatrain.ShapeExamplesWithout(rcasim.ShapeGRPCShop, test, seed+crossTestSeed, s, v.missing); err != nil {
+			return err
+		}
 	}
 	// the scenarios whose culprit is the entry service, where a shape's
 	// can be (the shop's frontend, the chain's gateway): the shop's also
@@ -123,8 +132,10 @@ func crossShapes(train, test int, seed uint64, epochs int) error {
 		}
 		if h == rcasim.ShapeGRPCShop {
 			for _, r := range rows {
-				if err := row(noStatusShop, r.name, r.model, noStatus); err != nil {
-					return err
+				for i, v := range shopVariants {
+					if err := row(v.name, r.name, r.model, variants[i]); err != nil {
+						return err
+					}
 				}
 			}
 		}
@@ -148,7 +159,9 @@ func crossShapes(train, test int, seed uint64, epochs int) error {
 	for _, h := range rcasim.Shapes {
 		sets = append(sets, testSet{string(h), held[h], testSets[h]})
 		if h == rcasim.ShapeGRPCShop {
-			sets = append(sets, testSet{noStatusShop, held[h], noStatus})
+			for i, v := range shopVariants {
+				sets = append(sets, testSet{v.name, held[h], variants[i]})
+			}
 		}
 	}
 	for _, e := range entries {
