@@ -21,7 +21,9 @@ const (
 	// ShapeGRPCShop is a gRPC microservice shop in the style of Online
 	// Boutique: a frontend whose HTTP routes each fan out to several of
 	// about ten services, aggregators (checkout, recommendation) one layer
-	// below it calling leaves, so at most two layers below the frontend;
+	// below it calling leaves, so at most two layers below the frontend
+	// (with two aggregators or more, the checkout and one or two leaves
+	// only on the least used route's path);
 	// short calls (sub-millisecond to a few ms), SERVER/CLIENT span kinds,
 	// gRPC span names, no text logs at all, and no status on CLIENT spans
 	// (only the SERVER span of a failing handler carries one).
@@ -146,16 +148,34 @@ func buildShop(rng *rand.Rand, n int) *graph {
 	for i := 1 + nAgg; i < n; i++ {
 		leaves = append(leaves, i)
 	}
+	// With two aggregators or more the first (checkout) is on a rare path:
+	// one endpoint, called only by the frontend's least used route, and
+	// the only caller of the last one or two leaves (payment, email), so
+	// that some culprits see a few percent of the requests, as an Online
+	// Boutique's checkout path does.
+	rare, exclusive := 0, []int(nil)
+	if nAgg >= 2 && len(leaves) >= 4 {
+		rare = 1
+		g.services[rare].eps = g.services[rare].eps[:1]
+		k := 1 + rng.IntN(2)
+		leaves, exclusive = leaves[:len(leaves)-k], leaves[len(leaves)-k:]
+	}
 	// aggregators call two to six leaves
 	for a := 1; a <= nAgg; a++ {
 		for e := range g.services[a].eps {
-			g.services[a].eps[e].groups = groupCallsP(rng, g.pickCalls(rng, leaves, 2+rng.IntN(5)), shopParallelShare)
+			calls := g.pickCalls(rng, leaves, 2+rng.IntN(5))
+			if a == rare {
+				calls = append(g.pickCalls(rng, leaves, 1+rng.IntN(3)), g.pickCalls(rng, exclusive, len(exclusive))...)
+			}
+			g.services[a].eps[e].groups = groupCallsP(rng, calls, shopParallelShare)
 		}
 	}
 	// frontend routes each call two to seven services
 	targets := make([]int, 0, n)
 	for i := 1; i < n; i++ {
-		targets = append(targets, i)
+		if i != rare && !slices.Contains(exclusive, i) {
+			targets = append(targets, i)
+		}
 	}
 	routes := slices.Clone(shopRoutes)
 	rng.Shuffle(len(routes), func(a, b int) { routes[a], routes[b] = routes[b], routes[a] })
@@ -167,10 +187,34 @@ func buildShop(rng *rand.Rand, n int) *graph {
 			groups:    groupCallsP(rng, g.pickCalls(rng, targets, 2+rng.IntN(6)), shopParallelShare),
 		})
 	}
-	g.cover(rng, func(int) []int { return []int{0} })
 	g.weighRoutes(rng)
+	if rare > 0 {
+		// the least used route places the order last
+		least := 0
+		for r := range g.routeCDF {
+			if g.routeShare(r) < g.routeShare(least) {
+				least = r
+			}
+		}
+		fe.eps[least].groups = append(fe.eps[least].groups, []call{g.newRPC(rng, rare, 0)})
+	}
+	g.cover(rng, func(svc int) []int {
+		if slices.Contains(exclusive, svc) {
+			return []int{rare}
+		}
+		return []int{0}
+	})
 	g.computeRates()
 	return g
+}
+
+// routeShare is the share of the requests that take the entry service's
+// endpoint r.
+func (g *graph) routeShare(r int) float64 {
+	if r == 0 {
+		return g.routeCDF[0]
+	}
+	return g.routeCDF[r] - g.routeCDF[r-1]
 }
 
 // pickCalls draws up to k calls to distinct services of cands, each to a

@@ -3,6 +3,7 @@ package rcasim
 import (
 	"cmp"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -349,4 +350,50 @@ func TestRootFaults(t *testing.T) {
 	require.NotEmpty(t, normal)
 	require.NotEmpty(t, fault)
 	assert.Less(t, mean(fault), 0.8*mean(normal), "a frontend that returns early makes fewer calls")
+}
+
+// TestShopRarePath: with two aggregators or more, the shop's checkout is
+// called only by the frontend's least used route, and one or two leaves
+// only by the checkout: culprits that see a few percent of the requests.
+func TestShopRarePath(t *testing.T) {
+	t.Parallel()
+	for seed := uint64(1); seed <= 20; seed++ {
+		g := buildGraph(rand.New(rand.NewPCG(seed, 1)), 9+int(seed%8), ShapeGRPCShop)
+		var routes []int // the frontend routes that call the checkout (service 1)
+		for r, ep := range g.services[0].eps {
+			for _, grp := range ep.groups {
+				for _, c := range grp {
+					if c.svc == 1 {
+						routes = append(routes, r)
+					}
+				}
+			}
+		}
+		require.Len(t, routes, 1, "seed %d", seed)
+		for r := range g.services[0].eps {
+			assert.LessOrEqual(t, g.routeShare(routes[0]), g.routeShare(r), "seed %d: the least used route", seed)
+		}
+		assert.Len(t, g.services[1].eps, 1)
+		assert.InDelta(t, g.routeShare(routes[0]), g.svcRate[1], 1e-9, "seed %d: the checkout sees its route's requests only", seed)
+		callers := map[int]map[int]bool{} // per service, its callers
+		for i, s := range g.services {
+			for _, ep := range s.eps {
+				for _, grp := range ep.groups {
+					for _, c := range grp {
+						if callers[c.svc] == nil {
+							callers[c.svc] = map[int]bool{}
+						}
+						callers[c.svc][i] = true
+					}
+				}
+			}
+		}
+		exclusive := 0
+		for i := 2; i < len(g.services); i++ {
+			if len(callers[i]) == 1 && callers[i][1] {
+				exclusive++
+			}
+		}
+		assert.Positive(t, exclusive, "seed %d: a leaf only the checkout calls", seed)
+	}
 }
