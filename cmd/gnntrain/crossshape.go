@@ -5,7 +5,6 @@ import (
 	"maps"
 	"os"
 	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -70,18 +69,18 @@ func crossShapes(train, test int, seed uint64, epochs int) error {
 	// can be (the shop's frontend, the chain's gateway): the shop's also
 	// without status
 	type entrySet struct {
-		name  string
-		shape rcasim.Shape
-		set   []rcatrain.Labeled
+		name    string
+		shape   rcasim.Shape
+		missing rcatrain.Missing
+		set     []rcatrain.Labeled
 	}
 	entries := []entrySet{
 		{name: "grpc_shop, entry culprit", shape: rcasim.ShapeGRPCShop},
-		{name: "grpc_shop, entry, no status", shape: rcasim.ShapeGRPCShop},
+		{name: "grpc_shop, entry, no status", shape: rcasim.ShapeGRPCShop, missing: rcatrain.Missing{Status: true}},
 		{name: "deep_chain, entry culprit", shape: rcasim.ShapeDeepChain},
 	}
-	for i := range entries {
-		m := rcatrain.Missing{Status: strings.HasSuffix(entries[i].name, "no status")}
-		if entries[i].set, err = rcatrain.EntryExamples(entries[i].shape, entryTests, seed+crossTestSeed, s, m); err != nil {
+	for i, e := range entries {
+		if entries[i].set, err = rcatrain.EntryExamples(e.shape, entryTests, seed+crossTestSeed, s, e.missing); err != nil {
 			return err
 		}
 	}

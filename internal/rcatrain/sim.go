@@ -102,7 +102,9 @@ var entryFaults = []string{rcasim.FaultCPU, rcasim.FaultException, rcasim.FaultR
 
 // EntryExamples simulates n scenarios of the shape whose culprit is its
 // entry service (the shop's frontend, the chain's gateway) with a CPU,
-// exception or return fault in turn, replayed without m's families.
+// exception or return fault in turn, replayed without m's families. It
+// is for those two shapes: TrainTicket's gateway only routes and is never
+// a culprit (rcasim's graph.rootFaults).
 func EntryExamples(shape rcasim.Shape, n int, seed uint64, s Settings, m Missing) ([]Labeled, error) {
 	return shapeExamples(shape, n, seed, s, entryFaults, true, func(int, int64, []string) Missing { return m })
 }

@@ -578,10 +578,10 @@ func TestStopsTakeCallersDeficit(t *testing.T) {
 					assert.Greater(t, fs[w][tt.stops][3], 3.0, "window %d: %s's stops_after", w, tt.stops)
 				}
 				if tt.spread {
-					for svc, f := range fs[w] {
-						if svc != tt.caller {
-							assert.Less(t, f[3], deficit, "window %d: %s's stops_after", w, svc)
-						}
+					for _, svc := range []string{"cart", "currency", "shipping"} {
+						f := fs[w][svc]
+						assert.Greater(t, f[3], 1.0, "window %d: %s's stops_after keeps its share", w, svc)
+						assert.Less(t, f[3], deficit, "window %d: %s's stops_after", w, svc)
 					}
 				}
 				if tt.own {
