@@ -16,15 +16,22 @@ import (
 // crossMethods are the methods the cross-shape table scores.
 var crossMethods = slices.Concat(rootcause.Methods, rootcause.BenchMethods)
 
-// shopVariants are the shop's test scenarios replayed again without a
-// signal family: a gRPC shop that never sets span status (no logs
-// either, as the shop ships), or whose pods report no metrics.
-var shopVariants = []struct {
+// extraSets are test scenarios beyond each shape as it ships, scored with
+// the held-out shape's model: the shop replayed without a signal family (a
+// gRPC shop that never sets span status, and ships no logs either, or
+// whose pods report no metrics), and scenarios whose culprit is the entry
+// service (the shop's frontend, the chain's gateway), entryTests of each.
+var extraSets = []struct {
 	name    string
+	shape   rcasim.Shape
 	missing rcatrain.Missing
+	entry   bool
 }{
-	{"grpc_shop, no status", rcatrain.Missing{Status: true}},
-	{"grpc_shop, no metrics", rcatrain.Missing{Metrics: true}},
+	{"grpc_shop, no status", rcasim.ShapeGRPCShop, rcatrain.Missing{Status: true}, false},
+	{"grpc_shop, no metrics", rcasim.ShapeGRPCShop, rcatrain.Missing{Metrics: true}, false},
+	{"grpc_shop, entry culprit", rcasim.ShapeGRPCShop, rcatrain.Missing{}, true},
+	{"grpc_shop, entry, no status", rcasim.ShapeGRPCShop, rcatrain.Missing{Status: true}, true},
+	{"deep_chain, entry culprit", rcasim.ShapeDeepChain, rcatrain.Missing{}, true},
 }
 
 // entryTests is how many scenarios of each entry-culprit test set the
@@ -38,10 +45,8 @@ const crossTestSeed = 1_000_003
 // shape (simulator only, families dropped as in training) and scores the
 // gnn and the baselines on test fresh scenarios of the held-out shape, as
 // that shape ships them (no families dropped); a last row per shape trains
-// on all three for reference (in-distribution). The shop's test scenarios
-// are scored again without span status and without pod metrics
-// (shopVariants). The per-fault table adds scenarios whose culprit
-// is the shop's frontend or the chain's gateway.
+// on all three for reference (in-distribution). Both tables add the
+// extraSets: the entry-service culprits only the per-fault one.
 func crossShapes(train, test int, seed uint64, epochs int) error {
 	start := time.Now()
 	s := rcatrain.Defaults
@@ -57,30 +62,15 @@ func crossShapes(train, test int, seed uint64, epochs int) error {
 		}
 		fmt.Fprintf(os.Stderr, "%s: %d training, %d test windows (%s)\n", sh, len(trainSets[sh]), len(testSets[sh]), time.Since(start).Round(time.Millisecond))
 	}
-	// the shop's test scenarios again without a family (shopVariants)
-	variants := make([][]rcatrain.Labeled, len(shopVariants))
-	var err error
-	for i, v := range shopVariants {
-		if variants[i], err = rcatrain.ShapeExamplesWithout(rcasim.ShapeGRPCShop, test, seed+crossTestSeed, s, v.missing); err != nil {
-			return err
+	extras := make([][]rcatrain.Labeled, len(extraSets))
+	for i, x := range extraSets {
+		var err error
+		if x.entry {
+			extras[i], err = rcatrain.EntryExamples(x.shape, entryTests, seed+crossTestSeed, s, x.missing)
+		} else {
+			extras[i], err = rcatrain.ShapeExamplesWithout(x.shape, test, seed+crossTestSeed, s, x.missing)
 		}
-	}
-	// the scenarios whose culprit is the entry service, where a shape's
-	// can be (the shop's frontend, the chain's gateway): the shop's also
-	// without status
-	type entrySet struct {
-		name    string
-		shape   rcasim.Shape
-		missing rcatrain.Missing
-		set     []rcatrain.Labeled
-	}
-	entries := []entrySet{
-		{name: "grpc_shop, entry culprit", shape: rcasim.ShapeGRPCShop},
-		{name: "grpc_shop, entry, no status", shape: rcasim.ShapeGRPCShop, missing: rcatrain.Missing{Status: true}},
-		{name: "deep_chain, entry culprit", shape: rcasim.ShapeDeepChain},
-	}
-	for i, e := range entries {
-		if entries[i].set, err = rcatrain.EntryExamples(e.shape, entryTests, seed+crossTestSeed, s, e.missing); err != nil {
+		if err != nil {
 			return err
 		}
 	}
@@ -129,12 +119,13 @@ func crossShapes(train, test int, seed uint64, epochs int) error {
 				return err
 			}
 		}
-		if h == rcasim.ShapeGRPCShop {
-			for _, r := range rows {
-				for i, v := range shopVariants {
-					if err := row(v.name, r.name, r.model, variants[i]); err != nil {
-						return err
-					}
+		for _, r := range rows {
+			for i, x := range extraSets {
+				if x.shape != h || x.entry {
+					continue
+				}
+				if err := row(x.name, r.name, r.model, extras[i]); err != nil {
+					return err
 				}
 			}
 		}
@@ -157,14 +148,16 @@ func crossShapes(train, test int, seed uint64, epochs int) error {
 	var sets []testSet
 	for _, h := range rcasim.Shapes {
 		sets = append(sets, testSet{string(h), held[h], testSets[h]})
-		if h == rcasim.ShapeGRPCShop {
-			for i, v := range shopVariants {
-				sets = append(sets, testSet{v.name, held[h], variants[i]})
+		for i, x := range extraSets {
+			if x.shape == h && !x.entry {
+				sets = append(sets, testSet{x.name, held[h], extras[i]})
 			}
 		}
 	}
-	for _, e := range entries {
-		sets = append(sets, testSet{e.name, held[e.shape], e.set})
+	for i, x := range extraSets {
+		if x.entry {
+			sets = append(sets, testSet{x.name, held[x.shape], extras[i]})
+		}
 	}
 	for _, ts := range sets {
 		byFault := map[string][]rcatrain.Labeled{}

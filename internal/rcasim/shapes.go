@@ -167,6 +167,8 @@ func buildShop(rng *rand.Rand, n int) *graph {
 		for e := range g.services[a].eps {
 			calls := g.pickCalls(rng, leaves, 2+rng.IntN(5))
 			if a == rare {
+				// replaces the draw above, which stays drawn: the graphs
+				// (and the weights trained on them) follow the draws
 				calls = append(g.pickCalls(rng, leaves, 1+rng.IntN(3)), g.pickCalls(rng, exclusive, len(exclusive))...)
 			}
 			g.services[a].eps[e].groups = groupCallsP(rng, calls, shopParallelShare)
