@@ -23,13 +23,15 @@ import (
 // call to it (FeatStopsAfter, the callee's).
 
 // callKey is one endpoint's requests that call one callee operation, or
-// with last those whose last call is to it; callee == ownSpans counts the
-// spans of the endpoint's own segments instead, fanOut the callee
-// operations its requests call.
+// with last those whose last call is to it, and with via >= 0 those of
+// them whose callee's segment called service via last; callee == ownSpans
+// counts the spans of the endpoint's own segments instead, fanOut the
+// callee operations its requests call.
 type callKey struct {
 	service, op      int32
 	callee, calleeOp int32
 	last             bool
+	via              int32
 }
 
 // Callees of the callKeys counting an endpoint's own spans and its
@@ -38,6 +40,7 @@ const (
 	ownSpans int32 = -1
 	fanOut   int32 = -2
 	noCalls  int32 = -3 // with last: the requests that call no callee
+	anyVia   int32 = -1 // the via of every pattern but a last call's through its callee's last call
 )
 
 // callCounts are a closed window's call patterns.
@@ -63,7 +66,9 @@ type callCounts struct {
 // requests call last (a frontend that stops after a callee's answer).
 // A request's last call is the callee entry span that starts last; a
 // failed one's is not counted (it stopped at its own failure, which the
-// error features judge).
+// error features judge). It is counted again by the service the callee's
+// segment called last (via): a callee that passes up a wrong answer of its
+// own last callee.
 // Beyond limit patterns a window's further ones are counted in dropped and
 // their service's window is short: neither scored for missing calls nor
 // learned.
@@ -92,7 +97,7 @@ func countCalls(b *built, limit int, dropped *int64) callCounts {
 	for i := range b.spans {
 		if si := b.segOf[i]; kind[si] != fragment {
 			s := &b.segs[si]
-			c.add(callKey{s.service, s.op, ownSpans, ownSpans, false}, limit, dropped)
+			c.add(callKey{s.service, s.op, ownSpans, ownSpans, false, anyVia}, limit, dropped)
 		}
 		p := b.parent[i]
 		if p < 0 || b.spans[p].service == b.spans[i].service || kind[b.segOf[p]] == fragment {
@@ -108,18 +113,23 @@ func countCalls(b *built, limit int, dropped *int64) callCounts {
 		called[sc] = true
 		caller := &b.segs[sc.seg]
 		if kind[sc.seg] == inner {
-			c.add(callKey{caller.service, caller.op, sc.callee, sc.op, false}, limit, dropped)
+			c.add(callKey{caller.service, caller.op, sc.callee, sc.op, false, anyVia}, limit, dropped)
 		}
-		c.add(callKey{caller.service, caller.op, fanOut, fanOut, false}, limit, dropped)
+		c.add(callKey{caller.service, caller.op, fanOut, fanOut, false, anyVia}, limit, dropped)
 	}
 	for seg, i := range last {
 		caller := &b.segs[seg]
 		switch {
 		case kind[seg] == fragment || caller.err:
 		case i >= 0:
-			c.add(callKey{caller.service, caller.op, b.spans[i].service, b.spans[i].op, true}, limit, dropped)
+			k := callKey{caller.service, caller.op, b.spans[i].service, b.spans[i].op, true, anyVia}
+			c.add(k, limit, dropped)
+			if j := last[b.segOf[i]]; j >= 0 {
+				k.via = b.spans[j].service
+				c.add(k, limit, dropped)
+			}
 		default:
-			c.add(callKey{caller.service, caller.op, noCalls, noCalls, true}, limit, dropped)
+			c.add(callKey{caller.service, caller.op, noCalls, noCalls, true, anyVia}, limit, dropped)
 		}
 	}
 	return c
@@ -234,11 +244,15 @@ func (e *Engine) scoreCalls(g *Graph, cc callCounts, index map[int32]int) callSc
 		z, top, all float64 // the strongest stop's z and excess requests; all requests stopped beyond expectation
 	}
 	var deficits []deficit
-	var lasts []callKey
+	var lasts, vias []callKey
 	cs.hold = map[int32]float64{}
 	for k, z := range zs {
-		fan := zs[callKey{k.service, k.op, fanOut, fanOut, false}]
+		fan := zs[callKey{k.service, k.op, fanOut, fanOut, false, anyVia}]
 		switch {
+		case k.via != anyVia:
+			if z.obs > z.want {
+				vias = append(vias, k)
+			}
 		case k.last:
 			if e.ordered(k) && z.excess > 0 {
 				lasts = append(lasts, k)
@@ -254,6 +268,13 @@ func (e *Engine) scoreCalls(g *Graph, cc callCounts, index map[int32]int) callSc
 	// in key order: map order must not pick between stops of equal z, nor
 	// the order of the sums
 	slices.SortFunc(lasts, compareCallKeys)
+	slices.SortFunc(vias, compareCallKeys)
+	viasOf := map[callKey][]callKey{} // per last call pattern, its patterns by the callee's last callee
+	for _, v := range vias {
+		k := v
+		k.via = anyVia
+		viasOf[k] = append(viasOf[k], v)
+	}
 	stopped := map[opKey]*stops{} // per ordered caller endpoint, its requests that stop early
 	for _, k := range lasts {
 		ep := opKey{k.service, k.op}
@@ -269,17 +290,41 @@ func (e *Engine) scoreCalls(g *Graph, cc callCounts, index map[int32]int) callSc
 	// that answer; one that stops after any of several callees stops at
 	// its own failure (a throw or an early return at several points of
 	// its code), and none of them takes the blame.
-	for _, k := range lasts {
-		z, fan := zs[k], zs[callKey{k.service, k.op, fanOut, fanOut, false}]
+	sz := make([]float64, len(lasts))
+	ev := stopEvidence{}
+	for i, k := range lasts {
+		z, fan := zs[k], zs[callKey{k.service, k.op, fanOut, fanOut, false, anyVia}]
 		st := stopped[opKey{k.service, k.op}]
-		if ci, ok := index[k.callee]; ok {
+		if _, ok := index[k.callee]; ok {
 			x := z.obs - z.want
-			sz := min(z.excess, fan.deficit) * x / st.all
-			raise(&g.Nodes[ci], FeatStopsAfter, sz, z.excessRaw)
-			if sz > st.z || sz == st.z && x > st.top {
-				st.z, st.top = sz, x // of equal stops, the one that explains more requests
+			sz[i] = min(z.excess, fan.deficit) * x / st.all
+			ev.add(k.service, k.callee, sz[i])
+			if sz[i] > st.z || sz[i] == st.z && x > st.top {
+				st.z, st.top = sz[i], x // of equal stops, the one that explains more requests
 			}
 		}
+	}
+	// A callee whose own last callee answered wrongly passes the answer up
+	// (a failure without a status, an empty value): its callers stop after
+	// it although the wrong answer was not its own. Inside a trace that
+	// looks the same as a callee that throws right after that call; across
+	// the population it does not: the last callee's other callers stop
+	// after it too. The callee's stops_after counts only for what that
+	// evidence does not explain: of each share of its callers' extra
+	// stopped requests that its segment ended with one service's call, as
+	// much as that service's stops_after from its other callers.
+	for i, k := range lasts {
+		ci, ok := index[k.callee]
+		if !ok || sz[i] <= 0 {
+			continue // a fan-out that grew: no stop
+		}
+		z := zs[k]
+		var passed float64
+		for _, v := range viasOf[k] {
+			vz := zs[v]
+			passed += min(1, (vz.obs-vz.want)/(z.obs-z.want)) * min(sz[i], ev.other(v.via, k.callee))
+		}
+		raise(&g.Nodes[ci], FeatStopsAfter, sz[i]-min(sz[i], passed), z.excessRaw)
 	}
 	// An endpoint's requests that stop right after one callee's answer
 	// lost their later calls and spans to that answer: its deficits count
@@ -297,6 +342,43 @@ func (e *Engine) scoreCalls(g *Graph, cc callCounts, index map[int32]int) callSc
 	return cs
 }
 
+// stopEvidence is, per callee, its two strongest stops_after from distinct
+// callers: what its callers other than one say of its answers.
+type stopEvidence map[int32]*[2]stopFrom
+
+type stopFrom struct {
+	caller int32
+	z      float64
+}
+
+func (ev stopEvidence) add(caller, callee int32, z float64) {
+	top := ev[callee]
+	if top == nil {
+		top = &[2]stopFrom{{-1, 0}, {-1, 0}}
+		ev[callee] = top
+	}
+	switch {
+	case top[0].caller == caller:
+		top[0].z = max(top[0].z, z)
+	case z > top[0].z:
+		top[0], top[1] = stopFrom{caller, z}, top[0]
+	case top[1].caller == caller || z > top[1].z:
+		top[1] = stopFrom{caller, max(top[1].z, z)}
+	}
+}
+
+// other is callee's strongest stops_after from a caller other than caller.
+func (ev stopEvidence) other(callee, caller int32) float64 {
+	top := ev[callee]
+	switch {
+	case top == nil:
+		return 0
+	case top[0].caller != caller:
+		return top[0].z
+	}
+	return top[1].z
+}
+
 // minOrderedFanOut is the fan-out (callee operations per request) from
 // which an endpoint's last call says something: an endpoint that calls
 // one service per request (a gateway) always ends with that call, and
@@ -310,7 +392,7 @@ const minOrderedFanOut = 1.5
 // request that stops after a callee's answer skips the calls after it;
 // one that merely calls in another order does not).
 func (e *Engine) ordered(k callKey) bool {
-	r, _, _, ok := e.callRate(callKey{k.service, k.op, fanOut, fanOut, false})
+	r, _, _, ok := e.callRate(callKey{k.service, k.op, fanOut, fanOut, false, anyVia})
 	return ok && r >= minOrderedFanOut
 }
 
@@ -476,7 +558,7 @@ func (e *Engine) sweepCalls(cutoff int64, goneServices, goneOps map[int32]bool) 
 }
 
 func compareCallKeys(a, b callKey) int {
-	return cmp.Or(cmp.Compare(a.service, b.service), cmp.Compare(a.op, b.op), cmp.Compare(a.callee, b.callee), cmp.Compare(a.calleeOp, b.calleeOp), compareBool(a.last, b.last))
+	return cmp.Or(cmp.Compare(a.service, b.service), cmp.Compare(a.op, b.op), cmp.Compare(a.callee, b.callee), cmp.Compare(a.calleeOp, b.calleeOp), compareBool(a.last, b.last), cmp.Compare(a.via, b.via))
 }
 
 func compareBool(a, b bool) int {

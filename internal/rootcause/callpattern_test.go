@@ -313,9 +313,9 @@ func TestCountCallsSkipsFragments(t *testing.T) {
 	op := func(s string) int32 { return e.in.ops.ids[s] }
 	assert.EqualValues(t, 2, cc.req[opKey{id("order"), op("/order/create")}], "one of three order requests is a fragment")
 	assert.EqualValues(t, 3, cc.req[opKey{id("inventory"), op("/inventory/reserve")}])
-	assert.EqualValues(t, 2, cc.n[callKey{id("order"), op("/order/create"), id("inventory"), op("/inventory/reserve"), false}])
-	assert.EqualValues(t, 4, cc.n[callKey{id("order"), op("/order/create"), ownSpans, ownSpans, false}], "entry and exit span of two requests")
-	assert.EqualValues(t, 9, cc.n[callKey{id("inventory"), op("/inventory/reserve"), ownSpans, ownSpans, false}])
+	assert.EqualValues(t, 2, cc.n[callKey{id("order"), op("/order/create"), id("inventory"), op("/inventory/reserve"), false, anyVia}])
+	assert.EqualValues(t, 4, cc.n[callKey{id("order"), op("/order/create"), ownSpans, ownSpans, false, anyVia}], "entry and exit span of two requests")
+	assert.EqualValues(t, 9, cc.n[callKey{id("inventory"), op("/inventory/reserve"), ownSpans, ownSpans, false, anyVia}])
 	assert.Zero(t, dropped)
 }
 
@@ -337,7 +337,7 @@ func TestCountCallsOncePerRequest(t *testing.T) {
 	id := func(s string) int32 { return e.in.services.ids[s] }
 	op := func(s string) int32 { return e.in.ops.ids[s] }
 	inv := func(callee, calleeOp int32) int32 {
-		return cc.n[callKey{id("inventory"), op("/inventory/reserve"), callee, calleeOp, false}]
+		return cc.n[callKey{id("inventory"), op("/inventory/reserve"), callee, calleeOp, false, anyVia}]
 	}
 	assert.EqualValues(t, 4, inv(id("payment"), op("/payment/charge")), "three calls a request, one request each")
 	assert.EqualValues(t, 4, inv(id("audit"), op("/audit/log")))
@@ -590,6 +590,93 @@ func TestStopsTakeCallersDeficit(t *testing.T) {
 					assert.Less(t, deficit, 2.0, "window %d: %s's deficit is %s's", w, tt.caller, tt.stops)
 				}
 			}
+		})
+	}
+}
+
+// TestStopsPassedUp: the frontend's checkout page calls the checkout, which
+// calls the cart last, then email; its cart page calls the cart, then
+// recommendations. From window 10 on, half of each page's requests change.
+// When the cart answers wrongly, the checkout passes the answer up (the
+// cart was its last call anyway: its own pattern does not move) and both
+// pages stop early: after the checkout and after the cart. The cart page's
+// stops say the cart's answers are wrong, so the checkout's stops_after
+// counts only for what they do not explain (without the rule: checkout
+// and cart 3.7; with it the checkout's is 0). When the checkout itself
+// throws after its last call, the cart page does not move and the
+// checkout keeps its stops_after.
+func TestStopsPassedUp(t *testing.T) {
+	const fault = 10
+	page := func(i int) req {
+		if i%2 == 1 {
+			return req{service: "frontend", op: "/cart", calls: []req{
+				{service: "cart", op: "/cart/get", db: 1},
+				{service: "recommendation", op: "/recommend"},
+			}}
+		}
+		checkout := req{service: "checkout", op: "/checkout/place", calls: []req{
+			{service: "currency", op: "/currency/convert"},
+			{service: "shipping", op: "/shipping/quote"},
+			{service: "cart", op: "/cart/get", db: 1},
+		}}
+		return req{service: "frontend", op: "/checkout", calls: []req{checkout, {service: "email", op: "/email/send"}}}
+	}
+	tests := []struct {
+		name      string
+		cartPage  bool // the cart page's requests stop after the cart too
+		culprit   string
+		bystander string
+	}{
+		{name: "the cart answers wrongly", cartPage: true, culprit: "cart", bystander: "checkout"},
+		{name: "the checkout throws after its last call", culprit: "checkout", bystander: "cart"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fs := callFeatures(t, 13, func(w, i int) req {
+				r := page(i)
+				if w >= fault && i%4 < 2 && (i%2 == 0 || tt.cartPage) {
+					r.calls = r.calls[:1]
+				}
+				return r
+			})
+			quiet(t, fs, fault)
+			for w := fault; w < len(fs); w++ {
+				culprit, bystander := fs[w][tt.culprit][3], fs[w][tt.bystander][3]
+				assert.Greater(t, culprit, 3.0, "window %d: %s's stops_after", w, tt.culprit)
+				assert.Greater(t, culprit, bystander+1, "window %d: %s's stops_after against %s's", w, tt.culprit, tt.bystander)
+			}
+		})
+	}
+}
+
+// TestStopEvidence: what a callee's callers other than one say of it is
+// its strongest stop from any other caller, whatever the order they come
+// in.
+func TestStopEvidence(t *testing.T) {
+	tests := []struct {
+		name   string
+		stops  []stopFrom // to callee 7
+		caller int32
+		want   float64
+	}{
+		{name: "no stops", caller: 1, want: 0},
+		{name: "only the caller's", stops: []stopFrom{{1, 4}}, caller: 1, want: 0},
+		{name: "another's", stops: []stopFrom{{1, 4}, {2, 3}}, caller: 1, want: 3},
+		{name: "the strongest other", stops: []stopFrom{{2, 1}, {1, 4}, {3, 2.5}}, caller: 1, want: 2.5},
+		{name: "the top when the caller is second", stops: []stopFrom{{2, 5}, {1, 4}}, caller: 1, want: 5},
+		{name: "a caller's stronger stop replaces its weaker", stops: []stopFrom{{2, 1}, {1, 4}, {2, 6}}, caller: 1, want: 6},
+		{name: "a caller's weaker stop does not", stops: []stopFrom{{2, 3}, {1, 4}, {2, 1}}, caller: 1, want: 3},
+		{name: "a caller overtaking the top", stops: []stopFrom{{1, 4}, {2, 3}, {2, 5}}, caller: 2, want: 4},
+		{name: "the caller overtaking the top is not its own evidence", stops: []stopFrom{{2, 3}, {1, 4}, {2, 5}}, caller: 1, want: 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := stopEvidence{}
+			for _, s := range tt.stops {
+				ev.add(s.caller, 7, s.z)
+			}
+			assert.InDelta(t, tt.want, ev.other(7, tt.caller), 1e-9)
 		})
 	}
 }
