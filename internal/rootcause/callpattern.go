@@ -2,6 +2,7 @@ package rootcause
 
 import (
 	"cmp"
+	"maps"
 	"math"
 	"slices"
 )
@@ -122,14 +123,23 @@ func countCalls(b *built, limit int, dropped *int64) callCounts {
 		switch {
 		case kind[seg] == fragment || caller.err:
 		case i >= 0:
-			k := callKey{caller.service, caller.op, b.spans[i].service, b.spans[i].op, true, anyVia}
-			c.add(k, limit, dropped)
-			if j := last[b.segOf[i]]; j >= 0 {
-				k.via = b.spans[j].service
-				c.add(k, limit, dropped)
-			}
+			c.add(callKey{caller.service, caller.op, b.spans[i].service, b.spans[i].op, true, anyVia}, limit, dropped)
 		default:
 			c.add(callKey{caller.service, caller.op, noCalls, noCalls, true, anyVia}, limit, dropped)
+		}
+	}
+	// after every other pattern: a via pattern only weakens a discount when
+	// the table has no room for it, so it never makes its service short
+	for seg, i := range last {
+		if caller := &b.segs[seg]; kind[seg] != fragment && !caller.err && i >= 0 {
+			if j := last[b.segOf[i]]; j >= 0 {
+				k := callKey{caller.service, caller.op, b.spans[i].service, b.spans[i].op, true, b.spans[j].service}
+				if _, ok := c.n[k]; ok || len(c.n) < limit {
+					c.n[k]++
+				} else {
+					*dropped++
+				}
+			}
 		}
 	}
 	return c
@@ -298,7 +308,7 @@ func (e *Engine) scoreCalls(g *Graph, cc callCounts, index map[int32]int) callSc
 		if _, ok := index[k.callee]; ok {
 			x := z.obs - z.want
 			sz[i] = min(z.excess, fan.deficit) * x / st.all
-			ev.add(k.service, k.callee, sz[i])
+			ev.add(k.callee, k.service, sz[i])
 			if sz[i] > st.z || sz[i] == st.z && x > st.top {
 				st.z, st.top = sz[i], x // of equal stops, the one that explains more requests
 			}
@@ -316,7 +326,7 @@ func (e *Engine) scoreCalls(g *Graph, cc callCounts, index map[int32]int) callSc
 	for i, k := range lasts {
 		ci, ok := index[k.callee]
 		if !ok || sz[i] <= 0 {
-			continue // a fan-out that grew: no stop
+			continue // no node, or the fan-out did not fall: no stop
 		}
 		z := zs[k]
 		var passed float64
@@ -351,7 +361,7 @@ type stopFrom struct {
 	z      float64
 }
 
-func (ev stopEvidence) add(caller, callee int32, z float64) {
+func (ev stopEvidence) add(callee, caller int32, z float64) {
 	top := ev[callee]
 	if top == nil {
 		top = &[2]stopFrom{{-1, 0}, {-1, 0}}
@@ -415,6 +425,9 @@ func (e *Engine) scoreCall(cs *callScores, k callKey, st *tmplState, cc callCoun
 	req := float64(cc.req[opKey{k.service, k.op}])
 	want, obs := r*req, float64(cc.n[k])
 	z.obs, z.want = obs, want
+	if k.via != anyVia {
+		return z // its counts are all a discount reads: no spread, no run
+	}
 	doubt := rateDoubt(req, requests, count)
 	sp := 1.0
 	if st != nil {
@@ -521,9 +534,11 @@ func (e *Engine) foldCalls(g *Graph, cc callCounts, index map[int32]int, cs call
 			r.st.fold(e, ex.windows, r.count, r.sq, r.want)
 		}
 	}
-	for k, obs := range cc.n {
+	// in key order: map order must not pick which patterns get the last
+	// slots of a full table
+	for _, k := range slices.SortedFunc(maps.Keys(cc.n), compareCallKeys) {
 		if !cc.short[k.service] {
-			foldCount(e, e.calls.base, k, e.calls.exp[k.service], obs, e.cfg.MaxEdges, &e.stats.DroppedEdges)
+			foldCount(e, e.calls.base, k, e.calls.exp[k.service], cc.n[k], e.cfg.MaxEdges, &e.stats.DroppedEdges)
 		}
 	}
 }
@@ -546,7 +561,7 @@ func (e *Engine) sweepCalls(cutoff int64, goneServices, goneOps map[int32]bool) 
 	for k, st := range e.calls.base {
 		ex := e.calls.exp[k.service]
 		_, endpoint := e.calls.opExp[opKey{k.service, k.op}]
-		if ex == nil || !endpoint || e.negligible(st, ex) || k.callee >= 0 && (goneServices[k.callee] || goneOps[k.calleeOp]) {
+		if ex == nil || !endpoint || e.negligible(st, ex) || k.callee >= 0 && (goneServices[k.callee] || goneOps[k.calleeOp]) || goneServices[k.via] {
 			delete(e.calls.base, k)
 		}
 	}
