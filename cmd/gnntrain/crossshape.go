@@ -18,19 +18,21 @@ var crossMethods = slices.Concat(rootcause.Methods, rootcause.BenchMethods)
 
 // extraSets are test scenarios beyond each shape as it ships, scored with
 // the held-out shape's model: the shop replayed without a signal family (a
-// gRPC shop that never sets span status, and ships no logs either, or
-// whose pods report no metrics), and scenarios whose culprit is the entry
-// service (the shop's frontend, the chain's gateway), entryTests of each.
+// gRPC shop that never sets span status nor records its answers' sizes,
+// and ships no logs either; one without the sizes only; one whose pods
+// report no metrics), and scenarios whose culprit is the entry service
+// (the shop's frontend, the chain's gateway), entryTests of each.
 var extraSets = []struct {
 	name    string
 	shape   rcasim.Shape
 	missing rcatrain.Missing
 	entry   bool
 }{
-	{"grpc_shop, no status", rcasim.ShapeGRPCShop, rcatrain.Missing{Status: true}, false},
+	{"grpc_shop, no status or sizes", rcasim.ShapeGRPCShop, rcatrain.Missing{Status: true, Sizes: true}, false},
+	{"grpc_shop, no sizes", rcasim.ShapeGRPCShop, rcatrain.Missing{Sizes: true}, false},
 	{"grpc_shop, no metrics", rcasim.ShapeGRPCShop, rcatrain.Missing{Metrics: true}, false},
 	{"grpc_shop, entry culprit", rcasim.ShapeGRPCShop, rcatrain.Missing{}, true},
-	{"grpc_shop, entry, no status", rcasim.ShapeGRPCShop, rcatrain.Missing{Status: true}, true},
+	{"grpc_shop, entry, no status or sizes", rcasim.ShapeGRPCShop, rcatrain.Missing{Status: true, Sizes: true}, true},
 	{"deep_chain, entry culprit", rcasim.ShapeDeepChain, rcatrain.Missing{}, true},
 }
 

@@ -67,6 +67,10 @@ type endpoint struct {
 	// topic, for a Kafka consumer's endpoint, the topic it reads.
 	entryKind ptrace.SpanKind
 	topic     string
+	// respBytes is the median size of its answers (graph.respSizes),
+	// respSigma their log-normal spread (what the request's data makes of
+	// them).
+	respBytes, respSigma float64
 }
 
 // statement is one log call on an endpoint's code path.
@@ -111,6 +115,10 @@ type graph struct {
 	// pass it on: in the Nezha return cases the callers' calls do not
 	// change beyond the workload's own swings.
 	checksAnswers bool
+	// respSizes: entry spans carry the size of their answer, as OTel's
+	// HTTP (http.response.body.size) and gRPC (SENT message events)
+	// instrumentations record it; TrainTicket's data has no attributes.
+	respSizes bool
 	// rootFaults: the entry service runs business code a fault can hit
 	// (a shop's frontend renders pages and checks answers, the chain's
 	// API gateway authenticates): it can be the culprit of a CPU,
@@ -519,4 +527,20 @@ func randName(rng *rand.Rand, n int) string {
 		b[i] = podAlphabet[rng.IntN(len(podAlphabet))]
 	}
 	return string(b)
+}
+
+// addRespSizes draws each endpoint's answer size, from its own random
+// stream so that the shape's other draws stay as they were: a median of 40
+// B to 20 KB, spread by what each request asks for.
+func (g *graph) addRespSizes(rng *rand.Rand) {
+	if !g.respSizes {
+		return
+	}
+	for i := range g.services {
+		for j := range g.services[i].eps {
+			ep := &g.services[i].eps[j]
+			ep.respBytes = 40 * math.Exp(6.2*rng.Float64())
+			ep.respSigma = 0.1 + 0.6*rng.Float64()
+		}
+	}
 }

@@ -123,6 +123,9 @@ func (o *output) addTrace(t *tracer) {
 			sp.SetKind(r.kind)
 		}
 		o.setSpanAttributes(sp.Attributes(), r)
+		if r.resp >= 0 && o.g.shape == ShapeGRPCShop {
+			addSentMessage(sp, r)
+		}
 		if r.errMsg != "" {
 			sp.Status().SetCode(ptrace.StatusCodeError)
 			sp.Status().SetMessage(r.errMsg)
@@ -156,6 +159,19 @@ func (o *output) setSpanAttributes(m pcommon.Map, r *spanRec) {
 		m.PutStr("messaging.system", "kafka")
 		m.PutStr("messaging.destination.name", r.topic)
 	}
+	if r.resp >= 0 && o.g.shape != ShapeGRPCShop {
+		m.PutInt("http.response.body.size", r.resp)
+	}
+}
+
+// addSentMessage records a gRPC server span's answer as OTel's gRPC
+// instrumentation does: a SENT message event with its size.
+func addSentMessage(sp ptrace.Span, r *spanRec) {
+	ev := sp.Events().AppendEmpty()
+	ev.SetName("message")
+	ev.SetTimestamp(pcommon.Timestamp(r.end))
+	ev.Attributes().PutStr("message.type", "SENT")
+	ev.Attributes().PutInt("message.uncompressed_size", r.resp)
 }
 
 func exceptionType(msg string) string {

@@ -92,7 +92,7 @@ const (
 // buildShop draws a gRPC shop of n services: the frontend (index 0), one
 // to three aggregators (layer 1), the rest leaves (layer 2).
 func buildShop(rng *rand.Rand, n int) *graph {
-	g := &graph{shape: ShapeGRPCShop, depth: 2, spanKinds: true, peerAttrs: true, checksAnswers: true, rootFaults: true}
+	g := &graph{shape: ShapeGRPCShop, depth: 2, spanKinds: true, peerAttrs: true, checksAnswers: true, respSizes: true, rootFaults: true}
 	nAgg := 1
 	switch {
 	case n >= 14:
@@ -344,7 +344,7 @@ const (
 // the middle layer to the next.
 func buildChain(rng *rand.Rand, n int) *graph {
 	below := min(chainMinDepth+rng.IntN(chainMaxDepth-chainMinDepth+1), n) - 1
-	g := &graph{shape: ShapeDeepChain, depth: below, textLogs: true, clientStatus: true, spanKinds: true, peerAttrs: true, checksAnswers: true, rootFaults: true}
+	g := &graph{shape: ShapeDeepChain, depth: below, textLogs: true, clientStatus: true, spanKinds: true, peerAttrs: true, checksAnswers: true, respSizes: true, rootFaults: true}
 	sizes := make([]int, below)
 	for l := range sizes {
 		sizes[l] = 1

@@ -184,6 +184,7 @@ const (
 	streamGraph = 1<<63 | iota
 	streamFault
 	streamStatements
+	streamSizes
 	streamStep = 1 << 62 // + step index
 )
 
@@ -385,6 +386,7 @@ func Generate(cfg Config) Scenario {
 	cfg = cfg.withDefaults()
 	g := buildGraph(newGraphRNG(cfg.Seed), cfg.Services, cfg.Shape)
 	g.addStatements(rand.New(rand.NewPCG(uint64(cfg.Seed), streamStatements)))
+	g.addRespSizes(rand.New(rand.NewPCG(uint64(cfg.Seed), streamSizes)))
 	start0 := cfg.Start.UnixNano()
 	stepNs := int64(cfg.Step)
 	steps := cfg.NormalSteps + cfg.FaultSteps
@@ -404,8 +406,8 @@ func Generate(cfg Config) Scenario {
 	}
 
 	o := newOutput(g, start0, stepNs, steps)
-	t := &tracer{g: g, plan: p, out: o, src: rand.NewPCG(0, 0)}
-	t.rng = rand.New(t.src)
+	t := &tracer{g: g, plan: p, out: o, src: rand.NewPCG(0, 0), sizeSrc: rand.NewPCG(0, 0)}
+	t.rng, t.sizes = rand.New(t.src), rand.New(t.sizeSrc)
 	end := start0 + int64(steps)*stepNs
 	n := cfg.TracesPerStep
 	for k := range steps {

@@ -48,6 +48,7 @@ type spanRec struct {
 	kind       ptrace.SpanKind
 	peer       int    // exit spans of shapes with attributes: the callee's service index; -1: none
 	topic      string // Kafka producer/consumer spans: the topic
+	resp       int64  // SERVER spans of shapes with response sizes: the answer's bytes; -1: none
 }
 
 type logRec struct {
@@ -70,12 +71,17 @@ type tracer struct {
 	tid   pcommon.TraceID
 	spans []spanRec
 	logs  []logRec
+	// sizes draws the answers' sizes from a stream of its own, so that
+	// the shape's other draws stay as they were without them
+	sizeSrc *rand.PCG
+	sizes   *rand.Rand
 }
 
 // reset reseeds the tracer for trace number idx, so each trace depends only
 // on the seed and its index.
 func (t *tracer) reset(seed, idx uint64) {
 	t.src.Seed(seed, idx)
+	t.sizeSrc.Seed(seed, ^idx)
 	t.spans = t.spans[:0]
 	t.logs = t.logs[:0]
 	binary.BigEndian.PutUint64(t.tid[:8], t.rng.Uint64())
@@ -85,7 +91,7 @@ func (t *tracer) reset(seed, idx uint64) {
 func (t *tracer) open(pod int, name string, parent pcommon.SpanID, start int64) int {
 	var id pcommon.SpanID
 	binary.BigEndian.PutUint64(id[:], t.rng.Uint64()|1)
-	t.spans = append(t.spans, spanRec{id: id, parent: parent, pod: pod, name: name, start: start, peer: -1})
+	t.spans = append(t.spans, spanRec{id: id, parent: parent, pod: pod, name: name, start: start, peer: -1, resp: -1})
 	return len(t.spans) - 1
 }
 
@@ -200,6 +206,7 @@ type request struct {
 	ctrl       int
 	ctrlID     pcommon.SpanID
 	throw, bad bool // the fault makes the request throw, or return early
+	stopped    bool // it stopped after a wrong answer (react)
 	stopAfter  int  // groups [0, stopAfter) run
 	reach      [maxStatements]bool
 }
@@ -294,6 +301,7 @@ func (q *request) runGroups(slice float64, exitParent pcommon.SpanID) outcome {
 		}
 		var stop bool
 		if fail, stop = q.react(worst, worstCallee); fail.kind != resultOK || stop {
+			q.stopped = stop
 			break
 		}
 	}
@@ -410,7 +418,34 @@ func (q *request) finish(fail outcome, entryPost float64) outcome {
 	if fail.kind == resultOK && q.bad {
 		fail.kind = resultBadResponse
 	}
+	if t.g.respSizes && q.ep.entryKind == ptrace.SpanKindServer {
+		t.spans[q.entry].resp = q.respSize(fail)
+	}
 	return fail
+}
+
+// respSize is the size of the request's answer: its endpoint's, as its data
+// makes it; an early return's is empty, a failure's an error body (none on
+// gRPC: no message is sent), and a request that stopped after a wrong
+// answer sends what it has (a page without its later parts).
+func (q *request) respSize(fail outcome) int64 {
+	rng := q.t.sizes
+	size := lognormal(rng, q.ep.respBytes, q.ep.respSigma)
+	grpc := q.t.g.shape == ShapeGRPCShop
+	switch {
+	case fail.kind == resultException || fail.kind == resultDeadline:
+		if grpc {
+			return -1
+		}
+		size = 120 + 130*rng.Float64()
+	case q.bad && grpc:
+		size = 0
+	case q.bad:
+		size = 2 // "[]"
+	case q.stopped:
+		size *= 0.2 + 0.4*rng.Float64()
+	}
+	return int64(size)
 }
 
 // call simulates one exit span from caller to c, starting at st, bounded by

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/otelcol-biz/otelcol-biz/internal/nezha"
+	"github.com/otelcol-biz/otelcol-biz/internal/rootcause"
 
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -24,6 +25,9 @@ type Missing struct {
 	Status bool
 	// Metrics: no pod metrics.
 	Metrics bool
+	// Sizes: spans carry no response size (the attributes and gRPC
+	// message events rootcause reads).
+	Sizes bool
 }
 
 // Shares of the simulated scenarios without a family, and of the services
@@ -33,9 +37,11 @@ const (
 	loglessShare    = 0.2
 	noStatusShare   = 0.2
 	noMetricsPeriod = 6 // every sixth scenario, as before families were dropped otherwise
+	noSizesPeriod   = 3 // every third, counted from the second: never with the metrics
 )
 
-// drawMissing is scenario i's families: every sixth without pod metrics; a
+// drawMissing is scenario i's families: every sixth without pod metrics,
+// every third of the others without response sizes; a
 // fifth without logs and, independently, a fifth without span status; in
 // the others one service in five (the faulty one too) ships no logs. The
 // draws come from the scenario's own seed, so a scenario's families do not
@@ -44,6 +50,7 @@ func drawMissing(i int, seed int64, services []string) Missing {
 	rng := rand.New(rand.NewPCG(uint64(seed), 0xab1a7e))
 	m := Missing{
 		Metrics: i%noMetricsPeriod == noMetricsPeriod-1,
+		Sizes:   i%noSizesPeriod == 1,
 		Logs:    rng.Float64() < noLogsShare,
 		Status:  rng.Float64() < noStatusShare,
 	}
@@ -80,6 +87,18 @@ func (m Missing) apply(td ptrace.Traces, ld plog.Logs, md pmetric.Metrics) (ptra
 					s.Status().SetCode(ptrace.StatusCodeUnset)
 					s.Status().SetMessage("")
 					s.Events().RemoveIf(func(ev ptrace.SpanEvent) bool { return ev.Name() == "exception" })
+				}
+			}
+		}
+	}
+	if m.Sizes {
+		for _, rs := range td.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				for _, s := range ss.Spans().All() {
+					for _, k := range rootcause.RespSizeKeys {
+						s.Attributes().Remove(k)
+					}
+					s.Events().RemoveIf(func(ev ptrace.SpanEvent) bool { return ev.Name() == rootcause.GRPCMessageEvent })
 				}
 			}
 		}

@@ -41,6 +41,7 @@ const (
 	ownSpans int32 = -1
 	fanOut   int32 = -2
 	noCalls  int32 = -3 // with last: the requests that call no callee
+	respSize int32 = -4 // the requests whose answer's size is in bucket calleeOp (respsize.go)
 	anyVia   int32 = -1 // the via of every pattern but a last call's through its callee's last call
 )
 
@@ -88,6 +89,9 @@ func countCalls(b *built, limit int, dropped *int64) callCounts {
 			continue
 		}
 		c.req[opKey{s.service, s.op}]++
+		if r := b.spans[s.root].resp; r > 0 {
+			c.add(callKey{s.service, s.op, respSize, int32(r), false, anyVia}, limit, dropped)
+		}
 	}
 	type segCall struct{ seg, callee, op int32 }
 	called := map[segCall]bool{}
@@ -220,6 +224,13 @@ type callZ struct {
 	obs, want             float64 // the window's count and its expectation
 }
 
+// featZ is a call pattern's z for one node feature.
+type featZ struct {
+	k      callKey
+	f      int
+	z, raw float64
+}
+
 // scoreCalls sets each node's call pattern features from its endpoints'
 // patterns: own spans below their expected count (FeatEndsEarly), requests
 // calling a callee operation below it (FeatCallsMissing) or above it, or
@@ -245,16 +256,12 @@ func (e *Engine) scoreCalls(g *Graph, cc callCounts, index map[int32]int) callSc
 			}
 		}
 	}
-	type deficit struct {
-		k      callKey
-		f      int
-		z, raw float64
-	}
 	type stops struct {
 		z, top, all float64 // the strongest stop's z and excess requests; all requests stopped beyond expectation
 	}
-	var deficits []deficit
+	var deficits []featZ
 	var lasts, vias []callKey
+	answers := map[opKey][]callKey{} // per endpoint, its answers' size buckets
 	cs.hold = map[int32]float64{}
 	for k, z := range zs {
 		fan := zs[callKey{k.service, k.op, fanOut, fanOut, false, anyVia}]
@@ -268,10 +275,12 @@ func (e *Engine) scoreCalls(g *Graph, cc callCounts, index map[int32]int) callSc
 				lasts = append(lasts, k)
 			}
 		case k.callee == ownSpans:
-			deficits = append(deficits, deficit{k, FeatEndsEarly, z.deficit, z.deficitRaw})
+			deficits = append(deficits, featZ{k, FeatEndsEarly, z.deficit, z.deficitRaw})
 		case k.callee == fanOut:
+		case k.callee == respSize:
+			answers[opKey{k.service, k.op}] = append(answers[opKey{k.service, k.op}], k)
 		default:
-			deficits = append(deficits, deficit{k, FeatCallsMissing, min(z.deficit, fan.deficit), z.deficitRaw})
+			deficits = append(deficits, featZ{k, FeatCallsMissing, min(z.deficit, fan.deficit), z.deficitRaw})
 			raise(&g.Nodes[index[k.service]], FeatCallsNew, min(z.excess, fan.excess), z.excessRaw)
 		}
 	}
@@ -336,6 +345,31 @@ func (e *Engine) scoreCalls(g *Graph, cc callCounts, index map[int32]int) callSc
 		}
 		raise(&g.Nodes[ci], FeatStopsAfter, sz[i]-min(sz[i], passed), z.excessRaw)
 	}
+	sizes := e.scoreSizes(answers, zs)
+	// An endpoint whose answers changed size no more than a callee's did
+	// passed that answer on: its own change is what it exceeds the
+	// callee's by. Its hold is judged by its whole change.
+	sizeOf := map[int32]float64{} // per service, its strongest change of answer size
+	for _, d := range sizes {
+		sizeOf[d.k.service] = max(sizeOf[d.k.service], d.z)
+		cs.hold[d.k.service] = max(cs.hold[d.k.service], d.z)
+	}
+	if len(sizes) > 0 {
+		svcOf := make([]int32, len(g.Nodes))
+		for svc, ni := range index {
+			svcOf[ni] = svc
+		}
+		callees := map[int32]float64{} // per service, its callees' strongest change of answer size
+		for _, ed := range g.Edges {
+			if from, to := svcOf[ed.From], svcOf[ed.To]; from != to {
+				callees[from] = max(callees[from], sizeOf[to])
+			}
+		}
+		for _, d := range sizes {
+			d.z = max(0, d.z-callees[d.k.service])
+			deficits = append(deficits, d)
+		}
+	}
 	// An endpoint's requests that stop right after one callee's answer
 	// lost their later calls and spans to that answer: its deficits count
 	// only for the share of its extra stopped requests that one callee does
@@ -350,6 +384,57 @@ func (e *Engine) scoreCalls(g *Graph, cc callCounts, index map[int32]int) callSc
 		raise(&g.Nodes[index[d.k.service]], d.f, z, d.raw)
 	}
 	return cs
+}
+
+// Answer sizes follow the request's data: a list of one item or of fifty.
+// What a code change does is answers of a size the endpoint hardly ever
+// gave: an early return's empty one, an error body where pages are large.
+// So only the buckets beyond those that held all but 1 % of the
+// baseline's answers at either end, with one bucket (a factor of 2) of
+// margin, count: their requests above expectation, as a Poisson z.
+const (
+	sizeTail         = 0.01
+	sizeMargin       = 1
+	minSizedRequests = 30 // the baseline's answers with a size, before any is judged
+)
+
+// scoreSizes is each endpoint's answers of an unusual size above their
+// expectation (FeatCallsNew), from its size buckets' counts and
+// expectations (zs) and baseline rates.
+func (e *Engine) scoreSizes(answers map[opKey][]callKey, zs map[callKey]callZ) []featZ {
+	var out []featZ
+	for ep, ks := range answers {
+		slices.SortFunc(ks, func(a, b callKey) int { return cmp.Compare(a.calleeOp, b.calleeOp) })
+		rates := make([]float64, len(ks))
+		var total, count float64
+		for i, k := range ks {
+			r, _, c, ok := e.callRate(k)
+			if !ok {
+				break
+			}
+			rates[i], total, count = r, total+r, count+c
+		}
+		if count < minSizedRequests || total <= 0 {
+			continue // too few answers to know their usual sizes
+		}
+		lo, hi := 0, len(ks)-1
+		for acc := rates[lo]; acc < sizeTail*total; acc += rates[lo] {
+			lo++
+		}
+		for acc := rates[hi]; acc < sizeTail*total; acc += rates[hi] {
+			hi--
+		}
+		var obs, want float64
+		for _, k := range ks {
+			if k.calleeOp < ks[lo].calleeOp-sizeMargin || k.calleeOp > ks[hi].calleeOp+sizeMargin {
+				obs, want = obs+zs[k].obs, want+zs[k].want
+			}
+		}
+		if obs > want {
+			out = append(out, featZ{callKey{ep.service, ep.op, respSize, respSize, false, anyVia}, FeatCallsNew, (obs - want) / math.Sqrt(want+1), obs})
+		}
+	}
+	return out
 }
 
 // stopEvidence is, per callee, its two strongest stops_after from distinct
@@ -425,8 +510,8 @@ func (e *Engine) scoreCall(cs *callScores, k callKey, st *tmplState, cc callCoun
 	req := float64(cc.req[opKey{k.service, k.op}])
 	want, obs := r*req, float64(cc.n[k])
 	z.obs, z.want = obs, want
-	if k.via != anyVia {
-		return z // its counts are all a discount reads: no spread, no run
+	if k.via != anyVia || k.callee == respSize {
+		return z // its counts are all that is read (a discount, the answers' sizes): no spread, no run
 	}
 	doubt := rateDoubt(req, requests, count)
 	sp := 1.0

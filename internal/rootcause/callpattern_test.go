@@ -2,6 +2,7 @@ package rootcause
 
 import (
 	"encoding/binary"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -15,12 +16,14 @@ import (
 
 // req is one request of a synthetic trace: service handles op, does db
 // same-service child spans (a repository call), then calls, one exit span
-// each; failed sets its entry span's error status.
+// each; failed sets its entry span's error status, size > 0 its
+// http.response.body.size (size - 1 bytes).
 type req struct {
 	service, op string
 	db          int
 	calls       []req
 	failed      bool
+	size        int64
 }
 
 // requestTraffic builds n traces over [at, at+spread), trace i the request
@@ -75,6 +78,9 @@ func requestTraffic(rng *rand.Rand, at time.Time, spread time.Duration, n int, o
 		entry.SetEndTimestamp(ts(t))
 		if r.failed {
 			entry.Status().SetCode(ptrace.StatusCodeError)
+		}
+		if r.size > 0 {
+			entry.Attributes().PutInt("http.response.body.size", r.size-1)
 		}
 		return t
 	}
@@ -431,37 +437,55 @@ func TestSweepForgetsCallPatterns(t *testing.T) {
 	}
 }
 
-// TestCodeFaultFromTracesAlone: an early return in inventory, with no log,
-// no span status and no latency change (the shipped weights, the
-// connector's min_anomaly): the first fault window's report names
-// inventory first, by its call pattern, not payment (called less) nor
-// order (its caller); steady traffic makes no report.
+// TestCodeFaultFromTracesAlone: an early return, with no log, no span
+// status and no latency change (the shipped weights, the connector's
+// min_anomaly): the first fault window's report names the culprit first
+// by its call pattern. Inventory that returns before calling payment, not
+// payment (called less) nor order (its caller); payment, a leaf that
+// calls nothing and does no DB work, whose answers are empty: only their
+// size changes, and inventory passes them on. Steady traffic, its answers'
+// sizes following the requests' data, makes no report.
 func TestCodeFaultFromTracesAlone(t *testing.T) {
 	gnn, err := EmbeddedModel()
 	require.NoError(t, err)
-	for _, fault := range []bool{false, true} {
-		e := newTestEngine(t, gnn)
-		rng := rand.New(rand.NewPCG(9, 9))
-		var rs []Result
-		for w := range 14 {
-			e.AddTraces(requestTraffic(rng, t0.Add(time.Duration(w)*30*time.Second+time.Second), 25*time.Second, 60, func(i int) req {
-				r := checkout()
-				if fault && w >= 10 && i%2 == 0 {
-					r.calls[0].calls[0].calls = nil
-				}
-				return r
-			}))
-			rs = append(rs, e.Advance(false)...)
-		}
-		rep := firstReport(rs)
-		if !fault {
-			assert.Nil(t, rep, "steady traffic")
-			continue
-		}
-		require.NotNil(t, rep)
-		assert.Equal(t, time.Unix(0, rs[10].Graph.End).UTC(), rep.End, "the first fault window reports")
-		assert.Equal(t, "inventory", rep.Candidates[0].Service, "%+v", rep.Candidates)
-		assert.Equal(t, PatternCalls, rep.Pattern)
+	tests := []struct {
+		name    string
+		change  func(r *req) // half the requests from window 10 on; nil: steady traffic
+		culprit string
+	}{
+		{name: "steady traffic"},
+		{name: "an early return skips a call", change: func(r *req) { r.calls[0].calls[0].calls = nil }, culprit: "inventory"},
+		{name: "a leaf's empty answers", change: func(r *req) { r.calls[0].calls[0].calls[0].size = 1 }, culprit: "payment"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newTestEngine(t, gnn)
+			rng := rand.New(rand.NewPCG(9, 9))
+			sizes := rand.New(rand.NewPCG(5, 5))
+			size := func(median float64) int64 { return 1 + int64(median*math.Exp(0.5*sizes.NormFloat64())) }
+			var rs []Result
+			for w := range 14 {
+				e.AddTraces(requestTraffic(rng, t0.Add(time.Duration(w)*30*time.Second+time.Second), 25*time.Second, 60, func(i int) req {
+					r := checkout()
+					order := &r.calls[0]
+					order.size, order.calls[0].size, order.calls[0].calls[0].size = size(1500), size(800), size(300)
+					if tt.change != nil && w >= 10 && i%2 == 0 {
+						tt.change(&r)
+					}
+					return r
+				}))
+				rs = append(rs, e.Advance(false)...)
+			}
+			rep := firstReport(rs)
+			if tt.change == nil {
+				assert.Nil(t, rep, "steady traffic")
+				return
+			}
+			require.NotNil(t, rep)
+			assert.Equal(t, time.Unix(0, rs[10].Graph.End).UTC(), rep.End, "the first fault window reports")
+			assert.Equal(t, tt.culprit, rep.Candidates[0].Service, "%+v", rep.Candidates)
+			assert.Equal(t, PatternCalls, rep.Pattern)
+		})
 	}
 }
 
@@ -719,6 +743,70 @@ func TestStopEvidence(t *testing.T) {
 				ev.add(7, s.caller, s.z)
 			}
 			assert.InDelta(t, tt.want, ev.other(7, tt.caller), 1e-9)
+		})
+	}
+}
+
+// TestResponseSize: from window 10 on, half the requests change the size
+// of an answer, with no log, no status and no call changed. A leaf whose
+// answers are empty stands out (calls_new), and its caller, which passes
+// them on, does not: its answers changed no more than the leaf's. An
+// aggregator whose own answers shrink stands out. Sizes that follow the
+// request's data (log-normal, over four to six buckets) stay quiet, and
+// so does an error body the size of the usual answers.
+func TestResponseSize(t *testing.T) {
+	const fault = 10
+	payment := func(r *req) *req { return &r.calls[0].calls[0].calls[0] }
+	inventory := func(r *req) *req { return &r.calls[0].calls[0] }
+	tests := []struct {
+		name    string
+		change  func(r *req)
+		culprit string // "": nobody's calls_new reaches 2
+		quiet   []string
+	}{
+		{
+			name:    "a leaf's empty answers passed on",
+			change:  func(r *req) { payment(r).size, inventory(r).size = 1+2, 1+40 },
+			culprit: "payment", quiet: []string{"inventory", "order"},
+		},
+		{
+			name:    "an aggregator's own answers shrink",
+			change:  func(r *req) { inventory(r).size = 1 + 2 },
+			culprit: "inventory", quiet: []string{"payment", "order"},
+		},
+		{
+			name:   "an error body of a usual size",
+			change: func(r *req) { payment(r).size = 1 + 250 },
+		},
+		{name: "no change", change: func(*req) {}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rng := rand.New(rand.NewPCG(9, 9))
+			size := func(median, sigma float64) int64 { return 1 + int64(median*math.Exp(sigma*rng.NormFloat64())) }
+			fs := callFeatures(t, 20, func(w, i int) req {
+				payment := req{service: "payment", op: "/payment/charge", size: size(300, 0.7)}
+				inventory := req{service: "inventory", op: "/inventory/reserve", calls: []req{payment}, size: size(900, 0.5)}
+				r := req{service: "gateway", op: "/*", calls: []req{{service: "order", op: "/order/create", calls: []req{inventory}, size: size(1200, 0.3)}}}
+				if w >= fault && i%2 == 0 {
+					tt.change(&r)
+				}
+				return r
+			})
+			quiet(t, fs, fault)
+			for w := fault; w < len(fs); w++ {
+				if tt.culprit == "" {
+					for svc, f := range fs[w] {
+						assert.Less(t, f[1], 2.0, "window %d: %s's calls_new", w, svc)
+					}
+					continue
+				}
+				assert.Greater(t, fs[w][tt.culprit][1], 4.0, "window %d: %s's calls_new", w, tt.culprit)
+				for _, svc := range tt.quiet {
+					assert.Less(t, fs[w][svc][1], 2.0, "window %d: %s's calls_new", w, svc)
+				}
+			}
 		})
 	}
 }

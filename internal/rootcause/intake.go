@@ -182,6 +182,10 @@ func (in *intake) addTraces(td ptrace.Traces) {
 						peer = in.services.id(name, w.start) // beyond max_services: overflowID, which is noPeer
 					}
 				}
+				var resp uint8
+				if kind == ptrace.SpanKindServer || kind == ptrace.SpanKindUnspecified && peer == noPeer {
+					resp = respBucketOf(s)
+				}
 				w.spans = append(w.spans, spanRec{
 					trace: s.TraceID(), span: s.SpanID(), parent: s.ParentSpanID(),
 					service: in.services.id(svcName, w.start), pod: in.pods.id(podName, w.start), op: in.ops.id(s.Name(), w.start),
@@ -192,6 +196,7 @@ func (in *intake) addTraces(td ptrace.Traces) {
 					// a span that names its peer is a call, also without a kind
 					exit:     kind == ptrace.SpanKindClient || kind == ptrace.SpanKindProducer || peer != noPeer,
 					producer: kind == ptrace.SpanKindProducer,
+					resp:     resp,
 				})
 			}
 		}

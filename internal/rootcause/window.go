@@ -16,9 +16,10 @@ type spanRec struct {
 	peer           int32 // the service its peer attributes name (peerOf), or noPeer
 	startNs, endNs int64
 	err, timeout   bool
-	entry          bool // SERVER, CONSUMER or INTERNAL: never an exit span
-	exit           bool // CLIENT or PRODUCER, or naming its peer: always one, even when its callee's span is in another window
-	producer       bool // PRODUCER: its consumers' gap is their queue lag
+	entry          bool  // SERVER, CONSUMER or INTERNAL: never an exit span
+	exit           bool  // CLIENT or PRODUCER, or naming its peer: always one, even when its callee's span is in another window
+	producer       bool  // PRODUCER: its consumers' gap is their queue lag
+	resp           uint8 // a SERVER span's response size bucket (respBucketOf), 0: none
 }
 
 func (s *spanRec) durMs() float64 { return float64(s.endNs-s.startNs) / 1e6 }
