@@ -55,7 +55,7 @@ type TrainInfo struct {
 // modelVersion is the weights file format this build reads. It changes
 // with the features or with how the network uses them; files of another
 // version must be retrained with this build's cmd/gnntrain.
-const modelVersion = 11
+const modelVersion = 12
 
 // shareRange bounds how far the network moves a node's prior (see Model):
 // the prior ranks, the network re-orders close calls.
