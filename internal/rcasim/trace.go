@@ -427,7 +427,8 @@ func (q *request) finish(fail outcome, entryPost float64) outcome {
 // respSize is the size of the request's answer: its endpoint's, as its data
 // makes it; an early return's is empty, a failure's an error body (none on
 // gRPC: no message is sent), and a request that stopped after a wrong
-// answer sends what it has (a page without its later parts).
+// answer sends what it has (a page without its later parts). A request
+// cut at its deadline answers nothing (finish returns before).
 func (q *request) respSize(fail outcome) int64 {
 	rng := q.t.sizes
 	size := lognormal(rng, q.ep.respBytes, q.ep.respSigma)

@@ -89,9 +89,6 @@ func countCalls(b *built, limit int, dropped *int64) callCounts {
 			continue
 		}
 		c.req[opKey{s.service, s.op}]++
-		if r := b.spans[s.root].resp; r > 0 {
-			c.add(callKey{s.service, s.op, respSize, int32(r), false, anyVia}, limit, dropped)
-		}
 	}
 	type segCall struct{ seg, callee, op int32 }
 	called := map[segCall]bool{}
@@ -132,21 +129,33 @@ func countCalls(b *built, limit int, dropped *int64) callCounts {
 			c.add(callKey{caller.service, caller.op, noCalls, noCalls, true, anyVia}, limit, dropped)
 		}
 	}
-	// after every other pattern: a via pattern only weakens a discount when
-	// the table has no room for it, so it never makes its service short
+	// after every other pattern, and never making their service short when
+	// the table has no room for them: a via pattern only weakens a
+	// discount, answers' sizes are evidence of their own that the calls'
+	// must not lose slots to
 	for seg, i := range last {
 		if caller := &b.segs[seg]; kind[seg] != fragment && !caller.err && i >= 0 {
 			if j := last[b.segOf[i]]; j >= 0 {
-				k := callKey{caller.service, caller.op, b.spans[i].service, b.spans[i].op, true, b.spans[j].service}
-				if _, ok := c.n[k]; ok || len(c.n) < limit {
-					c.n[k]++
-				} else {
-					*dropped++
-				}
+				c.addAfter(callKey{caller.service, caller.op, b.spans[i].service, b.spans[i].op, true, b.spans[j].service}, limit, dropped)
 			}
 		}
 	}
+	for i := range b.segs {
+		if s := &b.segs[i]; kind[i] != fragment && b.spans[s.root].resp > 0 {
+			c.addAfter(callKey{s.service, s.op, respSize, int32(b.spans[s.root].resp), false, anyVia}, limit, dropped)
+		}
+	}
 	return c
+}
+
+// addAfter counts a pattern that comes after the others: with no room for
+// it, it is counted in dropped but its service is not short.
+func (c *callCounts) addAfter(k callKey, limit int, dropped *int64) {
+	if _, ok := c.n[k]; ok || len(c.n) < limit {
+		c.n[k]++
+	} else {
+		*dropped++
+	}
 }
 
 func (c *callCounts) add(k callKey, limit int, dropped *int64) {
@@ -278,7 +287,9 @@ func (e *Engine) scoreCalls(g *Graph, cc callCounts, index map[int32]int) callSc
 			deficits = append(deficits, featZ{k, FeatEndsEarly, z.deficit, z.deficitRaw})
 		case k.callee == fanOut:
 		case k.callee == respSize:
-			answers[opKey{k.service, k.op}] = append(answers[opKey{k.service, k.op}], k)
+			if !cc.short[k.service] { // its baseline's buckets are not all scored
+				answers[opKey{k.service, k.op}] = append(answers[opKey{k.service, k.op}], k)
+			}
 		default:
 			deficits = append(deficits, featZ{k, FeatCallsMissing, min(z.deficit, fan.deficit), z.deficitRaw})
 			raise(&g.Nodes[index[k.service]], FeatCallsNew, min(z.excess, fan.excess), z.excessRaw)

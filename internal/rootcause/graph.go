@@ -22,7 +22,7 @@ const (
 	FeatLogNew              // strongest WARN/ERROR log template above its expected count, per service (Poisson z)
 	FeatLogMissing          // strongest expected log statement or statement pair below its count (z with a learned spread)
 	FeatCallsMissing        // strongest endpoint's calls to a callee operation below their expected count per request (callpattern.go)
-	FeatCallsNew            // strongest endpoint's calls to a callee operation above their expected count, or never made before
+	FeatCallsNew            // strongest endpoint's calls to a callee operation above their expected count, or never made before, or answers of a size it hardly ever gave (respsize.go)
 	FeatEndsEarly           // strongest endpoint's own spans below their expected count per request: requests that end early
 	FeatStopsAfter          // strongest caller endpoint's requests whose last call is to it above their expected count (callpattern.go)
 	NumNodeFeatures

@@ -1,6 +1,7 @@
 package rootcause
 
 import (
+	"math"
 	"math/bits"
 	"strconv"
 
@@ -28,6 +29,7 @@ var RespSizeKeys = [...]string{"http.response.body.size", "http.response_content
 const (
 	GRPCMessageEvent  = "message"
 	grpcMessageType   = "message.type"
+	grpcMessageTypeV2 = "rpc.message.type"
 	grpcMessageSent   = "SENT"
 	grpcMessageSize   = "message.uncompressed_size"
 	grpcMessageSizeV2 = "rpc.message.uncompressed_size"
@@ -74,15 +76,19 @@ func sentMessagesSize(evs ptrace.SpanEventSlice) (int64, bool) {
 			continue
 		}
 		attrs := ev.Attributes()
-		if t, ok := attrs.Get(grpcMessageType); !ok || t.Str() != grpcMessageSent {
+		t, ok := attrs.Get(grpcMessageType)
+		if !ok {
+			t, ok = attrs.Get(grpcMessageTypeV2)
+		}
+		if !ok || t.Str() != grpcMessageSent {
 			continue
 		}
 		v, ok := attrs.Get(grpcMessageSize)
 		if !ok {
 			v, ok = attrs.Get(grpcMessageSizeV2)
 		}
-		if n, isInt := intOf(v); ok && isInt {
-			size += n
+		if n, isInt := intOf(v); ok && isInt && n >= 0 {
+			size = min(size, math.MaxInt64-n) + n // saturates
 			found = true
 		}
 	}

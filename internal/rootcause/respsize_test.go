@@ -50,12 +50,25 @@ func TestRespBucketOf(t *testing.T) {
 			set: func(s ptrace.Span) {
 				ev := s.Events().AppendEmpty()
 				ev.SetName("message")
-				ev.Attributes().PutStr("message.type", "SENT")
+				ev.Attributes().PutStr("rpc.message.type", "SENT")
 				ev.Attributes().PutInt("rpc.message.uncompressed_size", 8)
 			},
 			want: 5,
 		},
 	}
+	huge := func(s ptrace.Span) {
+		for _, n := range []int64{-7, 1 << 62, 1 << 62, 1 << 62} {
+			ev := s.Events().AppendEmpty()
+			ev.SetName("message")
+			ev.Attributes().PutStr("message.type", "SENT")
+			ev.Attributes().PutInt("message.uncompressed_size", n)
+		}
+	}
+	tests = append(tests, struct {
+		name string
+		set  func(s ptrace.Span)
+		want uint8
+	}{name: "messages' sizes saturate, negative ones are none", set: huge, want: 64})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := ptrace.NewSpan()

@@ -57,8 +57,9 @@ type Config struct {
 	MaxServices int `mapstructure:"max_services"`
 	// MaxEdges bounds the caller -> callee edges per window and in the
 	// baselines, and separately the call patterns (an endpoint's calls to a
-	// callee operation, its own spans, its fan-out, its last calls) per
-	// window, in the baselines and in runs (beyond: counted). Default: 20000.
+	// callee operation, its own spans, its fan-out, its last calls, its
+	// answers' sizes) per window, in the baselines and in runs (beyond:
+	// counted). Default: 20000.
 	MaxEdges int `mapstructure:"max_edges"`
 	// MaxOperations bounds the operation names and per-operation baselines. Default: 20000.
 	MaxOperations int `mapstructure:"max_operations"`
