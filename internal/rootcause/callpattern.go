@@ -410,7 +410,7 @@ const (
 )
 
 // scoreSizes is each endpoint's answers of an unusual size above their
-// expectation (FeatCallsNew), from its size buckets' counts and
+// expectation (FeatAnswerSize), from its size buckets' counts and
 // expectations (zs) and baseline rates.
 func (e *Engine) scoreSizes(answers map[opKey][]callKey, zs map[callKey]callZ) []featZ {
 	var out []featZ
@@ -442,7 +442,7 @@ func (e *Engine) scoreSizes(answers map[opKey][]callKey, zs map[callKey]callZ) [
 			}
 		}
 		if obs > want {
-			out = append(out, featZ{callKey{ep.service, ep.op, respSize, respSize, false, anyVia}, FeatCallsNew, (obs - want) / math.Sqrt(want+1), obs})
+			out = append(out, featZ{callKey{ep.service, ep.op, respSize, respSize, false, anyVia}, FeatAnswerSize, (obs - want) / math.Sqrt(want+1), obs})
 		}
 	}
 	return out
@@ -555,10 +555,11 @@ func (e *Engine) scoreCall(cs *callScores, k callKey, st *tmplState, cc callCoun
 }
 
 // callPatternZ is a node's strongest call pattern z of its own requests,
-// the one its service's hold (logHoldZ) is judged by. FeatStopsAfter is
-// not one: it is what its callers' requests do after its answer.
+// its answers' sizes included, the one its service's hold (logHoldZ) is
+// judged by. FeatStopsAfter is not one: it is what its callers' requests
+// do after its answer.
 func callPatternZ(x *[NumNodeFeatures]float64) float64 {
-	return max(x[FeatCallsMissing], x[FeatCallsNew], x[FeatEndsEarly])
+	return max(x[FeatCallsMissing], x[FeatCallsNew], x[FeatEndsEarly], x[FeatAnswerSize])
 }
 
 // foldCalls adds a scored window to the call baselines: each service with

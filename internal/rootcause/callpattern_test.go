@@ -105,17 +105,17 @@ func checkout() req {
 
 // callFeatures replays windows of 60 requests (trace i of window w from
 // of(w, i)) and returns each window's call pattern features by service
-// (missing, new, early, stops after).
-func callFeatures(t *testing.T, windows int, of func(w, i int) req) []map[string][4]float64 {
+// (missing, new, early, stops after, answer size).
+func callFeatures(t *testing.T, windows int, of func(w, i int) req) []map[string][5]float64 {
 	t.Helper()
 	e := newTestEngine(t, LatencyZ{}, func(c *Config) { c.MinAnomaly = 0 })
 	rng := rand.New(rand.NewPCG(5, 8))
-	var out []map[string][4]float64
+	var out []map[string][5]float64
 	collect := func(rs []Result) {
 		for _, r := range rs {
-			m := map[string][4]float64{}
+			m := map[string][5]float64{}
 			for _, n := range r.Graph.Nodes {
-				m[n.Service] = [4]float64{n.X[FeatCallsMissing], n.X[FeatCallsNew], n.X[FeatEndsEarly], n.X[FeatStopsAfter]}
+				m[n.Service] = [5]float64{n.X[FeatCallsMissing], n.X[FeatCallsNew], n.X[FeatEndsEarly], n.X[FeatStopsAfter], n.X[FeatAnswerSize]}
 			}
 			out = append(out, m)
 		}
@@ -131,7 +131,7 @@ func callFeatures(t *testing.T, windows int, of func(w, i int) req) []map[string
 
 // quiet asserts that no service's call pattern feature reaches 2 in the
 // windows before to.
-func quiet(t *testing.T, fs []map[string][4]float64, to int) {
+func quiet(t *testing.T, fs []map[string][5]float64, to int) {
 	t.Helper()
 	for w := range to {
 		for svc, f := range fs[w] {
@@ -749,7 +749,7 @@ func TestStopEvidence(t *testing.T) {
 
 // TestResponseSize: from window 10 on, half the requests change the size
 // of an answer, with no log, no status and no call changed. A leaf whose
-// answers are empty stands out (calls_new), and its caller, which passes
+// answers are empty stands out (answer_size), and its caller, which passes
 // them on, does not: its answers changed no more than the leaf's. An
 // aggregator whose own answers shrink stands out. Sizes that follow the
 // request's data (log-normal, over four to six buckets) stay quiet, and
@@ -798,13 +798,13 @@ func TestResponseSize(t *testing.T) {
 			for w := fault; w < len(fs); w++ {
 				if tt.culprit == "" {
 					for svc, f := range fs[w] {
-						assert.Less(t, f[1], 2.0, "window %d: %s's calls_new", w, svc)
+						assert.Less(t, f[4], 2.0, "window %d: %s's answer_size", w, svc)
 					}
 					continue
 				}
-				assert.Greater(t, fs[w][tt.culprit][1], 4.0, "window %d: %s's calls_new", w, tt.culprit)
+				assert.Greater(t, fs[w][tt.culprit][4], 4.0, "window %d: %s's answer_size", w, tt.culprit)
 				for _, svc := range tt.quiet {
-					assert.Less(t, fs[w][svc][1], 2.0, "window %d: %s's calls_new", w, svc)
+					assert.Less(t, fs[w][svc][4], 2.0, "window %d: %s's answer_size", w, svc)
 				}
 			}
 		})

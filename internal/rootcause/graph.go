@@ -22,9 +22,10 @@ const (
 	FeatLogNew              // strongest WARN/ERROR log template above its expected count, per service (Poisson z)
 	FeatLogMissing          // strongest expected log statement or statement pair below its count (z with a learned spread)
 	FeatCallsMissing        // strongest endpoint's calls to a callee operation below their expected count per request (callpattern.go)
-	FeatCallsNew            // strongest endpoint's calls to a callee operation above their expected count, or never made before, or answers of a size it hardly ever gave (respsize.go)
+	FeatCallsNew            // strongest endpoint's calls to a callee operation above their expected count, or never made before
 	FeatEndsEarly           // strongest endpoint's own spans below their expected count per request: requests that end early
 	FeatStopsAfter          // strongest caller endpoint's requests whose last call is to it above their expected count (callpattern.go)
+	FeatAnswerSize          // strongest endpoint's answers of a size it hardly ever gave, above their expected count, less a callee's (respsize.go)
 	NumNodeFeatures
 )
 
@@ -36,7 +37,7 @@ const (
 )
 
 // FeatureNames name the node features in evidence and in model files.
-var FeatureNames = [NumNodeFeatures]string{"self_time_p90_ms", "duration_p90_ms", "error_rate", "error_logs", "timeouts", "calls", "cpu", "memory", "gap_in_p50_ms", "gap_out_p50_ms", "log_template_new", "log_template_missing", "calls_missing", "calls_new", "ends_early", "stops_after"}
+var FeatureNames = [NumNodeFeatures]string{"self_time_p90_ms", "duration_p90_ms", "error_rate", "error_logs", "timeouts", "calls", "cpu", "memory", "gap_in_p50_ms", "gap_out_p50_ms", "log_template_new", "log_template_missing", "calls_missing", "calls_new", "ends_early", "stops_after", "answer_size"}
 
 // EdgeFeatureNames name the edge features in model files.
 var EdgeFeatureNames = [NumEdgeFeatures]string{"gap_p50_ms", "error_rate"}
@@ -44,7 +45,7 @@ var EdgeFeatureNames = [NumEdgeFeatures]string{"gap_p50_ms", "error_rate"}
 // rawFloor is each raw feature's smallest robust spread: 1 ms of latency, 1%
 // of errors, one log or timeout, a tenth of the calls' scale, 5% CPU
 // (utilisation) or 0.05 core, 1% memory or 1 MiB... in the feature's unit.
-var rawFloor = [NumNodeFeatures]float64{1, 1, 0.01, 1, 1, 5, 0.05, 1, 1, 1, 1, 1, 1, 1, 1, 1}
+var rawFloor = [NumNodeFeatures]float64{1, 1, 0.01, 1, 1, 5, 0.05, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}
 
 // fromRing says which node features are robust z-scores against the
 // node's own ring; the others come from edges (gaps), log templates or

@@ -63,7 +63,7 @@ var patternOf = [NumNodeFeatures]string{
 	FeatSelfTime: PatternLatency, FeatDuration: PatternLatency, FeatErrorRate: PatternError, FeatErrorLogs: PatternError,
 	FeatTimeouts: PatternTimeout, FeatCalls: PatternTraffic, FeatCPU: PatternResource, FeatMemory: PatternResource,
 	FeatGapIn: PatternNetwork, FeatGapOut: PatternNetwork, FeatLogNew: PatternLogs, FeatLogMissing: PatternLogs,
-	FeatCallsMissing: PatternCalls, FeatCallsNew: PatternCalls, FeatEndsEarly: PatternCalls, FeatStopsAfter: PatternCalls,
+	FeatCallsMissing: PatternCalls, FeatCallsNew: PatternCalls, FeatEndsEarly: PatternCalls, FeatStopsAfter: PatternCalls, FeatAnswerSize: PatternCalls,
 }
 
 // report ranks g with the configured method. A recognised timeout cascade

@@ -14,9 +14,9 @@ import (
 // status and no call says so (a leaf that calls nothing). Where its entry
 // spans carry the size of the answer, each request counts in its size's
 // power-of-two bucket, one call pattern per endpoint and bucket
-// (callpattern.go): answers in a bucket more often than the endpoint's
-// baseline, or in one never seen before, are a change of its own
-// (FeatCallsNew), unless a callee's answers changed as much (passed on).
+// (callpattern.go): answers in buckets the endpoint's baseline hardly
+// ever saw, above their expectation, are a change of its own
+// (FeatAnswerSize), unless a callee's answers changed as much (passed on).
 
 // RespSizeKeys are the attributes that carry an entry span's response
 // size, preferred first: OTel HTTP semantic conventions, then their names
