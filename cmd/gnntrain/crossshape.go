@@ -20,8 +20,10 @@ var crossMethods = slices.Concat(rootcause.Methods, rootcause.BenchMethods)
 // the held-out shape's model: the shop replayed without a signal family (a
 // gRPC shop that never sets span status nor records its answers' sizes,
 // and ships no logs either; one without the sizes only; one whose pods
-// report no metrics), and scenarios whose culprit is the entry service
-// (the shop's frontend, the chain's gateway), entryTests of each.
+// report no metrics), scenarios whose culprit is the entry service
+// (the shop's frontend, the chain's gateway), entryTests of each, and
+// scenarios whose culprit sends nothing (a blind spot: its callers' CLIENT
+// spans name it).
 var extraSets = []struct {
 	name    string
 	shape   rcasim.Shape
@@ -34,6 +36,10 @@ var extraSets = []struct {
 	{"grpc_shop, entry culprit", rcasim.ShapeGRPCShop, rcatrain.Missing{}, true},
 	{"grpc_shop, entry, no status or sizes", rcasim.ShapeGRPCShop, rcatrain.Missing{Status: true, Sizes: true}, true},
 	{"deep_chain, entry culprit", rcasim.ShapeDeepChain, rcatrain.Missing{}, true},
+	{"grpc_shop, culprit hidden", rcasim.ShapeGRPCShop, rcatrain.Missing{HideCulprit: true}, false},
+	{"deep_chain, culprit hidden", rcasim.ShapeDeepChain, rcatrain.Missing{HideCulprit: true}, false},
+	{"grpc_shop, two others hidden", rcasim.ShapeGRPCShop, rcatrain.Missing{HideBystanders: 2}, false},
+	{"deep_chain, two others hidden", rcasim.ShapeDeepChain, rcatrain.Missing{HideBystanders: 2}, false},
 }
 
 // entryTests is how many scenarios of each entry-culprit test set the

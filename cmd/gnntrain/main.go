@@ -37,7 +37,7 @@ import (
 )
 
 func main() {
-	data := flag.String("data", ".cache/datasets/nezha-tt-dev", "the Nezha dataset folder; empty: simulator only")
+	data := flag.String("data", nezha.DefaultDir, "the Nezha dataset folder (the default is extracted from ../shared/datasets on first use); empty: simulator only")
 	days := flag.String("day", "2023-01-29,2023-01-30", "comma-separated days of the dataset")
 	sims := flag.Int("sim", rcatrain.SimScenarios, "simulated TrainTicket-shaped fault scenarios")
 	shapeSims := flag.Int("shape-sim", rcatrain.ShapeScenarios, "simulated fault scenarios of each other shape (gRPC shop, deep chain)")
@@ -49,9 +49,14 @@ func main() {
 	out := flag.String("out", "internal/rootcause/gnn_model.json", "weights file to write")
 	flag.Parse()
 	var err error
-	if *crossShape {
+	if *data == nezha.DefaultDir && !*crossShape {
+		_, err = nezha.Dir(".")
+	}
+	switch {
+	case err != nil:
+	case *crossShape:
 		err = crossShapes(*crossTrain, *crossTest, *seed, *epochs)
-	} else {
+	default:
 		err = run(*data, strings.Split(*days, ","), *sims, *shapeSims, *seed, *epochs, *out)
 	}
 	if err != nil {

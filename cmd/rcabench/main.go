@@ -45,7 +45,7 @@ import (
 )
 
 func main() {
-	data := flag.String("data", ".cache/datasets/nezha-tt-dev", "the dataset folder (rca_data/<day>/..., construct_data/<day>/...)")
+	data := flag.String("data", nezha.DefaultDir, "the dataset folder (rca_data/<day>/..., construct_data/<day>/...); the default is extracted from ../shared/datasets on first use")
 	days := flag.String("day", "", "comma-separated days (default: every rca_data/<day> folder)")
 	methods := flag.String("methods", "gnn,pagerank,tracerca,latency", "comma-separated ranking methods: "+strings.Join(benchMethods(), ", "))
 	delay := flag.Duration("delay", 60*time.Second, "score the first report whose window ends at or after inject_time + delay")
@@ -67,6 +67,9 @@ func main() {
 	abl, err := parseAblation(*without)
 	if err == nil && (*mask < 0 || *maskRepeats < 1) {
 		err = fmt.Errorf("-mask must be 0 or more and -mask-repeats 1 or more")
+	}
+	if err == nil && *data == nezha.DefaultDir {
+		_, err = nezha.Dir(".")
 	}
 	if err == nil {
 		s := settings{model: *model, delay: *delay, window: *window, baseline: *baseline, seed: *seed,

@@ -18,10 +18,15 @@ import (
 
 const archiveName = "nezha-tt-dev.tar.xz"
 
+// DefaultDir is where Dir extracts the dataset, relative to the
+// repository: cmd/rcabench's and cmd/gnntrain's default -data, which they
+// extract on first use when run from the repository's root.
+const DefaultDir = ".cache/datasets/nezha-tt-dev"
+
 // Dir returns the extracted dataset (its nezha-tt-dev folder), extracting
 // <repoRoot>/../shared/datasets/nezha-tt-dev.tar.xz on first use.
 func Dir(repoRoot string) (string, error) {
-	dir := filepath.Join(repoRoot, ".cache", "datasets", "nezha-tt-dev")
+	dir := filepath.Join(repoRoot, filepath.FromSlash(DefaultDir))
 	if _, err := os.Stat(filepath.Join(dir, "README.md")); err == nil {
 		return dir, nil
 	}

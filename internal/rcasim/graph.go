@@ -110,6 +110,9 @@ type graph struct {
 	// What the shape's instrumentation emits: text logs, status on client
 	// spans, span kinds, peer attributes on client spans.
 	textLogs, clientStatus, spanKinds, peerAttrs bool
+	// clientSpans: Config.ClientSpans (exit spans are CLIENT spans with
+	// peer attributes whatever the shape).
+	clientSpans bool
 	// checksAnswers: callers look at a callee's answer and a share of
 	// their requests stop at a wrong value (plan.react). TrainTicket's
 	// pass it on: in the Nezha return cases the callers' calls do not

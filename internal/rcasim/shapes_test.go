@@ -397,3 +397,58 @@ func TestShopRarePath(t *testing.T) {
 		assert.Positive(t, exclusive, "seed %d: a leaf only the checkout calls", seed)
 	}
 }
+
+// TestClientSpans: with ClientSpans a TrainTicket-shaped scenario's exit
+// spans (a span whose child is in another service) are CLIENT spans naming
+// their callee, as OTel's HTTP client instrumentation sends them; nothing
+// else changes: the same spans, in the same batches, with the same times.
+func TestClientSpans(t *testing.T) {
+	t.Parallel()
+	cfg := Config{Seed: 11, TracesPerStep: 20, Fault: FaultDelay}
+	plain := Generate(cfg)
+	cfg.ClientSpans = true
+	client := Generate(cfg)
+	require.Len(t, client.Batches, len(plain.Batches))
+	type spanInfo struct {
+		service, peer string
+		kind          ptrace.SpanKind
+		parent        [8]byte
+		start, end    uint64
+	}
+	read := func(sc Scenario) map[[8]byte]spanInfo {
+		out := map[[8]byte]spanInfo{}
+		for _, b := range sc.Batches {
+			for _, rs := range b.Traces.ResourceSpans().All() {
+				svc, _ := rs.Resource().Attributes().Get("service.name")
+				for _, ss := range rs.ScopeSpans().All() {
+					for _, sp := range ss.Spans().All() {
+						peer, _ := sp.Attributes().Get("server.address")
+						out[sp.SpanID()] = spanInfo{svc.Str(), peer.Str(), sp.Kind(), sp.ParentSpanID(), uint64(sp.StartTimestamp()), uint64(sp.EndTimestamp())}
+					}
+				}
+			}
+		}
+		return out
+	}
+	a, b := read(plain), read(client)
+	require.Len(t, b, len(a))
+	exits := 0
+	for id, sb := range b {
+		sa := a[id]
+		assert.Equal(t, ptrace.SpanKindUnspecified, sa.kind, "without ClientSpans no kinds")
+		assert.Empty(t, sa.peer)
+		sa.kind, sa.peer = sb.kind, sb.peer
+		require.Equal(t, sa, sb, "only the kind and the peer change")
+		if sb.kind == ptrace.SpanKindClient {
+			exits++
+			assert.NotEmpty(t, sb.peer)
+		}
+	}
+	for _, sb := range b {
+		if p, ok := b[sb.parent]; ok && p.service != sb.service {
+			assert.Equal(t, ptrace.SpanKindClient, p.kind, "%s's parent in %s is an exit span", sb.service, p.service)
+			assert.Equal(t, sb.service, p.peer, "an exit span names its callee")
+		}
+	}
+	assert.Positive(t, exits)
+}

@@ -86,6 +86,13 @@ type Config struct {
 	// observable (for a timeout cascade: in the two deepest layers, preferring
 	// one whose chain of 3+ services fails layer by layer).
 	FaultService string
+	// ClientSpans makes every exit span a CLIENT span naming its callee
+	// (server.address, peer.service), as OTel's HTTP client
+	// instrumentation sends it, in a shape whose exit spans carry neither
+	// (ShapeTrainTicket, like its SkyWalking data): what a collector needs
+	// to see a service that sends no spans (a blind spot) from its callers.
+	// The other shapes' exit spans name their callee anyway.
+	ClientSpans bool
 }
 
 // Batch is one step of telemetry: every span, log and metric point whose
@@ -387,6 +394,7 @@ func Generate(cfg Config) Scenario {
 	g := buildGraph(newGraphRNG(cfg.Seed), cfg.Services, cfg.Shape)
 	g.addStatements(rand.New(rand.NewPCG(uint64(cfg.Seed), streamStatements)))
 	g.addRespSizes(rand.New(rand.NewPCG(uint64(cfg.Seed), streamSizes)))
+	g.clientSpans = cfg.ClientSpans
 	start0 := cfg.Start.UnixNano()
 	stepNs := int64(cfg.Step)
 	steps := cfg.NormalSteps + cfg.FaultSteps

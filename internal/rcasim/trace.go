@@ -458,8 +458,11 @@ func (t *tracer) call(caller, callerPod int, c *call, parent pcommon.SpanID, st,
 		return t.publish(callerPod, c, parent, st)
 	}
 	exit := t.openKind(callerPod, c.method, parent, st, ptrace.SpanKindClient)
-	if t.g.peerAttrs {
+	if t.g.peerAttrs || t.g.clientSpans {
 		t.spans[exit].peer = c.svc
+	}
+	if t.g.clientSpans {
+		t.spans[exit].kind = ptrace.SpanKindClient
 	}
 	exitID := t.spans[exit].id
 	gap := lognormal(rng, c.gapMedian, 0.3)

@@ -2,10 +2,12 @@ package rcatrain
 
 import (
 	"math/rand/v2"
+	"slices"
 
 	"github.com/otelcol-biz/otelcol-biz/internal/nezha"
 	"github.com/otelcol-biz/otelcol-biz/internal/rootcause"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -28,6 +30,19 @@ type Missing struct {
 	// Sizes: spans carry no response size (the attributes and gRPC
 	// message events rootcause reads).
 	Sizes bool
+	// Hidden services send nothing at all (by service.name): no spans,
+	// logs or pod metrics, as an uninstrumented service or one whose
+	// collector is down. Their callers' CLIENT spans still name them, so
+	// they are blind spots. Simulated batches only (rcabench -mask hides
+	// the recorded services).
+	Hidden map[string]bool
+	// HideCulprit hides the scenario's culprit as Hidden would (not an
+	// entry service: its root spans are every request's first).
+	HideCulprit bool
+	// HideBystanders hides this many services other than the culprit and
+	// the entry service, drawn from the scenario's seed: blind spots that
+	// must not take the blame.
+	HideBystanders int
 }
 
 // Shares of the simulated scenarios without a family, and of the services
@@ -39,6 +54,18 @@ const (
 	noMetricsPeriod = 6 // every sixth scenario, as before families were dropped otherwise
 	noSizesPeriod   = 3 // every third, counted from the second: never with the metrics
 )
+
+// pickBystanders draws n services (at most all) other than the entry
+// service (services[0]) and the culprit.
+func pickBystanders(rng *rand.Rand, services []string, culprit string, n int) map[string]bool {
+	bystanders := slices.DeleteFunc(slices.Clone(services[1:]), func(s string) bool { return s == culprit })
+	rng.Shuffle(len(bystanders), func(i, j int) { bystanders[i], bystanders[j] = bystanders[j], bystanders[i] })
+	out := map[string]bool{}
+	for _, s := range bystanders[:min(n, len(bystanders))] {
+		out[s] = true
+	}
+	return out
+}
 
 // drawMissing is scenario i's families: every sixth without pod metrics,
 // every third of the others without response sizes; a
@@ -70,6 +97,15 @@ func drawMissing(i int, seed int64, services []string) Missing {
 func (m Missing) apply(td ptrace.Traces, ld plog.Logs, md pmetric.Metrics) (ptrace.Traces, plog.Logs, pmetric.Metrics) {
 	if m.Metrics {
 		md = pmetric.NewMetrics()
+	}
+	if len(m.Hidden) > 0 {
+		hidden := func(res pcommon.Resource) bool {
+			v, ok := res.Attributes().Get("service.name")
+			return ok && m.Hidden[v.Str()]
+		}
+		td.ResourceSpans().RemoveIf(func(rs ptrace.ResourceSpans) bool { return hidden(rs.Resource()) })
+		ld.ResourceLogs().RemoveIf(func(rl plog.ResourceLogs) bool { return hidden(rl.Resource()) })
+		md.ResourceMetrics().RemoveIf(func(rm pmetric.ResourceMetrics) bool { return hidden(rm.Resource()) })
 	}
 	switch {
 	case m.Logs:

@@ -2,6 +2,7 @@ package rcatrain
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -82,6 +83,13 @@ func TestMissingApply(t *testing.T) {
 	v, _ := ld.ResourceLogs().At(0).Resource().Attributes().Get("service.name")
 	assert.Equal(t, "a", v.Str())
 
+	td, ld, md = Missing{Hidden: map[string]bool{"a": true}}.apply(batch())
+	for _, n := range []int{td.ResourceSpans().Len(), ld.ResourceLogs().Len(), md.ResourceMetrics().Len()} {
+		assert.Equal(t, 1, n, "a hidden service sends nothing")
+	}
+	v, _ = md.ResourceMetrics().At(0).Resource().Attributes().Get("service.name")
+	assert.Equal(t, "b", v.Str())
+
 	td, ld, md = Missing{Logs: true, Status: true, Metrics: true}.apply(batch())
 	assert.Zero(t, ld.LogRecordCount())
 	assert.Zero(t, md.DataPointCount())
@@ -92,6 +100,19 @@ func TestMissingApply(t *testing.T) {
 		assert.Empty(t, sp.Status().Message())
 		require.Equal(t, 1, sp.Events().Len(), "exception events go, others stay")
 		assert.Equal(t, "retry", sp.Events().At(0).Name())
+	}
+}
+
+// TestPickBystanders: n services other than the entry service and the
+// culprit (fewer when there are not as many).
+func TestPickBystanders(t *testing.T) {
+	services := []string{"entry", "a", "b", "c", "d"}
+	for seed := range uint64(50) {
+		rng := rand.New(rand.NewPCG(seed, 1))
+		got := pickBystanders(rng, services, "b", 2)
+		assert.Len(t, got, 2)
+		assert.False(t, got["entry"] || got["b"], "%v", got)
+		assert.Len(t, pickBystanders(rng, services, "b", 9), 3, "all the others")
 	}
 }
 

@@ -1,6 +1,7 @@
 package rcatrain
 
 import (
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -80,7 +81,7 @@ var (
 // do not change with another's. missing: drop signal families per
 // drawMissing; without it a scenario ships what its shape ships.
 func ShapeExamples(shape rcasim.Shape, n int, seed uint64, s Settings, missing bool) ([]Labeled, error) {
-	return shapeExamples(shape, n, seed, s, simFaults, false, func(i int, seed int64, services []string) Missing {
+	return shapeExamples(shape, n, seed, s, simFaults, false, nil, func(i int, seed int64, services []string, _ string) Missing {
 		if !missing {
 			return Missing{}
 		}
@@ -88,12 +89,34 @@ func ShapeExamples(shape rcasim.Shape, n int, seed uint64, s Settings, missing b
 	})
 }
 
+// drawFunc is the families scenario i (its seed, services and culprit)
+// goes without.
+type drawFunc func(i int, seed int64, services []string, culprit string) Missing
+
 // ShapeExamplesWithout simulates the same scenarios as ShapeExamples
 // without missing (the same seeds and faults), each replayed without m's
 // families: how a shape would be scored on a system that never ships them
 // (a gRPC shop whose spans never carry a status).
 func ShapeExamplesWithout(shape rcasim.Shape, n int, seed uint64, s Settings, m Missing) ([]Labeled, error) {
-	return shapeExamples(shape, n, seed, s, simFaults, false, func(int, int64, []string) Missing { return m })
+	var clientSpans func(int64) bool
+	if len(m.Hidden) > 0 || m.HideCulprit || m.HideBystanders > 0 {
+		clientSpans = func(int64) bool { return true }
+	}
+	return shapeExamples(shape, n, seed, s, simFaults, false, clientSpans, func(_ int, seed int64, services []string, culprit string) Missing {
+		sm := m // this scenario's: m stays as given
+		sm.Hidden = maps.Clone(m.Hidden)
+		if sm.Hidden == nil {
+			sm.Hidden = map[string]bool{}
+		}
+		if m.HideCulprit && culprit != "" && culprit != services[0] {
+			sm.Hidden[culprit] = true
+		}
+		if m.HideBystanders > 0 {
+			rng := rand.New(rand.NewPCG(uint64(seed), 0xb157))
+			maps.Copy(sm.Hidden, pickBystanders(rng, services, culprit, m.HideBystanders))
+		}
+		return sm
+	})
 }
 
 // entryFaults are the kinds an entry service can be the culprit of
@@ -106,10 +129,12 @@ var entryFaults = []string{rcasim.FaultCPU, rcasim.FaultException, rcasim.FaultR
 // is for those two shapes: TrainTicket's gateway only routes and is never
 // a culprit (rcasim's graph.rootFaults).
 func EntryExamples(shape rcasim.Shape, n int, seed uint64, s Settings, m Missing) ([]Labeled, error) {
-	return shapeExamples(shape, n, seed, s, entryFaults, true, func(int, int64, []string) Missing { return m })
+	return shapeExamples(shape, n, seed, s, entryFaults, true, nil, func(int, int64, []string, string) Missing { return m })
 }
 
-func shapeExamples(shape rcasim.Shape, n int, seed uint64, s Settings, faults []string, entry bool, draw func(i int, seed int64, services []string) Missing) ([]Labeled, error) {
+// shapeExamples simulates and labels n scenarios; clientSpans (nil:
+// never) says which are generated with rcasim.Config.ClientSpans.
+func shapeExamples(shape rcasim.Shape, n int, seed uint64, s Settings, faults []string, entry bool, clientSpans func(seed int64) bool, draw drawFunc) ([]Labeled, error) {
 	stream := uint64(0x51a)
 	if i := slices.Index(rcasim.Shapes, shape); i > 0 {
 		stream = 0x51a0 + uint64(i)
@@ -137,12 +162,13 @@ func shapeExamples(shape rcasim.Shape, n int, seed uint64, s Settings, faults []
 		if entry {
 			cfg.FaultService = shape.EntryService()
 		}
+		cfg.ClientSpans = clientSpans != nil && clientSpans(cfg.Seed)
 		sc := rcasim.Generate(cfg)
 		f, err := NewFeeder(s, sc.InjectAt.Add(s.Delay))
 		if err != nil {
 			return nil, err
 		}
-		m := draw(i, cfg.Seed, sc.Services)
+		m := draw(i, cfg.Seed, sc.Services, sc.FaultService)
 		for _, b := range sc.Batches {
 			td, ld, md := m.apply(b.Traces, b.Logs, b.Metrics)
 			f.Feed(td, ld, md)

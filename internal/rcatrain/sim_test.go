@@ -86,3 +86,41 @@ func TestShapeExamplesWithout(t *testing.T) {
 		})
 	}
 }
+
+// TestHiddenCulprit: with HideCulprit every scenario's culprit sends
+// nothing and is labelled as the blind spot its callers' CLIENT spans
+// name, in a shape with peer attributes and in TrainTicket's (generated
+// with CLIENT exit spans for it); with HideBystanders the culprit stays
+// and at most that many blind spots appear (a hidden service no call
+// reached in the scored window has no node).
+func TestHiddenCulprit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulates and replays scenarios")
+	}
+	for _, sh := range []rcasim.Shape{rcasim.ShapeGRPCShop, rcasim.ShapeTrainTicket} {
+		t.Run(string(sh), func(t *testing.T) {
+			got, err := ShapeExamplesWithout(sh, 4, 7, Defaults, Missing{HideCulprit: true})
+			require.NoError(t, err)
+			require.NotEmpty(t, got)
+			for _, l := range got {
+				target := l.Graph.Nodes[l.Target]
+				assert.True(t, target.BlindSpot, "%s %s", l.Fault, target.Service)
+				for i, nd := range l.Graph.Nodes {
+					assert.Equal(t, i == l.Target, nd.BlindSpot, "only the culprit is hidden: %s", nd.Service)
+				}
+			}
+		})
+	}
+	others, err := ShapeExamplesWithout(rcasim.ShapeGRPCShop, 4, 7, Defaults, Missing{HideBystanders: 2})
+	require.NoError(t, err)
+	for _, l := range others {
+		assert.False(t, l.Graph.Nodes[l.Target].BlindSpot, "the culprit sends its spans")
+		blind := 0
+		for _, nd := range l.Graph.Nodes {
+			if nd.BlindSpot {
+				blind++
+			}
+		}
+		assert.LessOrEqual(t, blind, 2)
+	}
+}

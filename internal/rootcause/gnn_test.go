@@ -44,6 +44,7 @@ func TestGradient(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	m := NewModel(4, 2, 3)
 	ex := Example{Graph: randomGraph(rng, 7), Target: 4}
+	ex.Graph.Nodes[2].BlindSpot = true // a share fixed at 0: no gradient of its own
 	grad := make([]float64, len(m.Params))
 	m.lossGrad(ex, grad, 1)
 	const h = 1e-6
