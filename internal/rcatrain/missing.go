@@ -37,11 +37,12 @@ type Missing struct {
 	// the recorded services).
 	Hidden map[string]bool
 	// HideCulprit hides the scenario's culprit as Hidden would (not an
-	// entry service: its root spans are every request's first).
+	// entry service: its root spans are every request's first);
+	// ShapeExamplesWithout reads it.
 	HideCulprit bool
 	// HideBystanders hides this many services other than the culprit and
 	// the entry service, drawn from the scenario's seed: blind spots that
-	// must not take the blame.
+	// must not take the blame. ShapeExamplesWithout reads it.
 	HideBystanders int
 }
 

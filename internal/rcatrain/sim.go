@@ -81,7 +81,7 @@ var (
 // do not change with another's. missing: drop signal families per
 // drawMissing; without it a scenario ships what its shape ships.
 func ShapeExamples(shape rcasim.Shape, n int, seed uint64, s Settings, missing bool) ([]Labeled, error) {
-	return shapeExamples(shape, n, seed, s, simFaults, false, nil, func(i int, seed int64, services []string, _ string) Missing {
+	return shapeExamples(shape, n, seed, s, simFaults, false, false, func(i int, seed int64, services []string, _ string) Missing {
 		if !missing {
 			return Missing{}
 		}
@@ -98,11 +98,8 @@ type drawFunc func(i int, seed int64, services []string, culprit string) Missing
 // families: how a shape would be scored on a system that never ships them
 // (a gRPC shop whose spans never carry a status).
 func ShapeExamplesWithout(shape rcasim.Shape, n int, seed uint64, s Settings, m Missing) ([]Labeled, error) {
-	var clientSpans func(int64) bool
-	if len(m.Hidden) > 0 || m.HideCulprit || m.HideBystanders > 0 {
-		clientSpans = func(int64) bool { return true }
-	}
-	return shapeExamples(shape, n, seed, s, simFaults, false, clientSpans, func(_ int, seed int64, services []string, culprit string) Missing {
+	hides := len(m.Hidden) > 0 || m.HideCulprit || m.HideBystanders > 0
+	return shapeExamples(shape, n, seed, s, simFaults, false, hides, func(_ int, seed int64, services []string, culprit string) Missing {
 		sm := m // this scenario's: m stays as given
 		sm.Hidden = maps.Clone(m.Hidden)
 		if sm.Hidden == nil {
@@ -129,12 +126,12 @@ var entryFaults = []string{rcasim.FaultCPU, rcasim.FaultException, rcasim.FaultR
 // is for those two shapes: TrainTicket's gateway only routes and is never
 // a culprit (rcasim's graph.rootFaults).
 func EntryExamples(shape rcasim.Shape, n int, seed uint64, s Settings, m Missing) ([]Labeled, error) {
-	return shapeExamples(shape, n, seed, s, entryFaults, true, nil, func(int, int64, []string, string) Missing { return m })
+	return shapeExamples(shape, n, seed, s, entryFaults, true, false, func(int, int64, []string, string) Missing { return m })
 }
 
-// shapeExamples simulates and labels n scenarios; clientSpans (nil:
-// never) says which are generated with rcasim.Config.ClientSpans.
-func shapeExamples(shape rcasim.Shape, n int, seed uint64, s Settings, faults []string, entry bool, clientSpans func(seed int64) bool, draw drawFunc) ([]Labeled, error) {
+// shapeExamples simulates and labels n scenarios; clientSpans generates
+// them with rcasim.Config.ClientSpans (a hidden service's callers name it).
+func shapeExamples(shape rcasim.Shape, n int, seed uint64, s Settings, faults []string, entry, clientSpans bool, draw drawFunc) ([]Labeled, error) {
 	stream := uint64(0x51a)
 	if i := slices.Index(rcasim.Shapes, shape); i > 0 {
 		stream = 0x51a0 + uint64(i)
@@ -162,7 +159,7 @@ func shapeExamples(shape rcasim.Shape, n int, seed uint64, s Settings, faults []
 		if entry {
 			cfg.FaultService = shape.EntryService()
 		}
-		cfg.ClientSpans = clientSpans != nil && clientSpans(cfg.Seed)
+		cfg.ClientSpans = clientSpans
 		sc := rcasim.Generate(cfg)
 		f, err := NewFeeder(s, sc.InjectAt.Add(s.Delay))
 		if err != nil {
