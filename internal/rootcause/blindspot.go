@@ -223,3 +223,54 @@ func (e *Engine) stateOf(n *Node) *nodeState {
 	}
 	return e.nodes[n.id]
 }
+
+// blindFailureFeatures are a caller's signs of failure that its failed
+// calls into a blind spot explain (creditBlindFailures).
+var blindFailureFeatures = [...]int{FeatErrorRate, FeatErrorLogs, FeatLogNew}
+
+// creditBlindFailures moves the failures a caller's failed calls into a
+// blind spot explain from the caller to the blind spot. A service whose
+// callee sends no spans logs that callee's failures itself (an ERROR and a
+// template new to it: z 20-200 in the simulated chain), while the blind
+// spot shows only the error rate of the calls into it; unmoved, the caller
+// outranks the service that failed. The share a caller's failed calls into
+// a blind spot take of its failed segments (at most all) scales its error
+// rate, ERROR logs and new templates down and, as z's of the blind spot's
+// own, up to that share of the caller's. Edges in key order: the sums do
+// not depend on map order.
+func creditBlindFailures(g *Graph, edges map[edgeKey]*edgeObs, aggs map[int32]*serviceAgg, index map[int32]int) {
+	var keys []edgeKey
+	for k, o := range edges {
+		caller, callee := aggs[k.caller], aggs[k.callee]
+		if o.errors > 0 && callee != nil && callee.blind && caller != nil && !caller.blind && caller.errs > 0 {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return
+	}
+	slices.SortFunc(keys, func(a, b edgeKey) int {
+		return cmp.Or(cmp.Compare(a.caller, b.caller), cmp.Compare(a.callee, b.callee))
+	})
+	explained := map[int]float64{} // caller node -> share of its failures
+	for _, k := range keys {
+		c, b := index[k.caller], index[k.callee]
+		share := min(1, float64(edges[k].errors)/float64(aggs[k.caller].errs))
+		caller, blind := &g.Nodes[c], &g.Nodes[b]
+		for _, f := range blindFailureFeatures {
+			if z := share * caller.X[f]; z > blind.X[f] {
+				blind.X[f] = z
+				if f != FeatErrorRate {
+					blind.Raw[f] = caller.Raw[f]
+				}
+			}
+		}
+		blind.creditedFrom = append(blind.creditedFrom, caller.Service)
+		explained[c] += share
+	}
+	for c, share := range explained {
+		for _, f := range blindFailureFeatures {
+			g.Nodes[c].X[f] *= 1 - min(1, share)
+		}
+	}
+}

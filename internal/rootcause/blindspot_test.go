@@ -341,3 +341,44 @@ func TestPeerOf(t *testing.T) {
 		})
 	}
 }
+
+// TestCreditBlindFailures: a caller's failures that its failed calls into
+// blind spots explain leave its error rate, ERROR logs and new templates
+// for the blind spots' (up to the share explained, all at most); calls into
+// a visible callee move nothing.
+func TestCreditBlindFailures(t *testing.T) {
+	const caller, blind, blind2, visible = 1, 2, 3, 4
+	tests := []struct {
+		name       string
+		edges      map[edgeKey]*edgeObs
+		wantCaller [3]float64 // error_rate, error_logs, log_template_new after
+		wantBlind  [3]float64
+	}{
+		{"every failure explained", map[edgeKey]*edgeObs{{caller, blind}: {calls: 20, errors: 10}}, [3]float64{0, 0, 0}, [3]float64{6, 8, 20}},
+		{"half explained", map[edgeKey]*edgeObs{{caller, blind}: {calls: 20, errors: 5}}, [3]float64{2.5, 4, 10}, [3]float64{6, 4, 10}},
+		{"two blind spots, more failed calls than failures", map[edgeKey]*edgeObs{{caller, blind}: {calls: 20, errors: 6}, {caller, blind2}: {calls: 20, errors: 6}}, [3]float64{0, 0, 0}, [3]float64{6, 4.8, 12}},
+		{"a visible callee", map[edgeKey]*edgeObs{{caller, visible}: {calls: 20, errors: 10}}, [3]float64{5, 8, 20}, [3]float64{6, 0, 0}},
+		{"calls that did not fail", map[edgeKey]*edgeObs{{caller, blind}: {calls: 20}}, [3]float64{5, 8, 20}, [3]float64{6, 0, 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			aggs := map[int32]*serviceAgg{caller: {errs: 10}, blind: {blind: true}, blind2: {blind: true}, visible: {}}
+			g := &Graph{Nodes: []Node{{Service: "order"}, {Service: "inventory", BlindSpot: true}, {Service: "bank", BlindSpot: true}, {Service: "payment"}}}
+			g.Nodes[0].X[FeatErrorRate], g.Nodes[0].X[FeatErrorLogs], g.Nodes[0].X[FeatLogNew] = 5, 8, 20
+			g.Nodes[0].Raw[FeatErrorLogs], g.Nodes[0].Raw[FeatLogNew] = 12, 9
+			g.Nodes[1].X[FeatErrorRate] = 6
+			index := map[int32]int{caller: 0, blind: 1, blind2: 2, visible: 3}
+			creditBlindFailures(g, tt.edges, aggs, index)
+			got := func(n *Node) [3]float64 {
+				return [3]float64{n.X[FeatErrorRate], n.X[FeatErrorLogs], n.X[FeatLogNew]}
+			}
+			assert.InDeltaSlice(t, tt.wantCaller[:], func() []float64 { v := got(&g.Nodes[0]); return v[:] }(), 1e-9)
+			assert.InDeltaSlice(t, tt.wantBlind[:], func() []float64 { v := got(&g.Nodes[1]); return v[:] }(), 1e-9)
+			if tt.wantBlind[1] > 0 {
+				assert.Equal(t, []string{"order"}, g.Nodes[1].creditedFrom)
+				assert.Equal(t, 12.0, g.Nodes[1].Raw[FeatErrorLogs], "the caller's count, as evidence")
+			}
+			assert.Zero(t, got(&g.Nodes[3]), "a visible callee gets nothing")
+		})
+	}
+}

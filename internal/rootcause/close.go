@@ -57,6 +57,7 @@ func (e *Engine) close(w *window) Result {
 	attributeGaps(g, edges.raw)
 	logs := e.scoreLogs(g, w, aggs, index)
 	calls := e.scoreCalls(g, cc, index)
+	creditBlindFailures(g, b.edges, aggs, index)
 	traceRCA(g, b, index, e.traceThresholds(g))
 	parts := e.pickParts(g, aggs)
 	e.carryForward(g, w.start, aggs) // after the steps that need a node's spans (aggs, index)

@@ -78,6 +78,9 @@ type Node struct {
 	// with the most calls.
 	BlindSpot bool
 	Callers   []string
+	// creditedFrom are the callers whose failures its failed calls
+	// explain and count here (creditBlindFailures).
+	creditedFrom []string
 
 	id         int32
 	callers    []int32
