@@ -265,7 +265,7 @@ func creditBlindFailures(g *Graph, edges map[edgeKey]*edgeObs, aggs map[int32]*s
 				}
 			}
 		}
-		blind.creditedFrom = append(blind.creditedFrom, caller.Service)
+		blind.credited = true
 		explained[c] += share
 	}
 	for c, share := range explained {

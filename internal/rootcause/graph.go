@@ -77,10 +77,11 @@ type Node struct {
 	// from its callers' calls into it (blindspot.go): Callers are those
 	// with the most calls.
 	BlindSpot bool
-	Callers   []string
-	// creditedFrom are the callers whose failures its failed calls
-	// explain and count here (creditBlindFailures).
-	creditedFrom []string
+	// credited: failures of its callers that their failed calls into it
+	// explain count here (creditBlindFailures). A flag, not the names:
+	// Node is copied often, and Callers names them.
+	credited bool
+	Callers  []string
 
 	id         int32
 	callers    []int32

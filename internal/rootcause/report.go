@@ -177,8 +177,8 @@ func (e *Engine) evidence(g *Graph, i int) []string {
 	out := make([]string, 0, len(fs)+2)
 	if n.BlindSpot {
 		out = append(out, fmt.Sprintf("blind spot: no spans of its own; %.0f calls into it seen by their callers' CLIENT spans (%s)", n.Raw[FeatCalls], strings.Join(n.Callers, ", ")))
-		if len(n.creditedFrom) > 0 {
-			out = append(out, fmt.Sprintf("failures of its callers (%s) that their failed calls into it explain count here", strings.Join(n.creditedFrom, ", ")))
+		if n.credited {
+			out = append(out, "failures of its callers that their failed calls into it explain count here")
 		}
 	}
 	if n.Carried {
