@@ -49,13 +49,13 @@ func main() {
 	out := flag.String("out", "internal/rootcause/gnn_model.json", "weights file to write")
 	flag.Parse()
 	var err error
-	if *data == nezha.DefaultDir && !*crossShape {
-		_, err = nezha.Dir(".")
-	}
 	switch {
-	case err != nil:
 	case *crossShape:
 		err = crossShapes(*crossTrain, *crossTest, *seed, *epochs)
+	case *data == nezha.DefaultDir:
+		if _, err = nezha.Dir("."); err == nil {
+			err = run(*data, strings.Split(*days, ","), *sims, *shapeSims, *seed, *epochs, *out)
+		}
 	default:
 		err = run(*data, strings.Split(*days, ","), *sims, *shapeSims, *seed, *epochs, *out)
 	}

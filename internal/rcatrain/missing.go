@@ -100,22 +100,15 @@ func (m Missing) apply(td ptrace.Traces, ld plog.Logs, md pmetric.Metrics) (ptra
 		md = pmetric.NewMetrics()
 	}
 	if len(m.Hidden) > 0 {
-		hidden := func(res pcommon.Resource) bool {
-			v, ok := res.Attributes().Get("service.name")
-			return ok && m.Hidden[v.Str()]
-		}
-		td.ResourceSpans().RemoveIf(func(rs ptrace.ResourceSpans) bool { return hidden(rs.Resource()) })
-		ld.ResourceLogs().RemoveIf(func(rl plog.ResourceLogs) bool { return hidden(rl.Resource()) })
-		md.ResourceMetrics().RemoveIf(func(rm pmetric.ResourceMetrics) bool { return hidden(rm.Resource()) })
+		td.ResourceSpans().RemoveIf(func(rs ptrace.ResourceSpans) bool { return serviceIn(rs.Resource(), m.Hidden) })
+		ld.ResourceLogs().RemoveIf(func(rl plog.ResourceLogs) bool { return serviceIn(rl.Resource(), m.Hidden) })
+		md.ResourceMetrics().RemoveIf(func(rm pmetric.ResourceMetrics) bool { return serviceIn(rm.Resource(), m.Hidden) })
 	}
 	switch {
 	case m.Logs:
 		ld = plog.NewLogs()
 	case len(m.LoglessServices) > 0:
-		ld.ResourceLogs().RemoveIf(func(rl plog.ResourceLogs) bool {
-			v, ok := rl.Resource().Attributes().Get("service.name")
-			return ok && m.LoglessServices[v.Str()]
-		})
+		ld.ResourceLogs().RemoveIf(func(rl plog.ResourceLogs) bool { return serviceIn(rl.Resource(), m.LoglessServices) })
 	}
 	if m.Status {
 		for _, rs := range td.ResourceSpans().All() {
@@ -141,6 +134,12 @@ func (m Missing) apply(td ptrace.Traces, ld plog.Logs, md pmetric.Metrics) (ptra
 		}
 	}
 	return td, ld, md
+}
+
+// serviceIn reports whether res's service.name is one of services.
+func serviceIn(res pcommon.Resource, services map[string]bool) bool {
+	v, ok := res.Attributes().Get("service.name")
+	return ok && services[v.Str()]
 }
 
 // Events returns the recorded events without m's families, and how many

@@ -98,8 +98,10 @@ type drawFunc func(i int, seed int64, services []string, culprit string) Missing
 // families: how a shape would be scored on a system that never ships them
 // (a gRPC shop whose spans never carry a status).
 func ShapeExamplesWithout(shape rcasim.Shape, n int, seed uint64, s Settings, m Missing) ([]Labeled, error) {
-	hides := len(m.Hidden) > 0 || m.HideCulprit || m.HideBystanders > 0
-	return shapeExamples(shape, n, seed, s, simFaults, false, hides, func(_ int, seed int64, services []string, culprit string) Missing {
+	if len(m.Hidden) == 0 && !m.HideCulprit && m.HideBystanders == 0 {
+		return shapeExamples(shape, n, seed, s, simFaults, false, false, func(int, int64, []string, string) Missing { return m })
+	}
+	return shapeExamples(shape, n, seed, s, simFaults, false, true, func(_ int, seed int64, services []string, culprit string) Missing {
 		sm := m // this scenario's: m stays as given
 		sm.Hidden = maps.Clone(m.Hidden)
 		if sm.Hidden == nil {

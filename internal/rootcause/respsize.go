@@ -49,6 +49,10 @@ func respBucketOf(s ptrace.Span) uint8 {
 	return uint8(1 + bits.Len64(uint64(size)))
 }
 
+// attrSize is the size the most preferred of RespSizeKeys carries, in one
+// pass over the attributes as peerOf reads peerKeys. Written out twice on
+// purpose: one generic helper taking the value's conversion as a func
+// measured 15-25 % slower ingestion (BenchmarkAddTraces, -cpu 1).
 func attrSize(attrs pcommon.Map) (int64, bool) {
 	if attrs.Len() == 0 {
 		return 0, false
@@ -67,6 +71,14 @@ func attrSize(attrs pcommon.Map) (int64, bool) {
 	return size, best < len(RespSizeKeys)
 }
 
+// getEither is attrs' value of key, else of its other name.
+func getEither(attrs pcommon.Map, key, other string) (pcommon.Value, bool) {
+	if v, ok := attrs.Get(key); ok {
+		return v, true
+	}
+	return attrs.Get(other)
+}
+
 // sentMessagesSize sums the sizes of a span's SENT gRPC message events.
 func sentMessagesSize(evs ptrace.SpanEventSlice) (int64, bool) {
 	var size int64
@@ -76,17 +88,10 @@ func sentMessagesSize(evs ptrace.SpanEventSlice) (int64, bool) {
 			continue
 		}
 		attrs := ev.Attributes()
-		t, ok := attrs.Get(grpcMessageType)
-		if !ok {
-			t, ok = attrs.Get(grpcMessageTypeV2)
-		}
-		if !ok || t.Str() != grpcMessageSent {
+		if t, ok := getEither(attrs, grpcMessageType, grpcMessageTypeV2); !ok || t.Str() != grpcMessageSent {
 			continue
 		}
-		v, ok := attrs.Get(grpcMessageSize)
-		if !ok {
-			v, ok = attrs.Get(grpcMessageSizeV2)
-		}
+		v, ok := getEither(attrs, grpcMessageSize, grpcMessageSizeV2)
 		if n, isInt := intOf(v); ok && isInt && n >= 0 {
 			size = min(size, math.MaxInt64-n) + n // saturates
 			found = true
