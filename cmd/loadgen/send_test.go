@@ -77,13 +77,18 @@ func TestOTLPSenderCountsAcceptedAndRefused(t *testing.T) {
 func TestRunStopsAfterDurationAndSummarizes(t *testing.T) {
 	t.Parallel()
 	f := &fakeCollector{}
-	cfg, err := parseFlags([]string{"-endpoint", startFake(t, f), "-duration", "300ms", "-rate", "200", "-workers", "2"})
+	cfg, err := parseFlags([]string{"-endpoint", startFake(t, f), "-duration", "300ms", "-rate", "200", "-workers", "2", "-batch", "20"})
 	require.NoError(t, err)
 	start := time.Now()
 	sum, err := run(context.Background(), cfg)
 	require.NoError(t, err)
-	assert.Less(t, time.Since(start), 3*time.Second)
-	assert.InDelta(t, 60, sum.Traces, 40, "-rate paces the flows")
+	assert.Less(t, time.Since(start), 10*time.Second, "stops (a hang guard, not a timing check)")
+	// Counts, not timing: the pacer lets a worker send its next batch only
+	// once units/rate has passed, so whatever the machine's speed no more
+	// than rate*elapsed flows plus one batch per worker (a flow is at
+	// least one span) can have gone out.
+	assert.Positive(t, sum.Traces)
+	assert.LessOrEqual(t, float64(sum.Traces), 200*sum.Seconds+2*20, "-rate paces the flows")
 	assert.Equal(t, f.spans.Load(), sum.SpansAccepted)
 	assert.Contains(t, sum.format(false), "spans accepted")
 	assert.Contains(t, sum.format(true), `"spans_accepted":`)
