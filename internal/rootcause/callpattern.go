@@ -610,7 +610,9 @@ func (e *Engine) foldCalls(g *Graph, cc callCounts, index map[int32]int, cs call
 			c.run.add(e.calls.exp[c.service], c.obs, c.want)
 		}
 	}
-	slices.SortFunc(cs.excess, func(a, b callExcess) int { return compareCallKeys(a.k, b.k) }) // map order must not pick who gets the last slots
+	if len(e.calls.newRun)+len(cs.excess) > e.cfg.MaxEdges { // map order must not pick who gets the last slots
+		slices.SortFunc(cs.excess, func(a, b callExcess) int { return compareCallKeys(a.k, b.k) })
+	}
 	for _, c := range cs.excess {
 		if !held(c.k.service) {
 			continue
@@ -631,12 +633,22 @@ func (e *Engine) foldCalls(g *Graph, cc callCounts, index map[int32]int, cs call
 			r.st.fold(e, ex.windows, r.count, r.sq, r.want)
 		}
 	}
-	// in key order: map order must not pick which patterns get the last
-	// slots of a full table
-	for _, k := range slices.SortedFunc(maps.Keys(cc.n), compareCallKeys) {
+	fold := func(k callKey) {
 		if !cc.short[k.service] {
 			foldCount(e, e.calls.base, k, e.calls.exp[k.service], cc.n[k], e.cfg.MaxEdges, &e.stats.DroppedEdges)
 		}
+	}
+	if len(e.calls.base)+len(cc.n) <= e.cfg.MaxEdges {
+		for k := range cc.n { // room for every key: the order cannot matter
+			fold(k)
+		}
+		return
+	}
+	// in key order: map order must not pick which patterns get the last
+	// slots of a full table (sorting every window cost 7 % of a
+	// 1,000-service close)
+	for _, k := range slices.SortedFunc(maps.Keys(cc.n), compareCallKeys) {
+		fold(k)
 	}
 }
 
