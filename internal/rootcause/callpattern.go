@@ -91,7 +91,7 @@ func countCalls(b *built, limit int, dropped *int64) callCounts {
 		c.req[opKey{s.service, s.op}]++
 	}
 	type segCall struct{ seg, callee, op int32 }
-	called := map[segCall]bool{}
+	called := make(map[segCall]bool, len(b.segs))
 	last := make([]int32, len(b.segs)) // per caller segment, the callee entry span that starts last, or -1
 	for i := range last {
 		last[i] = -1
@@ -252,7 +252,7 @@ type featZ struct {
 // table), no work was lost or added.
 func (e *Engine) scoreCalls(g *Graph, cc callCounts, index map[int32]int) callScores {
 	var cs callScores
-	zs := map[callKey]callZ{}
+	zs := make(map[callKey]callZ, len(e.calls.base)) // sized: growing it was a tenth of scoreCalls
 	for k, st := range e.calls.base {
 		if _, ok := index[k.service]; ok && cc.req[opKey{k.service, k.op}] > 0 && !cc.short[k.service] {
 			zs[k] = e.scoreCall(&cs, k, st, cc)
