@@ -34,7 +34,7 @@ func (s Settings) EngineConfig(method rootcause.Method) rootcause.Config {
 	return rootcause.Config{
 		Window: s.Window, Baseline: s.Baseline, MaxLateness: 10 * time.Second, TopK: 5,
 		MaxServices: 2000, MaxEdges: 20000, MaxOperations: 20000, MaxPods: 20000, MaxSpansPerWindow: 500_000, MaxLogTemplates: 20000, MaxMetricSeries: 40000,
-		MinAnomaly: s.MinAnomaly, Method: method,
+		MinAnomaly: s.MinAnomaly, Method: method, AllMethods: true,
 		CPUMetrics:    []string{nezha.MetricCPU, "k8s.pod.cpu.usage"},
 		MemoryMetrics: []string{nezha.MetricMemory, "k8s.pod.memory.usage"},
 	}

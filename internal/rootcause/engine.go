@@ -33,6 +33,10 @@ type Config struct {
 	MaxMetricSeries int
 	MinAnomaly      float64
 	Method          Method
+	// AllMethods fills every method's per-node scores, not only Method's:
+	// for tools that rank one graph by several methods (rcatrain). Off,
+	// a close skips TraceRCA's pass over the traces unless Method is it.
+	AllMethods bool
 	// CPUMetrics and MemoryMetrics are the metric names read as pod CPU and memory.
 	CPUMetrics, MemoryMetrics []string
 }

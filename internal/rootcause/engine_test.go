@@ -558,3 +558,37 @@ func TestFutureLogsAndSamples(t *testing.T) {
 	assert.EqualValues(t, 1, e.Stats().FutureSamples)
 	assert.Equal(t, 1, e.OpenWindows(), "only the window a minute ahead is open")
 }
+
+// TestTraceRCAScoresWhenAsked: a close fills TraceRCA's scores only for
+// an engine ranking by it, or one asked for every method's (rcatrain).
+func TestTraceRCAScoresWhenAsked(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		m    Method
+		all  bool
+		want bool
+	}{
+		{"latency", LatencyZ{}, false, false},
+		{"latency, all methods", LatencyZ{}, true, true},
+		{"tracerca", TraceRCA{}, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestEngine(t, tc.m, func(c *Config) { c.AllMethods = tc.all })
+			rng := rand.New(rand.NewPCG(3, 3))
+			scored := false
+			for w := range 14 {
+				hops := shop()
+				if w >= 12 {
+					hops[1].errRate = 0.5
+				}
+				e.AddTraces(chainTraffic(rng, t0.Add(time.Duration(w)*30*time.Second+time.Second), 28*time.Second, 100, hops))
+				for _, r := range e.Advance(false) {
+					for _, n := range r.Graph.Nodes {
+						scored = scored || n.traceRCA > 0
+					}
+				}
+			}
+			assert.Equal(t, tc.want, scored)
+		})
+	}
+}
