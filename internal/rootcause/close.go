@@ -79,9 +79,19 @@ func (e *Engine) close(w *window) Result {
 // only logged (ERROR logs, templates) this window.
 func aggregate(w *window, b *built) map[int32]*serviceAgg {
 	aggs := map[int32]*serviceAgg{}
+	// each service's latencies sized up front: grown by append they were
+	// a sixth of a 1,000-service close's allocations
+	n := map[int32]int{}
+	for i := range b.segs {
+		n[b.segs[i].service]++
+	}
+	for svc, k := range n {
+		a := aggOf(aggs, svc)
+		a.self, a.dur = make([]float64, 0, k), make([]float64, 0, k)
+	}
 	for i := range b.segs {
 		s := &b.segs[i]
-		aggOf(aggs, s.service).add(s, b.spans[s.root].trace)
+		aggs[s.service].add(s, b.spans[s.root].trace)
 	}
 	for svc := range b.errLogs {
 		aggOf(aggs, svc)
