@@ -17,6 +17,11 @@
 // would be on a system without them. Besides the connector's methods, -methods takes
 // the engine's extra baselines simple and baro (rootcause.BenchMethods).
 //
+// Dirty data is skipped and counted, never fatal: malformed rows per file
+// (printed on stderr), and a day without history, logs or pod metrics
+// files (a system whose logs were not collected) replays without them,
+// saying so.
+//
 // -mask N replays each case with N random non-root services hidden
 // entirely (mask.go), once per seed (-mask-seed, -mask-repeats), the
 // culprit among them with -mask-culprit: their callers' CLIENT spans
@@ -111,6 +116,9 @@ func run(data string, days, methods []string, s settings, folds int, jsonOut str
 			return err
 		}
 		reportSkips(os.Stderr, data, d.Skipped)
+		if len(d.Absent) > 0 {
+			fmt.Fprintf(os.Stderr, "rcabench: %s has no %s files: replayed without them\n", day, strings.Join(d.Absent, ", no "))
+		}
 		all = append(all, dayCases{d.History, d.Cases})
 	}
 	scored := all

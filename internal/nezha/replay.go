@@ -54,6 +54,9 @@ type DayData struct {
 	// Skipped counts the malformed rows dropped, by file path, for the
 	// files that had any.
 	Skipped map[string]Skips
+	// Absent names the signals the day has no files of ("history",
+	// "logs", "pod metrics"): it replays without them.
+	Absent []string
 }
 
 // ReplayDay is LoadDay without the skipped rows' counts.
@@ -82,9 +85,20 @@ func LoadDay(dir, day string) (DayData, error) {
 	if d.History, err = loadEvents(cTraces, cLogs, 0, math.MaxInt64, d.Skipped); err != nil {
 		return DayData{}, err
 	}
+	if len(cTraces)+len(cLogs) == 0 {
+		d.Absent = append(d.Absent, "history")
+	}
+	// A system whose logs or pod metrics were not collected has no files
+	// of them at all: the day replays without them.
+	if logs, _ := filepath.Glob(filepath.Join(dir, "rca_data", day, "log", "*_log.csv")); len(logs) == 0 {
+		d.Absent = append(d.Absent, "logs")
+	}
 	series, err := podSeries(dir, day, d.Skipped)
 	if err != nil {
 		return DayData{}, err
+	}
+	if len(series) == 0 {
+		d.Absent = append(d.Absent, "pod metrics")
 	}
 	for _, f := range faults {
 		c, err := loadCase(dir, f, series, d.Skipped)
@@ -96,9 +110,10 @@ func LoadDay(dir, day string) (DayData, error) {
 	return d, nil
 }
 
-// podSeries reads the day's pod metric files that have a CPU column.
+// podSeries reads the day's pod metric files that have a CPU column (none
+// without metric files).
 func podSeries(dir, day string, skipped map[string]Skips) ([]MetricSeries, error) {
-	files, err := MetricFiles(dir, day)
+	files, err := filepath.Glob(filepath.Join(dir, "rca_data", day, "metric", "*_metric.csv"))
 	if err != nil {
 		return nil, err
 	}

@@ -109,6 +109,37 @@ func TestLoadDayHistory(t *testing.T) {
 	}
 }
 
+// A system whose logs or pod metrics were not collected has no files of
+// them: the day loads, replays without them and says so.
+func TestLoadDayAbsentSignals(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name                string
+		files               map[string]*string
+		absent              []string
+		events, logs, point int
+	}{
+		{"all there", nil, nil, 4, 2, 2},
+		{"no logs", map[string]*string{"rca_data/2023-01-29/log/10_12_log.csv": nil}, []string{"logs"}, 3, 1, 2},
+		{"no pod metrics", map[string]*string{"rca_data/2023-01-29/metric/ts-a-service-5d-x1_metric.csv": nil}, []string{"pod metrics"}, 3, 2, 0},
+		{"traces alone", map[string]*string{
+			"rca_data/2023-01-29/log/10_12_log.csv": nil, "rca_data/2023-01-29/metric/ts-a-service-5d-x1_metric.csv": nil,
+			"construct_data/2023-01-29/trace/08_50_trace.csv": nil, "construct_data/2023-01-29/log/08_50_log.csv": nil,
+		}, []string{"history", "logs", "pod metrics"}, 2, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := LoadDay(writeDataset(t, tc.files), testDay)
+			require.NoError(t, err)
+			assert.Equal(t, tc.absent, d.Absent)
+			require.Len(t, d.Cases, 1)
+			assert.Len(t, d.Cases[0].Events, tc.events)
+			_, logs, points := replayCounts(t, d)
+			assert.Equal(t, tc.logs, logs, "the case's and the history's")
+			assert.Equal(t, tc.point, points)
+		})
+	}
+}
+
 // Dirty rows are dropped and counted per file; the day still loads.
 func TestLoadDaySkipped(t *testing.T) {
 	t.Parallel()
