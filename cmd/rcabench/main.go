@@ -117,7 +117,7 @@ func run(data string, days, methods []string, s settings, folds int, jsonOut str
 		}
 		reportSkips(os.Stderr, data, d.Skipped)
 		if len(d.Absent) > 0 {
-			fmt.Fprintf(os.Stderr, "rcabench: %s has no %s files: replayed without them\n", day, strings.Join(d.Absent, ", no "))
+			fmt.Fprintf(os.Stderr, "rcabench: %s: no files of %s: replayed without them\n", day, strings.Join(d.Absent, ", "))
 		}
 		all = append(all, dayCases{d.History, d.Cases})
 	}

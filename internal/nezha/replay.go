@@ -54,8 +54,9 @@ type DayData struct {
 	// Skipped counts the malformed rows dropped, by file path, for the
 	// files that had any.
 	Skipped map[string]Skips
-	// Absent names the signals the day has no files of ("history",
-	// "logs", "pod metrics"): it replays without them.
+	// Absent names the signals the day has no files of: "history" (no
+	// construct_data traces or logs), "logs" (none there nor in rca_data),
+	// "pod metrics" (no rca_data metric files). It replays without them.
 	Absent []string
 }
 
@@ -90,15 +91,16 @@ func LoadDay(dir, day string) (DayData, error) {
 	}
 	// A system whose logs or pod metrics were not collected has no files
 	// of them at all: the day replays without them.
-	if logs, _ := filepath.Glob(filepath.Join(dir, "rca_data", day, "log", "*_log.csv")); len(logs) == 0 {
+	if logs, _ := filepath.Glob(filepath.Join(dir, "rca_data", day, "log", "*_log.csv")); len(logs)+len(cLogs) == 0 {
 		d.Absent = append(d.Absent, "logs")
 	}
-	series, err := podSeries(dir, day, d.Skipped)
+	metrics, _ := filepath.Glob(filepath.Join(dir, "rca_data", day, "metric", metricPattern))
+	if len(metrics) == 0 {
+		d.Absent = append(d.Absent, "pod metrics")
+	}
+	series, err := podSeries(metrics, d.Skipped)
 	if err != nil {
 		return DayData{}, err
-	}
-	if len(series) == 0 {
-		d.Absent = append(d.Absent, "pod metrics")
 	}
 	for _, f := range faults {
 		c, err := loadCase(dir, f, series, d.Skipped)
@@ -110,13 +112,8 @@ func LoadDay(dir, day string) (DayData, error) {
 	return d, nil
 }
 
-// podSeries reads the day's pod metric files that have a CPU column (none
-// without metric files).
-func podSeries(dir, day string, skipped map[string]Skips) ([]MetricSeries, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "rca_data", day, "metric", "*_metric.csv"))
-	if err != nil {
-		return nil, err
-	}
+// podSeries reads the pod metric files that have a CPU column.
+func podSeries(files []string, skipped map[string]Skips) ([]MetricSeries, error) {
 	var series []MetricSeries
 	for _, path := range files {
 		m, s, err := readPodMetrics(path)

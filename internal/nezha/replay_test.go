@@ -113,6 +113,7 @@ func TestLoadDayHistory(t *testing.T) {
 // them: the day loads, replays without them and says so.
 func TestLoadDayAbsentSignals(t *testing.T) {
 	t.Parallel()
+	ptr := func(s string) *string { return &s }
 	for _, tc := range []struct {
 		name                string
 		files               map[string]*string
@@ -120,7 +121,9 @@ func TestLoadDayAbsentSignals(t *testing.T) {
 		events, logs, point int
 	}{
 		{"all there", nil, nil, 4, 2, 2},
-		{"no logs", map[string]*string{"rca_data/2023-01-29/log/10_12_log.csv": nil}, []string{"logs"}, 3, 1, 2},
+		{"no case logs", map[string]*string{"rca_data/2023-01-29/log/10_12_log.csv": nil}, nil, 3, 1, 2},
+		{"no logs", map[string]*string{"rca_data/2023-01-29/log/10_12_log.csv": nil, "construct_data/2023-01-29/log/08_50_log.csv": nil}, []string{"logs"}, 3, 0, 2},
+		{"metric files without CPU", map[string]*string{"rca_data/2023-01-29/metric/ts-a-service-5d-x1_metric.csv": ptr("TimeStamp,PodName,NetworkReceiveBytes\n")}, nil, 3, 2, 0},
 		{"no pod metrics", map[string]*string{"rca_data/2023-01-29/metric/ts-a-service-5d-x1_metric.csv": nil}, []string{"pod metrics"}, 3, 2, 0},
 		{"traces alone", map[string]*string{
 			"rca_data/2023-01-29/log/10_12_log.csv": nil, "rca_data/2023-01-29/metric/ts-a-service-5d-x1_metric.csv": nil,

@@ -590,7 +590,14 @@ func (e *Engine) foldCalls(g *Graph, cc callCounts, index map[int32]int, cs call
 			ex.windows++
 		}
 	}
-	for k, req := range cc.req {
+	endpoints := maps.Keys(cc.req)
+	if len(e.calls.opExp)+len(cc.req) > e.cfg.MaxOperations { // map order must not pick who gets the last slots
+		endpoints = slices.Values(slices.SortedFunc(endpoints, func(a, b opKey) int {
+			return cmp.Or(cmp.Compare(a.service, b.service), cmp.Compare(a.op, b.op))
+		}))
+	}
+	for k := range endpoints {
+		req := cc.req[k]
 		ex := e.calls.exp[k.service]
 		if ex.holding {
 			continue

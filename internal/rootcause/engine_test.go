@@ -562,6 +562,7 @@ func TestFutureLogsAndSamples(t *testing.T) {
 // TestTraceRCAScoresWhenAsked: a close fills TraceRCA's scores only for
 // an engine ranking by it, or one asked for every method's (rcatrain).
 func TestTraceRCAScoresWhenAsked(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		m    Method
@@ -573,6 +574,7 @@ func TestTraceRCAScoresWhenAsked(t *testing.T) {
 		{"tracerca", TraceRCA{}, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newTestEngine(t, tc.m, func(c *Config) { c.AllMethods = tc.all })
 			rng := rand.New(rand.NewPCG(3, 3))
 			scored := false
