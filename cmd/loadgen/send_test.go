@@ -91,7 +91,11 @@ func TestRunStopsAfterDurationAndSummarizes(t *testing.T) {
 	// the same on every run), a few during warm-up.
 	assert.Positive(t, sum.Traces)
 	assert.LessOrEqual(t, float64(sum.Traces), 200*sum.Seconds+2*20, "-rate paces the flows")
-	assert.Equal(t, f.spans.Load(), sum.SpansAccepted)
+	// An export in flight when the run stops is neither accepted nor
+	// refused (the sender cannot know whether it arrived): at most one
+	// batch of spans per worker.
+	assert.LessOrEqual(t, sum.SpansAccepted, f.spans.Load())
+	assert.LessOrEqual(t, f.spans.Load(), sum.SpansAccepted+2*20)
 	assert.Contains(t, sum.format(false), "spans accepted")
 	assert.Contains(t, sum.format(true), `"spans_accepted":`)
 }
