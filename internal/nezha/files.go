@@ -71,11 +71,8 @@ func LogFiles(dir, kind, day string) ([]string, error) {
 // The metric files are whole-day series (2023-01-29 from 08:41, 2023-01-30
 // from 11:39, both to about 23:59) with the held-out cases' windows cut out.
 func MetricFiles(dir, day string) ([]string, error) {
-	return glob(filepath.Join(dir, "rca_data", day), "metric", metricPattern)
+	return glob(filepath.Join(dir, "rca_data", day), "metric", "*_metric.csv")
 }
-
-// metricPattern matches a day's pod metric files.
-const metricPattern = "*_metric.csv"
 
 func glob(folder, sub, pattern string) ([]string, error) {
 	files, err := filepath.Glob(filepath.Join(folder, sub, pattern))

@@ -91,10 +91,11 @@ func LoadDay(dir, day string) (DayData, error) {
 	}
 	// A system whose logs or pod metrics were not collected has no files
 	// of them at all: the day replays without them.
-	if logs, _ := filepath.Glob(filepath.Join(dir, "rca_data", day, "log", "*_log.csv")); len(logs)+len(cLogs) == 0 {
+	// (LogFiles and MetricFiles fail only when there are none.)
+	if logs, _ := LogFiles(dir, "rca_data", day); len(logs)+len(cLogs) == 0 {
 		d.Absent = append(d.Absent, "logs")
 	}
-	metrics, _ := filepath.Glob(filepath.Join(dir, "rca_data", day, "metric", metricPattern))
+	metrics, _ := MetricFiles(dir, day)
 	if len(metrics) == 0 {
 		d.Absent = append(d.Absent, "pod metrics")
 	}
