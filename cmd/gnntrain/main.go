@@ -4,9 +4,10 @@
 // each scenario without the signal families it draws (no logs, no span
 // status, no pod metrics, services without logs), and replays the Nezha
 // development cases as recorded, without logs and without pod metrics,
-// all through the connector's engine, and fits the network on the
-// simulator's scored windows and every window of each Nezha case's fault
-// (internal/rcatrain). The default output is the file embedded in
+// all through the connector's engine, and fits the network (five members
+// from different initial weights, trained at once on as many cores) on
+// the simulator's scored windows and every window of each Nezha case's
+// fault (internal/rcatrain). The default output is the file embedded in
 // the build; -out elsewhere makes a file for the connector's `model` option.
 //
 //	go run ./cmd/gnntrain -data .cache/datasets/nezha-tt-dev

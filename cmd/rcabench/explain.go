@@ -8,7 +8,8 @@ import (
 )
 
 // explain prints, per case, the root cause's features in the scored window
-// and its rank by each feature alone; with -mask, in the replay of the
+// and its rank by each feature alone, and the features of the service the
+// shipped weights rank first when it is another one; with -mask, in the replay of the
 // first seed (a hidden culprit's node is its blind spot's).
 func explain(all []dayCases, s settings) error {
 	for _, d := range all {
@@ -33,24 +34,48 @@ func explain(all []dayCases, s settings) error {
 				fmt.Println(" absent")
 				continue
 			}
-			for f := range rootcause.NumNodeFeatures {
-				vals := make([]float64, len(g.Nodes))
-				for i := range g.Nodes {
-					vals[i] = g.Nodes[i].X[f]
-				}
-				rank := 1
-				for i, v := range vals {
-					if i != t && v >= vals[t] {
-						rank++
-					}
-				}
-				fmt.Printf(" %s=%.1f#%d", rootcause.FeatureNames[f][:min(5, len(rootcause.FeatureNames[f]))], g.Nodes[t].X[f], rank)
-			}
-			if g.Nodes[t].BlindSpot {
-				fmt.Printf(" blind spot, callers %v", g.Nodes[t].Callers)
-			}
+			printFeatures(g, t)
 			fmt.Println()
+			// the shipped weights' first, when it is another service:
+			// what the culprit would have to outweigh
+			if first := firstByShipped(g); first >= 0 && first != t {
+				fmt.Printf("  first by the shipped weights: %-30s", g.Nodes[first].Service)
+				printFeatures(g, first)
+				fmt.Println()
+			}
 		}
 	}
 	return nil
+}
+
+// printFeatures prints node t's features, each with t's rank by it alone.
+func printFeatures(g *rootcause.Graph, t int) {
+	for f := range rootcause.NumNodeFeatures {
+		rank := 1
+		for i := range g.Nodes {
+			if i != t && g.Nodes[i].X[f] >= g.Nodes[t].X[f] {
+				rank++
+			}
+		}
+		fmt.Printf(" %s=%.1f#%d", rootcause.FeatureNames[f][:min(5, len(rootcause.FeatureNames[f]))], g.Nodes[t].X[f], rank)
+	}
+	if g.Nodes[t].BlindSpot {
+		fmt.Printf(" blind spot, callers %v", g.Nodes[t].Callers)
+	}
+}
+
+// firstByShipped is the node the embedded weights rank first (-1: none).
+func firstByShipped(g *rootcause.Graph) int {
+	m, err := rootcause.EmbeddedModel()
+	if err != nil {
+		return -1
+	}
+	scores, _ := m.Score(g)
+	first := -1
+	for i, sc := range scores {
+		if first < 0 || sc > scores[first] {
+			first = i
+		}
+	}
+	return first
 }

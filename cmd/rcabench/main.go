@@ -60,7 +60,7 @@ func main() {
 	folds := flag.Int("folds", 5, "gnn: cross-validation folds")
 	seed := flag.Uint64("seed", rcatrain.TrainConfig.Seed, "gnn: seed of the cross-validation's simulator and weight initialisation (the spread across seeds shows the training noise)")
 	jsonOut := flag.String("json", "", "write the summary as JSON to this file")
-	explainFlag := flag.Bool("explain", false, "print each case's root-cause features in the scored window and its rank by each feature alone")
+	explainFlag := flag.Bool("explain", false, "print each case's root-cause features in the scored window and its rank by each feature alone, and the features of the service the shipped weights rank first when it is another one")
 	without := flag.String("without", "", "replay without these signal families, comma-separated: logs (no log records), status (span status and error attributes), metrics (no pod metrics)")
 	mask := flag.Int("mask", 0, "hide this many random non-root services per case entirely (their spans, logs and pod metrics; their callers' CLIENT spans remain): a hidden culprit counts as found only as a blind spot")
 	maskSeed := flag.Uint64("mask-seed", 1, "-mask: the first seed of the random choice")

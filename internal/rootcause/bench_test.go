@@ -157,9 +157,12 @@ func bigWindow(rng *rand.Rand, at time.Time, services, edges, slowService int, f
 // the graph behind a front service (1,001 services, 5,000 edges), where
 // every service's calls are call patterns; gnn-blind is gnn where every
 // call names its callee and every tenth service sends no spans (a hundred
-// blind spots).
+// blind spots). The gnn is the shipped weights' shape (their members).
 func BenchmarkRankWindow(b *testing.B) {
-	model := NewModel(8, 2, 1)
+	model, err := EmbeddedModel()
+	if err != nil {
+		b.Fatal(err)
+	}
 	type run struct {
 		name      string
 		m         Method

@@ -130,15 +130,61 @@ func argmax(v []float64) int {
 	return best
 }
 
+// randomExamples are n random 6-node graphs, each with a random target.
+func randomExamples(rng *rand.Rand, n int) []Example {
+	ex := make([]Example, n)
+	for i := range ex {
+		ex[i] = Example{Graph: randomGraph(rng, 6), Target: rng.IntN(6)}
+	}
+	return ex
+}
+
 // TestTrainIsDeterministic: same examples and seed, same weights.
 func TestTrainIsDeterministic(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
-	var ex []Example
-	for range 20 {
-		ex = append(ex, Example{Graph: randomGraph(rng, 6), Target: rng.IntN(6)})
-	}
+	ex := randomExamples(rng, 20)
 	cfg := TrainConfig{Hidden: 4, Layers: 2, Epochs: 20, LearningRate: 0.01, Seed: 5}
 	assert.Equal(t, Train(ex, cfg).Params, Train(ex, cfg).Params)
+}
+
+// TestMembersAverageShares: a model of three members is the one-member
+// model of the same seed and two more trained alike from other initial
+// weights, and it scores each node by its prior scaled by the members'
+// mean share.
+func TestMembersAverageShares(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	ex := randomExamples(rng, 20)
+	cfg := TrainConfig{Hidden: 4, Layers: 2, Epochs: 20, LearningRate: 0.01, Seed: 5}
+	one := Train(ex, cfg)
+	cfg.Members = 3
+	m := Train(ex, cfg)
+	require.Equal(t, 3, m.Members)
+	require.Len(t, m.Params, 3*len(one.Params))
+	assert.Equal(t, one.Params, m.member(0).Params)
+	assert.NotEqual(t, m.member(0).Params, m.member(1).Params)
+	assert.NotEqual(t, m.member(1).Params, m.member(2).Params)
+
+	g := randomGraph(rng, 7)
+	scores, probs := m.Score(g)
+	var sum float64
+	for v := range g.Nodes {
+		var share float64
+		var p *pass
+		for k := range 3 {
+			p = m.member(k).forward(g)
+			share += p.share[v] / 3
+		}
+		assert.InDelta(t, p.prior[v]*(1+shareRange*share), scores[v], 1e-12, "node %d", v)
+		sum += probs[v]
+	}
+	assert.InDelta(t, 1, sum, 1e-9)
+
+	b, err := m.Marshal()
+	require.NoError(t, err)
+	got, err := ParseModel(b)
+	require.NoError(t, err)
+	assert.Equal(t, m.Params, got.Params)
+	assert.Equal(t, 3, got.Members)
 }
 
 // TestModelFiles: a trained model round-trips through its file; files of
@@ -156,6 +202,9 @@ func TestModelFiles(t *testing.T) {
 	for name, mutate := range map[string]func(*Model){
 		"features":  func(m *Model) { m.Features = []string{"x"} },
 		"shape":     func(m *Model) { m.Params = m.Params[1:] },
+		"members 0": func(m *Model) { m.Members = 0 },
+		"members 2": func(m *Model) { m.Members = 2 }, // one member's params
+		"members":   func(m *Model) { m.Members = maxMembers + 1; m.Params = slices.Repeat(m.Params, maxMembers+1) },
 		"version":   func(m *Model) { m.Version = 99 },
 		"version 1": func(m *Model) { m.Version = 1 }, // shares in [0, 2]: must be retrained
 		"nonfinite": func(m *Model) { m.Params[0] = math.Inf(1) },
