@@ -22,8 +22,10 @@ import (
 // and the score is a transparent prior - the node's own evidence (see
 // prior) - scaled by a learned share in [0.75, 1.25]:
 //
-//	score = prior · (1 + shareRange·tanh(r)),  r = linear readout of the last layer and the input
+//	score = prior · (1 + shareRange·mean_k tanh(r_k)),  r_k = member k's linear readout of its last layer and the input
 //
+// (Members networks of the same shape, trained alike from different
+// initial weights; the shipped weights have five.)
 // The network decides how much of a node's own anomaly is its own fault
 // (callers of a failing service inherit its errors and latency) rather
 // than ranking from nothing: with a few dozen real labelled faults that
