@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"os"
 
 	"github.com/otelcol-biz/otelcol-biz/internal/rcatrain"
 	"github.com/otelcol-biz/otelcol-biz/internal/rootcause"
@@ -34,13 +36,13 @@ func explain(all []dayCases, s settings) error {
 				fmt.Println(" absent")
 				continue
 			}
-			printFeatures(g, t)
+			printFeatures(os.Stdout, g, t)
 			fmt.Println()
 			// the shipped weights' first, when it is another service:
 			// what the culprit would have to outweigh
 			if first := firstByShipped(g); first >= 0 && first != t {
 				fmt.Printf("  first by the shipped weights: %-30s", g.Nodes[first].Service)
-				printFeatures(g, first)
+				printFeatures(os.Stdout, g, first)
 				fmt.Println()
 			}
 		}
@@ -48,8 +50,9 @@ func explain(all []dayCases, s settings) error {
 	return nil
 }
 
-// printFeatures prints node t's features, each with t's rank by it alone.
-func printFeatures(g *rootcause.Graph, t int) {
+// printFeatures writes node t's features to w, each with t's rank by it
+// alone.
+func printFeatures(w io.Writer, g *rootcause.Graph, t int) {
 	for f := range rootcause.NumNodeFeatures {
 		rank := 1
 		for i := range g.Nodes {
@@ -57,10 +60,10 @@ func printFeatures(g *rootcause.Graph, t int) {
 				rank++
 			}
 		}
-		fmt.Printf(" %s=%.1f#%d", rootcause.FeatureNames[f][:min(5, len(rootcause.FeatureNames[f]))], g.Nodes[t].X[f], rank)
+		fmt.Fprintf(w, " %s=%.1f#%d", rootcause.FeatureNames[f][:min(5, len(rootcause.FeatureNames[f]))], g.Nodes[t].X[f], rank)
 	}
 	if g.Nodes[t].BlindSpot {
-		fmt.Printf(" blind spot, callers %v", g.Nodes[t].Callers)
+		fmt.Fprintf(w, " blind spot, callers %v", g.Nodes[t].Callers)
 	}
 }
 

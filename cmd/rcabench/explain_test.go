@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bytes"
-	"io"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/otelcol-biz/otelcol-biz/internal/rootcause"
 )
@@ -26,22 +22,9 @@ func TestExplainRival(t *testing.T) {
 	g.Edges = []rootcause.Edge{{From: 0, To: 1}, {From: 1, To: 2}}
 	assert.Equal(t, 2, firstByShipped(g))
 
-	out := captureStdout(t, func() { printFeatures(g, 1) })
+	var b strings.Builder
+	printFeatures(&b, g, 1)
+	out := b.String()
 	assert.Contains(t, out, " error=2.0#2 ")
 	assert.True(t, strings.HasPrefix(out, " self_=0.0#3 "), out)
-}
-
-func captureStdout(t *testing.T, f func()) string {
-	t.Helper()
-	r, w, err := os.Pipe()
-	require.NoError(t, err)
-	stdout := os.Stdout
-	os.Stdout = w
-	defer func() { os.Stdout = stdout }()
-	f()
-	require.NoError(t, w.Close())
-	var b bytes.Buffer
-	_, err = io.Copy(&b, r)
-	require.NoError(t, err)
-	return b.String()
 }
